@@ -1,0 +1,18 @@
+"""dualopu: heterogeneous multi-core overlay processors for light-weight CNNs.
+
+The public API mirrors the CLI::
+
+    import dualopu
+    net = dualopu.load_network("mobilenet_v2")          # built-in name or ONNX path
+    hw = dualopu.load_hardware("dual-opu")              # preset name or YAML path
+    result = dualopu.evaluate(net, hw)                  # per-layer analytical cost
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from dualopu.errors import DualOpuError
+from dualopu.ir import Layer, LayerKind, Network
+
+__all__ = ["DualOpuError", "Layer", "LayerKind", "Network", "__version__"]

@@ -1,0 +1,234 @@
+"""Whole-network evaluation on a processor: layer placement, per-layer and per-core totals."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from dualopu.cost.model import CoreCosts, CoreParams, core_costs
+from dualopu.errors import HardwareError
+from dualopu.hw.config import Hardware
+from dualopu.ir.network import MAC_KINDS, Network
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+@dataclass(frozen=True)
+class CostMatrix:
+    """Cost of every layer on every core: arrays of shape ``(n_layers, n_cores)``.
+
+    ``cycles`` is in each core's own clock cycles and ``inf`` where a core cannot run a layer.
+    """
+
+    cycles: np.ndarray
+    compute_cycles: np.ndarray
+    memory_cycles: np.ndarray
+    load_bytes: np.ndarray
+    store_bytes: np.ndarray
+    stages: np.ndarray
+    feasible: np.ndarray
+
+    @property
+    def dram_bytes(self) -> np.ndarray:
+        return self.load_bytes + self.store_bytes
+
+
+def cost_matrix(net: Network, hw: Hardware) -> CostMatrix:
+    """Price every layer on every core of ``hw`` (vectorized per core)."""
+    per_core: list[CoreCosts] = [
+        core_costs(net.table, CoreParams.of(c), hw.dram_bytes_per_cycle, hw.data_bytes) for c in hw.cores
+    ]
+
+    def stack(field: str) -> np.ndarray:
+        return np.stack([getattr(c, field)[0] for c in per_core], axis=1)
+
+    return CostMatrix(
+        cycles=stack("cycles"),
+        compute_cycles=stack("compute_cycles"),
+        memory_cycles=stack("memory_cycles"),
+        load_bytes=stack("load_bytes"),
+        store_bytes=stack("store_bytes"),
+        stages=stack("stages"),
+        feasible=stack("feasible") | ~stack("runnable"),
+    )
+
+
+def check_runs(net: Network, hw: Hardware, cm: CostMatrix | None = None) -> CostMatrix:
+    """Refuse a processor that cannot run some layer of ``net``, naming the field to change."""
+    cm = cm if cm is not None else cost_matrix(net, hw)
+    for i, layer in enumerate(net.layers):
+        if np.isfinite(cm.cycles[i]).any():
+            continue
+        if layer.kind in MAC_KINDS and not any(layer.kind in c.runs for c in hw.cores):
+            types = sorted({t.value for t, kinds in _runs_by_type().items() if layer.kind in kinds})
+            raise HardwareError(
+                f"{hw.name}: field 'cores[].type': no core can run {layer.kind.value} layer {layer.name!r} "
+                f"(needs a core of type {' or '.join(types)})"
+            )
+        if layer.kind not in MAC_KINDS and not any(c.runs_elementwise for c in hw.cores):
+            raise HardwareError(
+                f"{hw.name}: field 'cores[].runs_elementwise': no core runs element-wise layer {layer.name!r}"
+            )
+        j = next(k for k, c in enumerate(hw.cores) if layer.kind in c.runs or not cm.feasible[i, k])
+        raise HardwareError(
+            f"{hw.name}: field 'cores[{j}].input_buffer_kib/weight_buffer_kib/output_buffer_kib': buffers of core "
+            f"{hw.cores[j].name!r} too small for the minimum tile of layer {layer.name!r} "
+            f"(input row block {layer.kernel[0]}x{layer.in_shape[3]}x{layer.in_channels} B, "
+            f"weights per output channel {layer.weight_count // max(layer.out_channels, 1)} B, double-buffered)"
+        )
+    return cm
+
+
+def _runs_by_type() -> dict[Any, frozenset[Any]]:
+    from dualopu.hw.config import CORE_RUNS
+
+    return dict(CORE_RUNS)
+
+
+def place_layers(net: Network, hw: Hardware, cm: CostMatrix) -> np.ndarray:
+    """Default placement: MAC layers on their fastest capable core; element-wise layers stay
+    on the core of their first MAC-bearing producer (no cross-core hop), else the fastest."""
+    core = np.full(len(net), -1, dtype=np.int64)
+    for i, layer in enumerate(net.layers):
+        finite = np.isfinite(cm.cycles[i])
+        if layer.kind not in MAC_KINDS:
+            for p in net.predecessors[i]:
+                if core[p] >= 0 and finite[core[p]]:
+                    core[i] = core[p]
+                    break
+        if core[i] < 0:
+            core[i] = int(np.argmin(np.where(finite, cm.cycles[i], np.inf)))
+    return core
+
+
+@dataclass(frozen=True)
+class NetworkCost:
+    """Analytical cost of one image of a network on a processor, layers in order."""
+
+    network: Network
+    hardware: Hardware
+    matrix: CostMatrix
+    core: np.ndarray  # placement: core index per layer
+
+    @property
+    def layer_cycles(self) -> np.ndarray:
+        return self.matrix.cycles[np.arange(len(self.core)), self.core]
+
+    def _pick(self, a: np.ndarray) -> np.ndarray:
+        return a[np.arange(len(self.core)), self.core]
+
+    @property
+    def macs(self) -> np.ndarray:
+        return self.network.table.macs
+
+    @property
+    def latency_cycles(self) -> float:
+        """One image, layers one after another (no overlap between layers or cores)."""
+        return float(self.layer_cycles.sum())
+
+    @property
+    def core_busy_cycles(self) -> np.ndarray:
+        """Per core: cycles its layers take for one image."""
+        return np.bincount(self.core, weights=self.layer_cycles, minlength=len(self.hardware.cores))
+
+    @property
+    def core_macs(self) -> np.ndarray:
+        return np.bincount(self.core, weights=self.macs.astype(float), minlength=len(self.hardware.cores))
+
+    @property
+    def dram_bytes(self) -> float:
+        return float(self._pick(self.matrix.dram_bytes).sum())
+
+    @property
+    def period_bound_cycles(self) -> float:
+        """Steady-state lower bound on cycles per image with images interleaved across cores:
+        the busiest core, or the shared DRAM port, whichever is slower."""
+        return float(max(self.core_busy_cycles.max(), self.dram_bytes / self.hardware.dram_bytes_per_cycle))
+
+    def throughput_ips(self, cycles_per_image: float | None = None) -> float:
+        period = self.period_bound_cycles if cycles_per_image is None else cycles_per_image
+        return self.hardware.clock_mhz * 1e6 / period
+
+    @property
+    def core_pe_efficiency(self) -> np.ndarray:
+        """Per core: MACs / (MAC units x busy cycles)."""
+        units = np.array([c.macs_per_cycle for c in self.hardware.cores], dtype=float)
+        return self.core_macs / np.maximum(units * self.core_busy_cycles, 1.0)
+
+    def pe_efficiency(self, cycles_per_image: float) -> float:
+        """Runtime PE efficiency of the whole processor: useful MACs / (all MAC units x elapsed cycles)."""
+        return float(self.network.total_macs / (self.hardware.total_macs_per_cycle * cycles_per_image))
+
+    def to_dataframe(self) -> pd.DataFrame:
+        """One row per layer: placement, cycles, bound, efficiency, roofline position."""
+        import pandas as pd
+
+        hw = self.hardware
+        units = np.array([hw.cores[c].macs_per_cycle for c in self.core], dtype=float)
+        cycles = self.layer_cycles
+        comp = self._pick(self.matrix.compute_cycles)
+        mem = self._pick(self.matrix.memory_cycles)
+        dram = self._pick(self.matrix.dram_bytes)
+        macs = self.macs.astype(float)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            eff = np.where(cycles > 0, macs / (units * cycles), 0.0)
+            intensity = np.where(dram > 0, macs / dram, np.inf)
+        attainable = np.minimum(units, intensity * hw.dram_bytes_per_cycle)
+        return pd.DataFrame(
+            {
+                "layer": [layer.name for layer in self.network.layers],
+                "kind": [layer.kind.value for layer in self.network.layers],
+                "core": [hw.cores[c].name for c in self.core],
+                "cycles": cycles,
+                "compute_cycles": comp,
+                "memory_cycles": mem,
+                "bound": np.where(cycles == 0, "free", np.where(comp >= mem, "compute", "memory")),
+                "macs": self.macs,
+                "pe_efficiency": eff,
+                "dram_bytes": dram,
+                "macs_per_dram_byte": intensity,
+                "attainable_macs_per_cycle": attainable,
+                "achieved_macs_per_cycle": np.where(cycles > 0, macs / np.maximum(cycles, 1e-9), 0.0),
+                "stages": self._pick(self.matrix.stages),
+            }
+        )
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-ready totals (per image)."""
+        hw = self.hardware
+        seq = self.latency_cycles
+        period = self.period_bound_cycles
+        return {
+            "model": self.network.name,
+            "hardware": hw.name,
+            "total_macs": self.network.total_macs,
+            "latency_cycles": seq,
+            "latency_ms": seq / (hw.clock_mhz * 1e3),
+            "sequential_throughput_ips": hw.clock_mhz * 1e6 / seq,
+            "period_bound_cycles": period,
+            "throughput_bound_ips": self.throughput_ips(),
+            "pe_efficiency_sequential": self.pe_efficiency(seq),
+            "pe_efficiency_at_bound": self.pe_efficiency(period),
+            "dram_bytes": self.dram_bytes,
+            "cores": [
+                {
+                    "name": c.name,
+                    "type": c.type.value,
+                    "macs_per_cycle": c.macs_per_cycle,
+                    "busy_cycles": float(self.core_busy_cycles[k]),
+                    "macs": float(self.core_macs[k]),
+                    "pe_efficiency": float(self.core_pe_efficiency[k]),
+                    "layers": int((self.core == k).sum()),
+                }
+                for k, c in enumerate(hw.cores)
+            ],
+        }
+
+
+def evaluate(net: Network, hw: Hardware) -> NetworkCost:
+    """Analytical cost of one image of ``net`` on ``hw`` with the default placement."""
+    cm = check_runs(net, hw)
+    return NetworkCost(network=net, hardware=hw, matrix=cm, core=place_layers(net, hw, cm))

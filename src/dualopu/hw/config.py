@@ -1,0 +1,186 @@
+"""Hardware description: a processor is a list of cores sharing one DRAM port.
+
+Validated with pydantic; loadable from YAML (`load_hardware`). Every number has a unit in
+its name. Defaults come from the public OPU / Light-OPU figures (docs/assumptions.md).
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from dualopu.errors import HardwareError
+from dualopu.ir.network import LayerKind
+
+
+class CoreType(str, Enum):
+    """What a core's PE array is built for."""
+
+    REGULAR = "regular"  # dense / pointwise / grouped conv and FC
+    DEPTHWISE = "depthwise"  # depthwise conv with a line buffer
+    UNIFIED = "unified"  # one array that runs every layer type (single-core overlay processor)
+
+    def __str__(self) -> str:
+        return self.value
+
+
+#: MAC layer kinds each core type can run. Element-wise work runs on any core whose
+#: ``runs_elementwise`` is true (the post-processing unit every OPU core has).
+CORE_RUNS: dict[CoreType, frozenset[LayerKind]] = {
+    CoreType.REGULAR: frozenset({LayerKind.CONV, LayerKind.POINTWISE, LayerKind.GROUPED, LayerKind.FC}),
+    CoreType.DEPTHWISE: frozenset({LayerKind.DEPTHWISE}),
+    CoreType.UNIFIED: frozenset(
+        {LayerKind.CONV, LayerKind.POINTWISE, LayerKind.GROUPED, LayerKind.FC, LayerKind.DEPTHWISE}
+    ),
+}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Core(_Strict):
+    """One core: a homogeneous array of PEs, each a dot product of ``input_size`` inputs per cycle."""
+
+    name: str = Field(min_length=1)
+    type: CoreType
+    pe_count: int = Field(gt=0, description="number of PEs")
+    input_size: int = Field(gt=0, description="dot-product length of one PE per cycle (inputs per PE)")
+    dataflow: Literal["opu", "systolic"] = Field(
+        "opu",
+        description="'opu': input-channel x output-channel unrolling with a line-buffered depthwise mode; "
+        "'systolic': weight-stationary array (TPU-like), depthwise one channel per column",
+    )
+    ic_parallel: int = Field(
+        64, gt=0, description="input channels consumed per cycle by the regular mapping (OPU: 64)"
+    )
+    input_buffer_kib: float = Field(gt=0, description="on-chip input feature buffer (double-buffered)")
+    weight_buffer_kib: float = Field(gt=0, description="on-chip weight buffer (double-buffered)")
+    output_buffer_kib: float = Field(gt=0, description="on-chip output buffer (double-buffered)")
+    instr_overhead_cycles: int = Field(16, ge=0, description="fixed issue/DMA-setup cycles per instruction")
+    post_ops_per_cycle: int = Field(
+        64, gt=0, description="element-wise ops per cycle of the post-processing unit (pool, add, mul)"
+    )
+    runs_elementwise: bool = Field(True, description="whether element-wise layers may run on this core")
+
+    @property
+    def macs_per_cycle(self) -> int:
+        return self.pe_count * self.input_size
+
+    @property
+    def runs(self) -> frozenset[LayerKind]:
+        return CORE_RUNS[self.type]
+
+    @model_validator(mode="after")
+    def _check_parallelism(self) -> Core:
+        if self.type is not CoreType.DEPTHWISE and self.dataflow == "opu":
+            pic = min(self.ic_parallel, self.macs_per_cycle)
+            if pic % self.input_size and self.input_size % pic:
+                raise ValueError(
+                    f"ic_parallel={self.ic_parallel} must be a multiple of input_size={self.input_size} "
+                    "(a PE's inputs are input channels)"
+                )
+        return self
+
+
+class AreaModel(_Strict):
+    """Area in MAC-equivalent units (1.0 = one INT8 multiply-accumulate unit). Our choice; see docs/assumptions.md."""
+
+    mac_area: float = Field(1.0, gt=0, description="one INT8 MAC (half an FPGA DSP in OPU)")
+    adder_area: float = Field(0.15, ge=0, description="one adder-tree input per PE input")
+    pe_fixed_area: float = Field(2.0, ge=0, description="per PE: accumulator, output register, control")
+    sram_area_per_kib: float = Field(1.0, ge=0, description="on-chip SRAM per KiB")
+    core_fixed_area: float = Field(120.0, ge=0, description="per core: instruction fetch/decode, DMA, post-processing")
+    line_buffer_area_per_pe: float = Field(
+        0.5, ge=0, description="per PE of a depthwise-capable array: line-buffer ports and window muxing"
+    )
+
+
+class Hardware(_Strict):
+    """A processor: cores plus shared DRAM, data width and area model."""
+
+    name: str = Field(min_length=1)
+    description: str = ""
+    clock_mhz: float = Field(200.0, gt=0)
+    dram_bytes_per_cycle: float = Field(64.0, gt=0, description="shared off-chip bandwidth")
+    data_bytes: int = Field(1, gt=0, description="bytes per activation/weight element (INT8 = 1)")
+    cores: tuple[Core, ...] = Field(min_length=1)
+    area_model: AreaModel = AreaModel()
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> Hardware:
+        names = [c.name for c in self.cores]
+        if len(set(names)) != len(names):
+            raise ValueError(f"core names must be unique, got {names}")
+        return self
+
+    @property
+    def total_macs_per_cycle(self) -> int:
+        return sum(c.macs_per_cycle for c in self.cores)
+
+    def core_index(self, name: str) -> int:
+        for i, c in enumerate(self.cores):
+            if c.name == name:
+                return i
+        raise HardwareError(f"no core named {name!r} in {self.name!r}")
+
+    def replace_core(self, index: int, **changes: object) -> Hardware:
+        """A copy with one core's fields changed (re-validated)."""
+        cores = list(self.cores)
+        cores[index] = Core.model_validate({**cores[index].model_dump(), **changes})
+        return Hardware.model_validate({**self.model_dump(), "cores": [c.model_dump() for c in cores]})
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
+
+
+PRESET_DIR = Path(__file__).with_name("presets")
+
+
+def list_presets() -> list[str]:
+    return sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
+
+
+def _format_validation_error(exc: ValidationError, source: str) -> str:
+    err = exc.errors()[0]
+    loc = ".".join(str(x) for x in err["loc"]) or "(top level)"
+    more = f" (+{len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
+    return f"invalid hardware description {source}: field '{loc}': {err['msg']}{more}"
+
+
+def hardware_from_dict(data: object, source: str = "") -> Hardware:
+    """Validate a plain dict into a Hardware, with a one-line error naming the field."""
+    if not isinstance(data, dict):
+        raise HardwareError(f"invalid hardware description {source}: expected a mapping at top level")
+    try:
+        return Hardware.model_validate(data)
+    except ValidationError as exc:
+        raise HardwareError(_format_validation_error(exc, source)) from None
+
+
+def load_hardware(name_or_path: str | Path | Hardware) -> Hardware:
+    """A preset name (`dual-opu`, `single-opu`, `tpu-like`, ...) or a YAML file path."""
+    if isinstance(name_or_path, Hardware):
+        return name_or_path
+    text = str(name_or_path)
+    preset = PRESET_DIR / f"{text.lower().replace('_', '-')}.yaml"
+    path = Path(text)
+    if not path.is_file():
+        if preset.is_file():
+            path = preset
+        else:
+            raise HardwareError(
+                f"unknown hardware {text!r}: not a file and not a preset ({', '.join(list_presets())})"
+            )
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        first = str(exc).splitlines()[0]
+        raise HardwareError(f"{path}: not valid YAML: {first}") from None
+    except UnicodeDecodeError:
+        raise HardwareError(f"{path}: not a text YAML file") from None
+    return hardware_from_dict(data, str(path))
