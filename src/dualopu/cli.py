@@ -79,6 +79,55 @@ def _json_default(o: Any) -> Any:
 
 # ---- compiler + sim: compile, simulate ----------------------------------------------
 
+
+@app.command("compile")
+@handle_errors
+def compile_cmd(
+    model: str = typer.Argument(..., help="built-in network name or ONNX file"),
+    hw: str = typer.Option("dual-opu", "--hw", help="hardware preset or YAML file"),
+    output: str = typer.Option(..., "-o", "--output", help="program file to write (JSON)"),
+    listing: bool = typer.Option(False, "--listing", help="print a human-readable program listing"),
+    input_size: int = typer.Option(0, "--input-size", help="square input size N (1x3xNxN); 0 keeps the model's"),
+    as_json: bool = typer.Option(False, "--json", help="print a JSON summary"),
+) -> None:
+    """Compile a network into per-core instruction programs (LOAD / COMPUTE / POST / STORE)."""
+    from pathlib import Path
+
+    from dualopu.sim.commands import compile_command
+
+    prog, summary = compile_command(model, hw, Path(output), input_size or None)
+    if listing:
+        sys.stdout.write(prog.listing())
+    if as_json:
+        print_json(summary)
+    elif not listing:
+        console.print(f"wrote {output}: {summary['layers']} layers, {summary['instructions']} instructions, "
+                      f"{summary['macs']} MACs for {summary['model']} on {summary['hardware']}", highlight=False)
+
+
+@app.command("simulate")
+@handle_errors
+def simulate_cmd(
+    model: str = typer.Argument(..., help="built-in network name or ONNX file"),
+    hw: str = typer.Option("dual-opu", "--hw", help="hardware preset or YAML file"),
+    functional: bool = typer.Option(False, "--functional", help="also run the INT8 functional simulator "
+                                    "(random weights) and compare with onnxruntime bit for bit"),
+    input_size: int = typer.Option(0, "--input-size", help="square input size N (1x3xNxN); 0 keeps the model's"),
+    program: str = typer.Option(None, "--program", help="a program file from `dualopu compile` (else compile)"),
+    seed: int = typer.Option(0, "--seed", help="seed of the random weights and input (--functional)"),
+    as_json: bool = typer.Option(False, "--json", help="print JSON (cycles_sim, cycles_analytical, layers, ...)"),
+) -> None:
+    """Cycle-simulate a compiled network (event-driven, shared DRAM) against the analytical model."""
+    from pathlib import Path
+
+    from dualopu.sim.commands import render_simulation, simulate_command
+
+    res = simulate_command(model, hw, functional, input_size or None, Path(program) if program else None, seed)
+    if as_json:
+        print_json(res)
+    else:
+        render_simulation(console, res)
+
 # ---- sched: schedule, validate -------------------------------------------------------
 
 # ---- tune: tune -----------------------------------------------------------------------

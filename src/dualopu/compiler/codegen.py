@@ -1,0 +1,334 @@
+"""Compile a network for a processor: placement, DRAM layout, tiles, instruction streams.
+
+Placement is the analytical model's (`dualopu.cost.evaluate.place_layers`); each layer is
+tiled by `dualopu.compiler.tiling` and turned into stages (the loads a tile needs, one
+COMPUTE or POST, one STORE). Stages are emitted software-pipelined so that the in-order
+DMA queue runs one tile ahead of the PE array::
+
+    LOAD(0) LOAD(1) EXEC(0) STORE(0) LOAD(2) EXEC(1) STORE(1) ... EXEC(S-1) STORE(S-1)
+
+A tile is (re)loaded only when it is not the one already in its buffer slot, which is
+how resident weights / inputs of the model's loop orders come out (weights outer: a
+weight tile is loaded once and the input row tiles stream, or stay resident if there is
+only one; inputs outer: the converse).
+
+Weight tiles carry, besides the INT8 weights, per output channel a float32 requantization
+multiplier and (with a bias) an int32 bias, and the layer's first weight tile the 256-byte
+activation table of a nonlinear activation (`PARAM_BYTES_*`). Element-wise layers with
+a table load it with one LOAD ``w``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from dualopu.compiler.isa import Compute, Instr, Load, Post, Store
+from dualopu.compiler.program import LayerProgram, Program, TensorInfo, core_snapshot, runs_of
+from dualopu.compiler.tiling import Tiling, kernel_extent, plan_layer
+from dualopu.cost.evaluate import evaluate
+from dualopu.errors import ModelError, ProgramError
+from dualopu.hw.config import Core, Hardware
+from dualopu.ir.network import MAC_KINDS, Layer, LayerKind, Network
+
+#: Activations the post-processing unit applies through a 256-entry INT8 table.
+TABLE_ACTIVATIONS = ("hardswish", "hardsigmoid", "sigmoid", "silu")
+#: Bytes per output channel loaded with the weights: float32 requantization multiplier.
+PARAM_BYTES_MULT = 4
+#: Bytes per output channel of an int32 bias.
+PARAM_BYTES_BIAS = 4
+#: Bytes of an activation table.
+TABLE_BYTES = 256
+
+
+def uses_table(layer: Layer) -> bool:
+    """Whether the layer's post-processing ends in a table lookup."""
+    return layer.kind is LayerKind.ACTIVATION or layer.activation in TABLE_ACTIVATIONS
+
+
+def weight_tile_bytes(layer: Layer, oc: int, first: bool, data_bytes: int) -> int:
+    """DRAM bytes of a weight tile of ``oc`` output channels."""
+    cin_g = layer.in_channels // layer.groups
+    per_oc = cin_g * layer.kernel[0] * layer.kernel[1] * data_bytes + PARAM_BYTES_MULT
+    per_oc += PARAM_BYTES_BIAS if layer.has_bias else 0
+    return oc * per_oc + (TABLE_BYTES if first and uses_table(layer) else 0)
+
+
+def in_rows(layer: Layer, r0: int, r1: int) -> tuple[int, int]:
+    """Input rows (clipped to the tensor) that output rows ``[r0, r1)`` read."""
+    kh, _ = kernel_extent(layer)
+    lo = r0 * layer.stride[0] - layer.padding[0]
+    hi = (r1 - 1) * layer.stride[0] - layer.padding[0] + kh
+    hin = layer.in_shape[2]
+    lo, hi = max(lo, 0), min(hi, hin)
+    return lo, max(hi, lo)
+
+
+def split_rows(n: int, parts: int) -> list[tuple[int, int]]:
+    """``parts`` balanced row ranges covering ``[0, n)`` (sizes differ by at most one).
+
+    The model's ``n_rows = ceil(Hout / tr)`` tiles, each at most ``tr`` rows; balancing
+    avoids a short last tile that could not hide the next tile's load.
+    """
+    base, extra = divmod(n, parts)
+    out: list[tuple[int, int]] = []
+    r = 0
+    for k in range(parts):
+        size = base + (1 if k < extra else 0)
+        out.append((r, r + size))
+        r += size
+    return out
+
+
+# ---- DRAM layout --------------------------------------------------------------------------
+
+
+def _view(layer: Layer, ins: Sequence[TensorInfo]) -> np.ndarray:
+    """Address table of a free layer's output over its inputs' planes."""
+    a = [t.chan_addr for t in ins]
+    _, c, h, w = layer.out_shape
+    if layer.op == "concat":
+        if any(t.shape[2:] != (h, w) for t in ins):
+            raise ModelError(f"concat {layer.name!r}: inputs of different spatial size")
+        out = np.concatenate(a)
+    elif layer.op == "slice":
+        start, end = int(layer.attrs["start"]), int(layer.attrs["end"])
+        out = a[0][start:end]
+    elif layer.op == "channel_shuffle":
+        g = int(layer.attrs["groups"])
+        if c % g:
+            raise ModelError(f"channel_shuffle {layer.name!r}: {c} channels not divisible by {g} groups")
+        out = a[0].reshape(g, c // g).T.reshape(-1)
+    elif layer.op == "flatten":
+        src = ins[0]
+        plane = src.plane
+        out = (a[0][:, None] + np.arange(plane, dtype=np.int64)[None, :]).reshape(-1)
+        if (h, w) != (1, 1):
+            raise ModelError(f"flatten {layer.name!r}: output {list(layer.out_shape)} is not (1, C*H*W, 1, 1)")
+    else:
+        raise ModelError(f"layer {layer.name!r}: {layer.kind.value} op {layer.op!r} has no address-remapping rule")
+    if out.size != c:
+        raise ModelError(f"layer {layer.name!r}: remapping gives {out.size} channels, shape says {c}")
+    return out
+
+
+def _layout(net: Network) -> tuple[dict[str, TensorInfo], int]:
+    """Physical tensors packed one after another; views for free layers."""
+    tensors: dict[str, TensorInfo] = {}
+    top = 0
+
+    def alloc(shape: tuple[int, int, int, int]) -> TensorInfo:
+        nonlocal top
+        _, c, h, w = shape
+        t = TensorInfo(shape=shape, runs=((top, c, h * w),), physical=True)
+        top += c * h * w
+        return t
+
+    tensors[net.input_name] = alloc(net.input_shape)
+    for layer in net.layers:
+        if layer.kind in (LayerKind.CONCAT, LayerKind.SHUFFLE):
+            if layer.activation is not None:
+                raise ModelError(f"layer {layer.name!r}: activation on a data-movement layer")
+            addr = _view(layer, [tensors[i] for i in layer.inputs])
+            tensors[layer.name] = TensorInfo(shape=layer.out_shape, runs=runs_of(addr), physical=False)
+        else:
+            tensors[layer.name] = alloc(layer.out_shape)
+    return tensors, top
+
+
+# ---- stages -------------------------------------------------------------------------------
+
+
+@dataclass
+class _Slots:
+    """Round-robin slot allocation with residency: a tile already in a slot is not reloaded."""
+
+    held: dict[str, tuple[object, int]] = field(default_factory=dict)
+    count: dict[str, int] = field(default_factory=dict)
+
+    def need(self, buf: str, key: object) -> tuple[int, bool]:
+        """Slot holding tile ``key`` of ``buf``, and whether it must be loaded."""
+        cur = self.held.get(buf)
+        if cur is not None and cur[0] == key:
+            return cur[1], False
+        n = self.count.get(buf, 0)
+        self.count[buf] = n + 1
+        self.held[buf] = (key, n % 2)
+        return n % 2, True
+
+
+@dataclass(frozen=True)
+class _Stage:
+    loads: tuple[Load, ...]
+    exe: Compute | Post
+    store: Store
+
+
+def _post_tags(layer: Layer) -> tuple[str, ...]:
+    tags = ["bias"] if layer.has_bias else []
+    tags.append("requant")
+    if layer.activation:
+        tags.append(f"{layer.activation}" + ("(table)" if layer.activation in TABLE_ACTIVATIONS else "(clip)"))
+    return tuple(tags)
+
+
+def _mac_stages(layer: Layer, tiling: Tiling, core: Core, db: int) -> list[_Stage]:
+    """Stages of a conv / pointwise / grouped / FC / depthwise layer.
+
+    Depthwise weights are small: one LOAD fetches the weights of as many channel groups as
+    fit half the weight buffer (the tiles themselves stay the model's channel groups).
+    """
+    _, cin, _, win = layer.in_shape
+    _, cout, hout, wout = layer.out_shape
+    kk = layer.kernel[0] * layer.kernel[1]
+    cin_g = cin // layer.groups
+    dw = layer.kind is LayerKind.DEPTHWISE
+    mult = max(cout // max(cin, 1), 1)
+    oc_tiles = [(j * tiling.toc, min(cout, (j + 1) * tiling.toc)) for j in range(tiling.n_oc)]
+    per_load = 1
+    if dw:
+        w_group = tiling.toc * (cin_g * kk * db)
+        per_load = max(1, int(core.weight_buffer_kib * 512 // max(w_group, 1)))
+    row_tiles = split_rows(hout, tiling.n_rows)
+    if tiling.order == "inputs_outer":
+        order = [(j, k) for k in range(tiling.n_rows) for j in range(tiling.n_oc)]
+    else:  # weights_outer, channels_outer (depthwise)
+        order = [(j, k) for j in range(tiling.n_oc) for k in range(tiling.n_rows)]
+    slots = _Slots()
+    stages: list[_Stage] = []
+    first_w = True
+    tags = _post_tags(layer)
+    for n, (j, k) in enumerate(order):
+        o0, o1 = oc_tiles[j]
+        r0, r1 = row_tiles[k]
+        i0, i1 = in_rows(layer, r0, r1)
+        c0, c1 = (o0 // mult, (o1 - 1) // mult + 1) if dw else (0, cin)
+        loads: list[Load] = []
+        ws, load_w = slots.need("w", j // per_load)
+        if load_w:
+            w0 = oc_tiles[j // per_load * per_load][0]
+            w1 = oc_tiles[min(len(oc_tiles), (j // per_load + 1) * per_load) - 1][1]
+            loads.append(Load("w", ws, 0, "", w0, w1, 0, 0, weight_tile_bytes(layer, w1 - w0, first_w, db)))
+            first_w = False
+        xs, load_x = slots.need("in", (k, c0, c1))
+        if load_x:
+            loads.append(Load("in", xs, 0, layer.inputs[0], c0, c1, i0, i1, (c1 - c0) * (i1 - i0) * win * db))
+        macs = (o1 - o0) * (r1 - r0) * wout * cin_g * kk
+        out = n % 2
+        stages.append(_Stage(
+            tuple(loads),
+            Compute(xs, ws, out, o0, o1, r0, r1, macs, tags),
+            Store(out, layer.name, o0, o1, r0, r1, (o1 - o0) * (r1 - r0) * wout * db),
+        ))
+    return stages
+
+
+def _post_stages(layer: Layer, tiling: Tiling, db: int) -> list[_Stage]:
+    """Stages of a pool / add / mul / activation layer on the post-processing unit."""
+    _, cout, hout, wout = layer.out_shape
+    hin = layer.in_shape[2]
+    stages: list[_Stage] = []
+    pre: list[Load] = []
+    if uses_table(layer):
+        pre.append(Load("w", 0, 0, "", 0, cout, 0, 0, TABLE_BYTES))
+    n = 0
+    for j in range(tiling.n_oc):
+        c0, c1 = j * tiling.toc, min(cout, (j + 1) * tiling.toc)
+        for r0, r1 in split_rows(hout, tiling.n_rows):
+            slot = n % 2
+            loads = list(pre) if n == 0 else []
+            for port, (src, shape) in enumerate(zip(layer.inputs, layer.in_shapes, strict=True)):
+                if layer.op == "global_avgpool":
+                    i0, i1 = 0, hin
+                elif layer.kind is LayerKind.POOL:
+                    i0, i1 = in_rows(layer, r0, r1)
+                elif shape[2:] != (hout, wout):  # broadcast (1, C, 1, 1)
+                    i0, i1 = 0, shape[2]
+                else:
+                    i0, i1 = r0, r1
+                loads.append(Load("in", slot, port, src, c0, c1, i0, i1, (c1 - c0) * (i1 - i0) * shape[3] * db))
+            tile_out = (c1 - c0) * (r1 - r0) * wout
+            if layer.op == "global_avgpool":
+                ops = (c1 - c0) * layer.in_shape[2] * layer.in_shape[3]
+            elif layer.kind is LayerKind.POOL:
+                ops = tile_out * layer.kernel[0] * layer.kernel[1]
+            else:
+                ops = tile_out
+            stages.append(_Stage(
+                tuple(loads),
+                Post(slot, 0, slot, c0, c1, r0, r1, ops),
+                Store(slot, layer.name, c0, c1, r0, r1, tile_out * db),
+            ))
+            n += 1
+    return stages
+
+
+def _pipeline(stages: Sequence[_Stage]) -> tuple[Instr, ...]:
+    """Software-pipelined emission: loads of tile i+1 before the compute of tile i."""
+    out: list[Instr] = []
+    if not stages:
+        return ()
+    out.extend(stages[0].loads)
+    for i, st in enumerate(stages):
+        if i + 1 < len(stages):
+            out.extend(stages[i + 1].loads)
+        out.append(st.exe)
+        out.append(st.store)
+    return tuple(out)
+
+
+def _check_post_op(layer: Layer) -> None:
+    ok = {
+        LayerKind.POOL: ("maxpool", "avgpool", "global_avgpool"),
+        LayerKind.ADD: ("add",),
+        LayerKind.MUL: ("mul",),
+        LayerKind.ACTIVATION: ("activation",),
+    }
+    if layer.kind in ok and layer.op not in ok[layer.kind]:
+        raise ModelError(f"layer {layer.name!r}: op {layer.op!r} is not a {layer.kind.value} operator we can compile")
+    if layer.kind is LayerKind.ACTIVATION and layer.activation is None:
+        raise ModelError(f"activation layer {layer.name!r} names no activation function")
+
+
+def compile_layer(layer: Layer, index: int, core_index: int, hw: Hardware) -> LayerProgram:
+    """Mapping, tiling and instructions of one layer on core ``core_index``."""
+    core = hw.cores[core_index]
+    if layer.kind in MAC_KINDS and layer.kind not in core.runs:
+        raise ProgramError(f"layer {layer.name!r} ({layer.kind.value}) placed on core {core.name!r} "
+                           f"of type {core.type.value}, which cannot run it")
+    _check_post_op(layer)
+    mapping, tiling = plan_layer(layer, core, hw.data_bytes)
+    if tiling is None:
+        instrs: tuple[Instr, ...] = ()
+    elif layer.kind in MAC_KINDS:
+        instrs = _pipeline(_mac_stages(layer, tiling, core, hw.data_bytes))
+    else:
+        instrs = _pipeline(_post_stages(layer, tiling, hw.data_bytes))
+    return LayerProgram(index=index, core=core_index, layer=layer, mapping=mapping, tiling=tiling, instrs=instrs)
+
+
+def compile_network(net: Network, hw: Hardware, placement: Sequence[int] | np.ndarray | None = None) -> Program:
+    """Compile ``net`` for ``hw``: the model's placement (or ``placement``), tiling and instructions."""
+    net.validate()
+    if placement is None:
+        core = evaluate(net, hw).core
+    else:
+        core = np.asarray(placement, dtype=np.int64)
+        if core.shape != (len(net),) or core.min(initial=0) < 0 or core.max(initial=0) >= len(hw.cores):
+            raise ProgramError(f"placement must give a core index in [0, {len(hw.cores)}) for each of {len(net)} layers")
+    tensors, top = _layout(net)
+    layers = tuple(compile_layer(layer, i, int(core[i]), hw) for i, layer in enumerate(net.layers))
+    return Program(
+        network=net.name,
+        hardware=hw.name,
+        input_name=net.input_name,
+        input_shape=net.input_shape,
+        outputs=tuple(net.outputs),
+        data_bytes=hw.data_bytes,
+        dram_bytes=top,
+        cores=tuple(core_snapshot(c) for c in hw.cores),
+        tensors=tensors,
+        layers=layers,
+    )

@@ -1,0 +1,61 @@
+"""Matplotlib figures for the reproduction report (PNG, headless backend)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+
+def _save(fig: plt.Figure, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def grouped_bars(
+    frame: pd.DataFrame, label_col: str, value_cols: list[str], ylabel: str, title: str, path: Path,
+    reference: float | None = None, reference_label: str = "",
+) -> Path:
+    """One group of bars per row (e.g. per network), one bar per value column."""
+    labels = frame[label_col].astype(str).tolist()
+    x = np.arange(len(labels))
+    width = 0.8 / max(len(value_cols), 1)
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.9 * len(labels) + 2), 4.0))
+    for k, col in enumerate(value_cols):
+        ax.bar(x + (k - (len(value_cols) - 1) / 2) * width, frame[col].to_numpy(dtype=float), width, label=col)
+    if reference is not None:
+        ax.axhline(reference, color="k", ls="--", lw=1, label=reference_label)
+    ax.set_xticks(x, labels, rotation=30, ha="right")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    ax.grid(axis="y", alpha=0.3)
+    return _save(fig, path)
+
+
+def lines(
+    frame: pd.DataFrame, x_col: str, y_cols: list[str], xlabel: str, ylabel: str, title: str, path: Path,
+    logx: bool = False, reference: float | None = None,
+) -> Path:
+    """Line plot of several series against one x column."""
+    fig, ax = plt.subplots(figsize=(6.0, 4.0))
+    for col in y_cols:
+        ax.plot(frame[x_col].to_numpy(dtype=float), frame[col].to_numpy(dtype=float), marker="o", label=col)
+    if reference is not None:
+        ax.axhline(reference, color="k", ls="--", lw=1)
+    if logx:
+        ax.set_xscale("log", base=2)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    return _save(fig, path)

@@ -1,0 +1,181 @@
+"""Per-instruction timing of one core, and the dependencies between a layer's instructions.
+
+Latency of an instruction = ``instr_overhead_cycles`` (issue / DMA set-up, the unit is busy)
+plus its work:
+
+* LOAD / STORE: ``bytes`` over the DRAM port, whose ``dram_bytes_per_cycle`` is shared
+  equally by all transfers in flight (the event-driven engine does the sharing).
+* COMPUTE, OPU regular mode (``pic`` x ``poc`` per cycle, per group of the tile):
+  ``ceil(cin_g / pic) * ceil(oc_g / poc) * kh * kw * rows * Wout``.
+* COMPUTE, OPU depthwise mode (``pw`` PEs per channel, line buffer):
+  ``rows * ceil(Wout / pw) * ceil(kh * kw / input_size)`` plus the line-buffer fill
+  ``(kh_ext - 1) * Win + (kw_ext - 1)`` of every tile.
+* COMPUTE, systolic (``rows`` x ``cols``, weight stationary): per group
+  ``ceil(cin_g * kh * kw / rows) * ceil(oc_g / cols) * (pixels + rows + cols)``; depthwise
+  one channel per column: ``oc * ceil(kh * kw / rows) * (pixels + rows + cols)``. The
+  ``rows + cols`` fill/drain is paid by every tile (each COMPUTE restarts the wavefront).
+* POST: ``ceil(ops / post_ops_per_cycle)``; ops are window reads (pool), plane reads
+  (global average pool) or output elements (add, mul, activation).
+
+Dependencies come from buffer slots (a scoreboard): a COMPUTE/POST waits for the LOADs
+that filled the slots it reads and for the STORE that drained the output slot it
+overwrites; a LOAD waits until every reader of the slot's previous contents finished; a
+STORE waits for the tile it drains. Each unit (DMA: loads and stores; EXEC: PE array and
+post-processing) executes its instructions in program order.
+
+The buffers are checked: a slot never holds more than half its buffer (double buffering).
+Requantization parameters and tables live in the post-processing unit's parameter memory,
+not in the weight buffer, but travel over DRAM with the weights.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from dualopu.compiler.isa import Compute, Load, Post, Store
+from dualopu.compiler.program import LayerProgram
+from dualopu.compiler.tiling import kernel_extent
+from dualopu.errors import ProgramError
+from dualopu.hw.config import Core
+from dualopu.ir.network import LayerKind
+
+DMA = 0
+EXEC = 1
+
+
+@dataclass(frozen=True)
+class TimedLayer:
+    """A layer's instructions ready for the engine (parallel tuples, one entry per instruction)."""
+
+    unit: tuple[int, ...]  # DMA or EXEC
+    fixed: tuple[float, ...]  # overhead cycles
+    work: tuple[float, ...]  # EXEC: cycles; DMA: bytes
+    deps: tuple[tuple[int, ...], ...]  # indices (within the layer) that must finish first
+
+    def __len__(self) -> int:
+        return len(self.unit)
+
+
+def _groups_in(c0: int, c1: int, og: int) -> list[int]:
+    """Output channels of each group that ``[c0, c1)`` touches."""
+    return [min(c1, (g + 1) * og) - max(c0, g * og) for g in range(c0 // og, (c1 - 1) // og + 1)]
+
+
+def compute_cycles(lp: LayerProgram, ins: Compute, core: Core) -> float:
+    """PE-array cycles of one COMPUTE tile (overhead excluded)."""
+    ly = lp.layer
+    m = lp.mapping
+    _, cin, _, win = ly.in_shape
+    _, cout, _, wout = ly.out_shape
+    kk = ly.kernel[0] * ly.kernel[1]
+    rows = ins.r1 - ins.r0
+    if m.mode == "conv":
+        if m.pic <= 0 or m.poc <= 0 or m.pic > core.ic_parallel or m.pic * m.poc > core.macs_per_cycle * (1 + 1e-9):
+            raise ProgramError(f"layer {ly.name!r}: mapping pic={m.pic} x poc={m.poc} does not fit core {core.name!r} "
+                               f"({core.macs_per_cycle} MACs/cycle, ic_parallel {core.ic_parallel})")
+        cin_g = cin // ly.groups
+        og = cout // ly.groups
+        per = math.ceil(cin_g / m.pic) * kk * rows * wout
+        return float(sum(per * math.ceil(n / m.poc) for n in _groups_in(ins.c0, ins.c1, og)))
+    if m.mode == "sa":
+        _check_sa(lp, core)
+        cin_g = cin // ly.groups
+        og = cout // ly.groups
+        per = math.ceil(cin_g * kk / m.rows) * (rows * wout + m.rows + m.cols)
+        return float(sum(per * math.ceil(n / m.cols) for n in _groups_in(ins.c0, ins.c1, og)))
+    if m.mode == "dw":
+        n = ins.c1 - ins.c0
+        if m.pw < 1 or n * m.pw > core.pe_count:
+            raise ProgramError(f"layer {ly.name!r}: {n} channels x pw={m.pw} exceed the {core.pe_count} PEs of "
+                               f"core {core.name!r}")
+        kh, kw = kernel_extent(ly)
+        fill = (kh - 1) * win + (kw - 1)
+        return float(rows * math.ceil(wout / m.pw) * math.ceil(kk / core.input_size) + fill)
+    if m.mode == "sa_dw":
+        _check_sa(lp, core)
+        return float((ins.c1 - ins.c0) * math.ceil(kk / m.rows) * (rows * wout + m.rows + m.cols))
+    raise ProgramError(f"layer {ly.name!r}: COMPUTE under mapping mode {m.mode!r}")
+
+
+def _check_sa(lp: LayerProgram, core: Core) -> None:
+    m = lp.mapping
+    if core.dataflow != "systolic" or m.rows != core.input_size or m.cols != core.pe_count:
+        raise ProgramError(f"layer {lp.name!r}: systolic mapping {m.rows}x{m.cols} does not match core {core.name!r}")
+
+
+def post_cycles(lp: LayerProgram, ins: Post, core: Core) -> float:
+    """Post-processing unit cycles of one POST tile (overhead excluded)."""
+    ly = lp.layer
+    n = ins.c1 - ins.c0
+    out = n * (ins.r1 - ins.r0) * ly.out_shape[3]
+    if ly.op == "global_avgpool":
+        ops = n * ly.in_shape[2] * ly.in_shape[3]
+    elif ly.kind is LayerKind.POOL:
+        ops = out * ly.kernel[0] * ly.kernel[1]
+    else:
+        ops = out
+    return float(math.ceil(ops / core.post_ops_per_cycle))
+
+
+def _weight_bytes(lp: LayerProgram, ins: Load, db: int) -> int:
+    ly = lp.layer
+    return (ins.c1 - ins.c0) * (ly.in_channels // ly.groups) * ly.kernel[0] * ly.kernel[1] * db
+
+
+def time_layer(lp: LayerProgram, core: Core, data_bytes: int) -> TimedLayer:
+    """Latencies and slot dependencies of a layer's instructions on ``core``."""
+    ovh = float(core.instr_overhead_cycles)
+    half = {"in": core.input_buffer_kib * 512.0, "w": core.weight_buffer_kib * 512.0,
+            "out": core.output_buffer_kib * 512.0}
+    unit: list[int] = []
+    work: list[float] = []
+    deps: list[tuple[int, ...]] = []
+    # scoreboard per (buf, slot): writers and readers of the current contents, readers of the previous
+    writers: dict[tuple[str, int], list[int]] = {}
+    readers: dict[tuple[str, int], list[int]] = {}
+    prev_readers: dict[tuple[str, int], list[int]] = {}
+    fill: dict[tuple[str, int], float] = {}
+
+    def write(key: tuple[str, int], i: int, new_generation: bool) -> list[int]:
+        if new_generation or readers.get(key):
+            prev_readers[key] = readers.get(key, [])
+            writers[key] = [i]
+            readers[key] = []
+            fill[key] = 0.0
+        else:
+            writers.setdefault(key, []).append(i)
+        return list(prev_readers.get(key, []))
+
+    def read(key: tuple[str, int], i: int) -> list[int]:
+        w = writers.get(key, [])
+        if w:
+            readers.setdefault(key, []).append(i)
+        return list(w)
+
+    for i, ins in enumerate(lp.instrs):
+        if isinstance(ins, Load):
+            key = (ins.buf, ins.slot)
+            d = write(key, i, new_generation=False)
+            fill[key] = fill.get(key, 0.0) + (_weight_bytes(lp, ins, data_bytes) if ins.buf == "w" else ins.bytes)
+            if fill[key] > half[ins.buf] + 1e-9:
+                raise ProgramError(f"layer {lp.name!r}: instruction {i} fills {ins.buf}[{ins.slot}] with "
+                                   f"{fill[key]:.0f} B, more than half the buffer ({half[ins.buf]:.0f} B)")
+            unit.append(DMA)
+            work.append(float(ins.bytes))
+            deps.append(tuple(d))
+        elif isinstance(ins, Store):
+            unit.append(DMA)
+            work.append(float(ins.bytes))
+            deps.append(tuple(read(("out", ins.slot), i)))
+        else:
+            d = read(("in", ins.in_slot), i) + read(("w", ins.w_slot), i)
+            d += write(("out", ins.out_slot), i, new_generation=True)
+            out_bytes = (ins.c1 - ins.c0) * (ins.r1 - ins.r0) * lp.layer.out_shape[3] * data_bytes
+            if out_bytes > half["out"] + 1e-9:
+                raise ProgramError(f"layer {lp.name!r}: instruction {i} writes a {out_bytes} B tile, more than "
+                                   f"half the output buffer ({half['out']:.0f} B)")
+            unit.append(EXEC)
+            work.append(compute_cycles(lp, ins, core) if isinstance(ins, Compute) else post_cycles(lp, ins, core))
+            deps.append(tuple(d))
+    return TimedLayer(unit=tuple(unit), fixed=(ovh,) * len(unit), work=tuple(work), deps=tuple(deps))

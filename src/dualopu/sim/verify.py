@@ -1,0 +1,159 @@
+"""Checks: cycle simulator vs the analytical model, functional simulator vs onnxruntime."""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dualopu.compiler.program import Program
+from dualopu.compiler.qonnx import export_qonnx, run_qonnx
+from dualopu.compiler.quant import QuantizedNetwork
+from dualopu.cost.evaluate import evaluate
+from dualopu.errors import ProgramError
+from dualopu.hw.config import Hardware
+from dualopu.ir.network import Network
+from dualopu.sim.cycles import SimResult, simulate_cycles
+from dualopu.sim.functional import run_functional_all
+
+
+def check_program_matches(program: Program, net: Network) -> None:
+    """Refuse a program compiled for another network (or input size)."""
+    names = [lp.name for lp in program.layers]
+    if names != [layer.name for layer in net.layers] or tuple(program.input_shape) != tuple(net.input_shape):
+        raise ProgramError(
+            f"program was compiled for {program.network!r} with input {list(program.input_shape)}, "
+            f"not for {net.name!r} with input {list(net.input_shape)}"
+        )
+    for lp, layer in zip(program.layers, net.layers, strict=True):
+        if lp.layer.out_shape != layer.out_shape or lp.layer.kind is not layer.kind:
+            raise ProgramError(f"program layer {lp.name!r} differs from the network's")
+
+
+@dataclass(frozen=True)
+class CycleComparison:
+    """Per-layer cycles: simulator vs analytical model (one image, layers in order)."""
+
+    network: Network
+    sim: SimResult
+    analytical: np.ndarray  # per layer
+
+    @property
+    def cycles_sim(self) -> float:
+        return self.sim.total_cycles
+
+    @property
+    def cycles_analytical(self) -> float:
+        return float(self.analytical.sum())
+
+    @property
+    def rel_error(self) -> float:
+        """(analytical - sim) / sim for the whole network."""
+        return (self.cycles_analytical - self.cycles_sim) / max(self.cycles_sim, 1e-9)
+
+    @property
+    def layer_rel_error(self) -> np.ndarray:
+        """Per layer (analytical - sim) / sim; 0 for free layers (both 0)."""
+        s = self.sim.layer_cycles
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(s > 0, (self.analytical - s) / np.where(s > 0, s, 1.0), 0.0)
+
+    @property
+    def costed(self) -> np.ndarray:
+        """Mask of layers with instructions (free layers excluded)."""
+        return self.sim.layer_cycles > 0
+
+    def fraction_within(self, tol: float) -> float:
+        m = self.costed
+        return float((np.abs(self.layer_rel_error[m]) <= tol).mean()) if m.any() else 1.0
+
+    def worst(self, n: int = 5) -> list[dict[str, Any]]:
+        order = np.argsort(-np.abs(self.layer_rel_error))[:n]
+        return [self._row(int(i)) for i in order if self.costed[i]]
+
+    def _row(self, i: int) -> dict[str, Any]:
+        layer = self.network.layers[i]
+        return {
+            "name": layer.name,
+            "kind": layer.kind.value,
+            "core": self.sim.core_names[int(self.sim.layer_core[i])],
+            "cycles_sim": float(self.sim.layer_cycles[i]),
+            "cycles_analytical": float(self.analytical[i]),
+            "rel_error": float(self.layer_rel_error[i]),
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.network.name,
+            "hardware": self.sim.hardware,
+            "input_shape": list(self.network.input_shape),
+            "cycles_sim": self.cycles_sim,
+            "cycles_analytical": self.cycles_analytical,
+            "rel_error": self.rel_error,
+            "layers_within_15pct": self.fraction_within(0.15),
+            "cores": self.sim.to_dict()["cores"],
+            "layers": [self._row(i) for i in range(len(self.network.layers))],
+            "worst_layers": self.worst(5),
+        }
+
+
+def compare_cycles(net: Network, hw: Hardware, program: Program | None = None) -> CycleComparison:
+    """Cycle-simulate ``program`` (compiled here when omitted) and price ``net`` analytically."""
+    from dualopu.compiler.codegen import compile_network
+
+    prog = compile_network(net, hw) if program is None else program
+    check_program_matches(prog, net)
+    sim = simulate_cycles(prog, hw)
+    cost = evaluate(net, hw)
+    return CycleComparison(network=net, sim=sim, analytical=np.asarray(cost.layer_cycles, dtype=float))
+
+
+@dataclass(frozen=True)
+class FunctionalCheck:
+    """Functional simulator vs onnxruntime on the exported quantized model."""
+
+    bit_exact: bool
+    max_abs_diff_lsb: int
+    mismatched_elements: int
+    first_mismatch_layer: str | None
+    sim_seconds: float
+    ort_seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "bit_exact": self.bit_exact,
+            "max_abs_diff_lsb": self.max_abs_diff_lsb,
+            "mismatched_elements": self.mismatched_elements,
+            "first_mismatch_layer": self.first_mismatch_layer,
+            "functional_seconds": self.sim_seconds,
+            "onnxruntime_seconds": self.ort_seconds,
+        }
+
+
+def check_functional(program: Program, qnet: QuantizedNetwork, input_int8: np.ndarray) -> FunctionalCheck:
+    """Run the functional simulator and onnxruntime (on the exported ONNX file) and compare
+    every layer's int8 tensor."""
+    t0 = time.perf_counter()
+    sim = run_functional_all(program, qnet, input_int8)
+    t1 = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="dualopu-qonnx-") as tmp:
+        path = export_qonnx(qnet, Path(tmp) / "model_int8.onnx", intermediate=True)
+        t2 = time.perf_counter()
+        ref = run_qonnx(path, input_int8)
+        t3 = time.perf_counter()
+    worst = 0
+    bad = 0
+    first: str | None = None
+    for layer in qnet.network.layers:
+        d = np.abs(sim[layer.name].astype(np.int32) - ref[layer.name].astype(np.int32))
+        m = int(d.max(initial=0))
+        if m and first is None:
+            first = layer.name
+        worst = max(worst, m)
+        bad += int(np.count_nonzero(d))
+    return FunctionalCheck(bit_exact=bad == 0, max_abs_diff_lsb=worst, mismatched_elements=bad,
+                           first_mismatch_layer=first, sim_seconds=t1 - t0, ort_seconds=t3 - t2)
