@@ -4,8 +4,8 @@ program JSON round trip and validation (malformed programs refused)."""
 from __future__ import annotations
 
 import copy
+import importlib.util
 import json
-
 import os
 
 import numpy as np
@@ -255,7 +255,7 @@ def test_cli_malformed_program_exit_2(tmp_path, prog_dict: dict) -> None:
     assert r.exit_code == 2 and "not valid JSON" in r.stderr
 
 
-HAS_LOADER = __import__("importlib.util").util.find_spec("dualopu.ir.loader") is not None
+HAS_LOADER = importlib.util.find_spec("dualopu.ir.loader") is not None
 
 
 @pytest.mark.skipif(not HAS_LOADER, reason="dualopu.ir.loader not available yet")
@@ -322,3 +322,24 @@ def test_fuzzed_program_refused_or_handled(prog_dict: dict, data: st.DataObject)
 
 
 _QNET = quantize(all_kinds_net(32), seed=0)
+
+
+HAS_ZOO = importlib.util.find_spec("dualopu.ir.zoo") is not None
+ZOO = ("mobilenet_v1", "mobilenet_v2", "mobilenet_v3_large", "mobilenet_v3_small", "shufflenet_v2_x1_0",
+       "squeezenet1_1", "mnasnet1_0", "efficientnet_b0", "resnet18")
+
+
+@pytest.mark.skipif(not HAS_ZOO, reason="dualopu.ir.zoo not available yet")
+@pytest.mark.parametrize("name", ZOO)
+def test_builtin_networks_conservation(name: str) -> None:
+    """At 224x224 on every preset: tiles = the model's, MACs issued = network MACs, every output
+    element stored exactly once."""
+    from dualopu.ir.zoo import build  # type: ignore[import-not-found]
+
+    net = build(name)
+    for p in PRESETS:
+        hw = load_hardware(p)
+        prog = compile_network(net, hw)
+        test_tiling_is_the_models((net, hw, prog))
+        test_macs_conserved((net, hw, prog))
+        test_every_output_element_written_once((net, hw, prog))

@@ -14,7 +14,7 @@ from dualopu.cost.evaluate import evaluate
 from dualopu.errors import ScheduleError
 from dualopu.hw.config import Hardware, hardware_from_dict, load_hardware
 from dualopu.ir.network import Network
-from dualopu.sim import Job, Task, compare_cycles, run_jobs, simulate_cycles, simulate_tasks
+from dualopu.sim import Job, Task, compare_cycles, run_jobs, simulate_cycles, simulate_tasks, time_program
 from dualopu.sim.testnets import NetBuilder, all_kinds_net, inverted_residual_net
 from dualopu.sim.timing import DMA, EXEC, TimedLayer
 
@@ -194,16 +194,46 @@ def _network(name: str) -> Network:
 NETWORKS = ["inverted_residual", *(ZOO if HAS_ZOO else ())]
 
 
+def _model_with_sim_compute(net: Network, hw: Hardware) -> np.ndarray:
+    """The model's own pipeline formula (cost/model.py `_pipeline_cycles`) fed with the PE
+    cycles the simulator charges (systolic fill per tile) instead of the model's."""
+    prog = compile_network(net, hw)
+    timed = time_program(prog, hw)
+    cost = evaluate(net, hw)
+    idx = np.arange(len(net)), cost.core
+    m = cost.matrix
+    out = np.array(cost.layer_cycles, dtype=float)
+    for i, (lp, t) in enumerate(zip(prog.layers, timed, strict=True)):
+        if not lp.instrs:
+            continue
+        ovh = hw.cores[lp.core].instr_overhead_cycles
+        s = max(m.stages[idx][i], 1.0)
+        comp = sum(w for u, w in zip(t.unit, t.work, strict=True) if u == EXEC)
+        comp_s = comp / s + ovh
+        load_s = m.load_bytes[idx][i] / s / hw.dram_bytes_per_cycle + ovh
+        store_s = m.store_bytes[idx][i] / s / hw.dram_bytes_per_cycle + ovh
+        out[i] = max(s * (load_s + store_s) + comp_s, s * comp_s + load_s + store_s)
+    return out
+
+
 @pytest.mark.parametrize("hw_name", PRESETS)
 @pytest.mark.parametrize("name", NETWORKS)
 def test_analytical_model_agrees_with_simulator(name: str, hw_name: str) -> None:
     """Whole network within 5 %; per layer within 15 % for 95 % of the layers."""
     hw = load_hardware(hw_name)
-    cmp = compare_cycles(_network(name), hw)
+    net = _network(name)
+    cmp = compare_cycles(net, hw)
     assert abs(cmp.rel_error) <= 0.05, f"whole network {cmp.rel_error:+.2%}"
     frac = cmp.fraction_within(0.15)
     if frac < 0.95 and hw_name in KNOWN_MODEL_GAPS:
-        pytest.xfail(f"{frac:.0%} of layers within 15%: {KNOWN_MODEL_GAPS[hw_name]}; worst {cmp.worst(3)}")
+        # xfail only if the known formula gap is what is wrong: with the simulator's PE cycles
+        # in the model's pipeline formula, the layers agree.
+        fixed = _model_with_sim_compute(net, hw)
+        s = cmp.sim.layer_cycles
+        ok = np.abs(fixed - s)[cmp.costed] <= 0.15 * s[cmp.costed]
+        assert ok.mean() >= 0.95, f"unexplained disagreement; worst {cmp.worst(5)}"
+        pytest.xfail(f"{frac:.0%} of layers within 15%: {KNOWN_MODEL_GAPS[hw_name]} "
+                     f"({ok.mean():.0%} with the per-tile fill); worst {cmp.worst(3)}")
     assert frac >= 0.95, f"{frac:.0%} of layers within 15%; worst {cmp.worst(5)}"
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import importlib.util
 import json
 import os
 
@@ -228,3 +229,22 @@ def test_huge_accumulators_round_identically() -> None:
     assert acc_max > 2**24
     res = check_functional(prog, q, x)
     assert res.bit_exact, res
+
+
+HAS_ZOO = importlib.util.find_spec("dualopu.ir.zoo") is not None
+ZOO = ("mobilenet_v1", "mobilenet_v2", "mobilenet_v3_large", "mobilenet_v3_small", "shufflenet_v2_x1_0",
+       "squeezenet1_1", "mnasnet1_0", "efficientnet_b0", "resnet18")
+#: Smallest square input each built-in network is tested at (64 survives every stride).
+SMALL = dict.fromkeys(ZOO, 64)
+
+
+@pytest.mark.skipif(not HAS_ZOO, reason="dualopu.ir.zoo not available yet")
+@pytest.mark.parametrize("hw_name", PRESETS)
+@pytest.mark.parametrize("name", ZOO)
+def test_builtin_networks_bit_exact(name: str, hw_name: str) -> None:
+    """Each built-in network at a small input, random weights: simulator == onnxruntime, bit for bit."""
+    from dualopu.ir.zoo import build  # type: ignore[import-not-found]
+
+    size = SMALL[name]
+    net = build(name, input_shape=(1, 3, size, size))
+    _assert_exact(net, load_hardware(hw_name), seed=ZOO.index(name))

@@ -75,7 +75,170 @@ def _json_default(o: Any) -> Any:
 
 # ---- ir: zoo, inspect, export ------------------------------------------------------
 
+
+def _fmt_shape(shape: Any) -> str:
+    return "x".join(str(d) for d in shape)
+
+
+@app.command("zoo")
+@handle_errors
+def zoo_cmd(
+    input_shape: str = typer.Option(None, "--input-shape", help="build at this shape, e.g. 1x3x160x160"),
+    as_json: bool = typer.Option(False, "--json", help="print JSON instead of a table"),
+) -> None:
+    """List the built-in networks with their MACs and parameters."""
+    from rich.table import Table
+
+    from dualopu.ir.zoo import zoo_summary
+    from dualopu.util import parse_input_shape
+
+    rows = zoo_summary(parse_input_shape(input_shape) if input_shape else None)
+    if as_json:
+        print_json(rows)
+        return
+    table = Table(title="built-in networks")
+    for col in ("name", "MACs (M)", "params (M)", "layers", "depthwise"):
+        table.add_column(col, justify="left" if col == "name" else "right")
+    for r in rows:
+        table.add_row(r["name"], f"{r['macs'] / 1e6:.1f}", f"{r['params'] / 1e6:.3f}", str(r["layers"]),
+                      str(r["depthwise"]))
+    console.print(table)
+
+
+@app.command("inspect")
+@handle_errors
+def inspect_cmd(
+    model: str = typer.Argument(..., help="built-in network name (see `dualopu zoo`) or an ONNX file"),
+    input_shape: str = typer.Option(None, "--input-shape", help="NxCxHxW, e.g. 1x3x224x224 (fixes dynamic dims)"),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON object (model, totals, layers)"),
+) -> None:
+    """Show a network's layers: kind, shapes, kernel, stride, groups, MACs, weights."""
+    from rich.table import Table
+
+    from dualopu.ir.loader import load_network
+
+    net = load_network(model, input_shape)
+    if as_json:
+        print_json(net.to_dict())
+        return
+    table = Table(title=f"{net.name}  input {_fmt_shape(net.input_shape)}")
+    for col in ("#", "name", "kind", "in", "out", "k", "s", "g", "act", "MACs", "weights"):
+        table.add_column(col, justify="left" if col in ("name", "kind", "act") else "right")
+    for i, layer in enumerate(net.layers):
+        table.add_row(
+            str(i), layer.name, layer.kind.value, _fmt_shape(layer.in_shape[1:]), _fmt_shape(layer.out_shape[1:]),
+            _fmt_shape(layer.kernel), str(layer.stride[0]), str(layer.groups), layer.activation or "",
+            f"{layer.macs:,}", f"{layer.weight_count:,}",
+        )
+    console.print(table)
+    kinds = ", ".join(f"{k} {v}" for k, v in sorted(net.kind_counts().items()))
+    console.print(f"total MACs {net.total_macs:,}  params {net.total_params:,}  layers {len(net)} ({kinds})",
+                  highlight=False)
+    console.print("BatchNorm and activations are folded into their producer and costed as free "
+                  "post-processing.", style="dim")
+
+
+@app.command("export")
+@handle_errors
+def export_cmd(
+    model: str = typer.Argument(..., help="built-in network name"),
+    output: str = typer.Argument(..., help="ONNX file to write"),
+    input_shape: str = typer.Option(None, "--input-shape", help="NxCxHxW, e.g. 1x3x224x224"),
+    seed: int = typer.Option(0, "--seed", help="seed of the random weights"),
+) -> None:
+    """Export a network to ONNX (opset 17, random weights) that re-imports to the same layers."""
+    from dualopu.ir.loader import load_network
+    from dualopu.ir.onnx_export import export_onnx
+
+    net = load_network(model, input_shape)
+    export_onnx(net, output, seed=seed)
+    console.print(f"wrote {output} ({len(net)} layers)", highlight=False)
+
+
 # ---- hw + cost: area, evaluate ------------------------------------------------------
+
+
+@app.command("area")
+@handle_errors
+def area_cmd(
+    hw: str = typer.Argument("dual-opu", help="hardware preset name or YAML file"),
+    as_json: bool = typer.Option(False, "--json", help="print JSON"),
+) -> None:
+    """Area breakdown of a processor (MAC-equivalent units: PEs, SRAM, fixed logic per core)."""
+    from rich.table import Table
+
+    from dualopu.hw import area_breakdown, load_hardware
+
+    hardware = load_hardware(hw)
+    parts = area_breakdown(hardware)
+    rows = [
+        {"core": a.core, "type": c.type.value, "pe_count": c.pe_count, "input_size": c.input_size,
+         "macs_per_cycle": c.macs_per_cycle, "pe_area": a.pe_area, "sram_area": a.sram_area,
+         "fixed_area": a.fixed_area, "total_area": a.total}
+        for a, c in zip(parts, hardware.cores)
+    ]
+    total = sum(a.total for a in parts)
+    if as_json:
+        print_json({"hardware": hardware.name, "total_area": total, "cores": rows})
+        return
+    table = Table(title=f"{hardware.name}: area in MAC-equivalents (1 = one INT8 MAC)")
+    for col in ("core", "type", "PEs x inputs", "MACs/cycle", "PE area", "SRAM area", "fixed", "total"):
+        table.add_column(col, justify="left" if col in ("core", "type") else "right")
+    for r in rows:
+        table.add_row(r["core"], r["type"], f"{r['pe_count']} x {r['input_size']}", str(r["macs_per_cycle"]),
+                      f"{r['pe_area']:.1f}", f"{r['sram_area']:.1f}", f"{r['fixed_area']:.1f}", f"{r['total_area']:.1f}")
+    table.add_row("total", "", "", str(hardware.total_macs_per_cycle), "", "", "", f"{total:.1f}", style="bold")
+    console.print(table)
+
+
+@app.command("evaluate")
+@handle_errors
+def evaluate_cmd(
+    model: str = typer.Argument(..., help="built-in network name or ONNX file"),
+    hw: str = typer.Option("dual-opu", "--hw", help="hardware preset name or YAML file"),
+    input_shape: str = typer.Option(None, "--input-shape", help="NxCxHxW, e.g. 1x3x224x224"),
+    as_json: bool = typer.Option(False, "--json", help="print JSON: summary and per-layer rows"),
+    csv: str = typer.Option(None, "--csv", help="write the per-layer table to this CSV file"),
+    plot: str = typer.Option(None, "--plot", help="write a roofline plot (PNG) of every layer"),
+) -> None:
+    """Analytical per-layer cost of one image: core, cycles, bound, PE efficiency, roofline position."""
+    from rich.table import Table
+
+    from dualopu.cost import evaluate
+    from dualopu.hw import load_hardware
+    from dualopu.ir.loader import load_network
+    from dualopu.util import write_atomic
+
+    net = load_network(model, input_shape)
+    result = evaluate(net, load_hardware(hw))
+    frame = result.to_dataframe()
+    summary = result.summary()
+    if csv:
+        write_atomic(csv, frame.to_csv(index=False))
+    if plot:
+        from dualopu.report.roofline import roofline_png
+
+        roofline_png(result, plot)
+    if as_json:
+        print_json({**summary, "layers": frame.to_dict(orient="records")})
+        return
+    table = Table(title=f"{net.name} on {result.hardware.name}")
+    for col in ("#", "layer", "kind", "core", "cycles", "compute", "memory", "bound", "PE eff", "MAC/B"):
+        table.add_column(col, justify="left" if col in ("layer", "kind", "core", "bound") else "right")
+    for i, r in enumerate(frame.itertuples(index=False)):
+        table.add_row(str(i), r.layer, r.kind, r.core, f"{r.cycles:,.0f}", f"{r.compute_cycles:,.0f}",
+                      f"{r.memory_cycles:,.0f}", r.bound, f"{r.pe_efficiency:.2f}", f"{r.macs_per_dram_byte:.1f}")
+    console.print(table)
+    console.print(
+        f"latency (layers in order) {summary['latency_cycles']:,.0f} cycles = {summary['latency_ms']:.3f} ms; "
+        f"throughput bound with images interleaved {summary['throughput_bound_ips']:.1f} images/s",
+        highlight=False,
+    )
+    for c in summary["cores"]:
+        console.print(f"  core {c['name']} ({c['type']}, {c['macs_per_cycle']} MACs/cycle): busy "
+                      f"{c['busy_cycles']:,.0f} cycles/image, PE efficiency {c['pe_efficiency']:.1%}, "
+                      f"{c['layers']} layers", highlight=False)
+
 
 # ---- compiler + sim: compile, simulate ----------------------------------------------
 

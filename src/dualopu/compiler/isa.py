@@ -146,7 +146,7 @@ def instr_from_dict(d: Any, where: str) -> Instr:
     if not isinstance(d, Mapping):
         raise ProgramError(f"{where}: an instruction must be an object, got {type(d).__name__}")
     op = d.get("op")
-    if op not in _FIELDS:
+    if not isinstance(op, str) or op not in _FIELDS:
         raise ProgramError(f"{where}: unknown opcode {op!r} (expected one of {', '.join(_FIELDS)})")
     cls, names = _FIELDS[op]
     extra = set(d) - set(names) - {"op"}

@@ -36,7 +36,7 @@ from dualopu.compiler.tiling import MODES, ORDERS, Tiling
 from dualopu.compiler.tiling import Mapping as LayerMapping
 from dualopu.errors import ProgramError
 from dualopu.hw.config import Core, Hardware
-from dualopu.ir.network import ELEMENTWISE_KINDS, MAC_KINDS, Layer, LayerKind, Shape
+from dualopu.ir.network import ACTIVATIONS, ELEMENTWISE_KINDS, MAC_KINDS, Layer, LayerKind, Shape
 from dualopu.util import write_atomic
 
 FORMAT = "dualopu-program"
@@ -330,6 +330,34 @@ def _parse_tiling(d: Any, where: str) -> Tiling | None:
     return Tiling(order, *vals)
 
 
+def _pos_ints(v: Any, n: int, minimum: int = 1) -> bool:
+    return (isinstance(v, tuple | list) and len(v) == n
+            and all(isinstance(x, int) and not isinstance(x, bool) and x >= minimum for x in v))
+
+
+def _check_layer(ly: Layer, tensors: Mapping[str, TensorInfo], where: str) -> None:
+    """Types and geometry of an IR layer record (what the simulators compute with)."""
+    ok = (isinstance(ly.name, str) and isinstance(ly.op, str) and all(isinstance(i, str) for i in ly.inputs)
+          and len(ly.inputs) == len(ly.in_shapes) >= 1 and all(_pos_ints(s, 4) for s in ly.in_shapes)
+          and _pos_ints(ly.out_shape, 4) and _pos_ints(ly.kernel, 2) and _pos_ints(ly.stride, 2)
+          and _pos_ints(ly.dilation, 2) and _pos_ints(ly.padding, 4, 0) and isinstance(ly.groups, int)
+          and not isinstance(ly.groups, bool) and ly.groups >= 1 and isinstance(ly.has_bias, bool)
+          and (ly.activation is None or ly.activation in ACTIVATIONS) and isinstance(ly.attrs, Mapping))
+    if not ok:
+        raise ProgramError(f"{where}: malformed layer record (types or geometry)")
+    for name, shape in zip(ly.inputs, ly.in_shapes, strict=True):
+        if name not in tensors or tensors[name].shape != tuple(shape):
+            raise ProgramError(f"{where}: input {name!r} is not a tensor of shape {list(shape)}")
+    if ly.kind in MAC_KINDS:
+        cin, cout = ly.in_channels, ly.out_channels
+        if cin % ly.groups or cout % ly.groups:
+            raise ProgramError(f"{where}: groups={ly.groups} does not divide {cin} -> {cout} channels")
+        for ax in (0, 1):
+            n = ly.in_shape[2 + ax] + ly.padding[ax] + ly.padding[ax + 2] - ly.dilation[ax] * (ly.kernel[ax] - 1) - 1
+            if n < 0 or n // ly.stride[ax] + 1 != ly.out_shape[2 + ax]:
+                raise ProgramError(f"{where}: output size does not follow from input, kernel, stride and padding")
+
+
 def _check_instr(ins: Instr, ly: Layer, tensors: Mapping[str, TensorInfo], db: int, where: str) -> None:
     _, cout, hout, _ = ly.out_shape
     if isinstance(ins, Load):
@@ -411,10 +439,11 @@ def _parse_program(data: Any) -> Program:
             ly = Layer.from_dict(_get(lr, "layer", Mapping, w))
         except (KeyError, TypeError, ValueError) as exc:
             raise ProgramError(f"{w}: malformed layer record ({type(exc).__name__}: {exc})") from None
-        w = f"program.layers[{i}] ({ly.name!r})"
+        w = f"program.layers[{i}] ({str(ly.name)!r})"
         for inp in ly.inputs:
-            if inp not in seen or inp not in tensors:
+            if not isinstance(inp, str) or inp not in seen or inp not in tensors:
                 raise ProgramError(f"{w}: reads {inp!r} before it is produced")
+        _check_layer(ly, tensors, w)
         if ly.name not in tensors or tensors[ly.name].shape != ly.out_shape:
             raise ProgramError(f"{w}: output tensor missing or not of shape {list(ly.out_shape)}")
         seen.add(ly.name)
@@ -429,6 +458,8 @@ def _parse_program(data: Any) -> Program:
         for j, ins in enumerate(instrs):
             _check_instr(ins, ly, tensors, db, f"{w}.instructions[{j}]")
         layers.append(LayerProgram(index=i, core=core, layer=ly, mapping=mapping, tiling=tiling, instrs=instrs))
+    if not outputs:
+        raise ProgramError("program: 'outputs' is empty")
     for o in outputs:
         if o not in tensors:
             raise ProgramError(f"program: output {o!r} is not a tensor")

@@ -17,6 +17,7 @@ the calibration or reference code is used.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import numpy as np
@@ -166,11 +167,18 @@ def _post(lp: LayerProgram, ins: Post, tiles: list[_Tile], q: QLayer, where: str
     raise ProgramError(f"{where}: POST cannot run {ly.kind.value}/{ly.op}")
 
 
+def _key(layer: Layer) -> str:
+    """What the functional simulator relies on of a layer, JSON-normalized for comparison."""
+    d = layer.to_dict()
+    return json.dumps({k: d[k] for k in ("name", "kind", "op", "inputs", "in_shapes", "out_shape", "kernel",
+                                         "stride", "padding", "dilation", "groups", "activation", "has_bias",
+                                         "attrs")}, sort_keys=True, default=str)
+
+
 def _check(program: Program, qnet: QuantizedNetwork, x: np.ndarray) -> None:
     net = qnet.network
     same = len(program.layers) == len(net.layers) and tuple(program.input_shape) == tuple(net.input_shape) and all(
-        lp.name == layer.name and lp.layer.out_shape == layer.out_shape and lp.layer.kind is layer.kind
-        for lp, layer in zip(program.layers, net.layers, strict=False))
+        _key(lp.layer) == _key(layer) for lp, layer in zip(program.layers, net.layers, strict=False))
     if not same:
         raise ProgramError(f"program for {program.network!r} {list(program.input_shape)} does not match the "
                            f"quantized network {net.name!r} {list(net.input_shape)}")

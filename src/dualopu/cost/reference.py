@@ -1,0 +1,144 @@
+"""Naive scalar reference of the analytical cost model: one layer at a time, plain Python.
+
+The same formulas as `dualopu.cost.model.core_costs`, written the obvious way (``math``,
+``if``/``else``, a loop over layers). It exists to check the vectorized model (tests compare
+them on random layers and configurations) and as the baseline of ``benchmarks/bench_cost.py``
+("vectorized vs naive loop"). Not used by the tool itself.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from dualopu.hw.config import Core, CoreType
+from dualopu.ir.network import Layer, LayerKind, Network
+
+_REGULAR = (LayerKind.CONV, LayerKind.POINTWISE, LayerKind.GROUPED, LayerKind.FC)
+_ELTWISE = (LayerKind.POOL, LayerKind.ADD, LayerKind.MUL, LayerKind.ACTIVATION)
+_FREE = (LayerKind.CONCAT, LayerKind.SHUFFLE)
+
+
+@dataclass(frozen=True)
+class LayerCostRef:
+    """Cost of one layer on one core (``cycles`` is ``inf`` when it cannot run there)."""
+
+    cycles: float
+    compute_cycles: float
+    memory_cycles: float
+    load_bytes: float
+    store_bytes: float
+    stages: float
+    runnable: bool
+    feasible: bool
+
+
+def _rows_per_tile(
+    half_in: float, in_row: float, kh: float, sh: float, half_out: float, out_row: float, hout: float
+) -> tuple[float, bool]:
+    rows_in = math.floor(half_in / max(in_row, 1.0))
+    tr_in = math.floor((rows_in - kh) / sh) + 1.0
+    tr_out = math.floor(half_out / max(out_row, 1.0))
+    tr = min(max(min(tr_in, tr_out), 1.0), hout)
+    return tr, rows_in >= kh and tr_out >= 1.0
+
+
+def _pipeline(stages: float, compute: float, load: float, store: float, bw: float, ovh: float) -> float:
+    s = max(stages, 1.0)
+    comp_s = compute / s + ovh
+    load_s = load / s / bw + ovh
+    store_s = store / s / bw + ovh
+    return max(s * (load_s + store_s) + comp_s, s * comp_s + load_s + store_s)
+
+
+def layer_cost_reference(layer: Layer, core: Core, dram_bytes_per_cycle: float, data_bytes: int = 1) -> LayerCostRef:
+    """Cost of ``layer`` on ``core``, computed with scalar Python (same rules as `core_costs`)."""
+    bw, db = float(dram_bytes_per_cycle), float(data_bytes)
+    kind = layer.kind
+    _, cin, hin, win = (float(x) for x in layer.in_shape)
+    _, cout, hout, wout = (float(x) for x in layer.out_shape)
+    kh, kw = float(layer.kernel[0]), float(layer.kernel[1])
+    sh = float(layer.stride[0])
+    groups = float(layer.groups)
+    p, i = float(core.pe_count), float(core.input_size)
+    half_in = core.input_buffer_kib * 1024.0 / 2
+    half_w = core.weight_buffer_kib * 1024.0 / 2
+    half_out = core.output_buffer_kib * 1024.0 / 2
+    ovh = float(core.instr_overhead_cycles)
+    in_bytes, out_bytes, w_bytes = layer.in_elems * db, layer.out_elems * db, layer.weight_count * db
+    systolic = core.dataflow == "systolic"
+
+    if kind in _FREE:
+        ok = core.runs_elementwise
+        return LayerCostRef(0.0 if ok else math.inf, 0.0, 0.0, 0.0, 0.0, 0.0, ok, True)
+    if kind in _ELTWISE:
+        if not core.runs_elementwise:
+            return LayerCostRef(math.inf, 0.0, 0.0, 0.0, 0.0, 1.0, False, True)
+        comp = math.ceil(layer.elementwise_ops / core.post_ops_per_cycle)
+        s = max(math.ceil(in_bytes / half_in), math.ceil(out_bytes / half_out))
+        cyc = _pipeline(s, comp, in_bytes, out_bytes, bw, ovh)
+        return LayerCostRef(cyc, comp, (in_bytes + out_bytes) / bw, in_bytes, out_bytes, s, True, True)
+
+    kk = kh * kw
+    if kind in _REGULAR:
+        if core.type not in (CoreType.REGULAR, CoreType.UNIFIED):
+            return LayerCostRef(math.inf, 0.0, 0.0, 0.0, 0.0, 1.0, False, True)
+        cin_g, cout_g = cin / groups, cout / groups
+        if systolic:
+            rows, cols = i, p
+            comp = groups * math.ceil(cin_g * kk / rows) * math.ceil(cout_g / cols) * (hout * wout + rows + cols)
+            poc_e = cols
+        else:
+            pic = min(float(core.ic_parallel), p * i)
+            poc = math.floor(p * i / pic)
+            widen = 4.0 if cin_g <= pic / 4 else (2.0 if cin_g <= pic / 2 else 1.0)
+            widen = min(widen, max(math.floor(pic / i), 1.0))
+            pic_e, poc_e = pic / widen, poc * widen
+            comp = groups * math.ceil(cin_g / pic_e) * math.ceil(cout_g / poc_e) * kk * hout * wout
+        toc_cap = math.floor(half_w / (cin_g * kk * db))
+        toc = math.floor(toc_cap / poc_e) * poc_e if toc_cap >= poc_e else toc_cap
+        toc = min(toc, cout)
+        ok_w = toc >= 1
+        toc = max(toc, 1.0)
+        n_w = math.ceil(cout / toc)
+        tr, ok_rows = _rows_per_tile(half_in, win * cin * db, kh, sh, half_out, wout * toc * db, hout)
+        n_in = math.ceil(hout / tr)
+        in_pass = min(hin, n_in * ((tr - 1) * sh + kh)) * win * cin * db
+        load_a = w_bytes + in_pass * (n_w if n_in > 1 else 1.0)
+        load_b = in_pass + w_bytes * (n_in if n_w > 1 else 1.0)
+        load = min(load_a, load_b)
+        stages = n_w * n_in
+        feasible = ok_w and ok_rows
+    else:  # depthwise
+        if core.type not in (CoreType.DEPTHWISE, CoreType.UNIFIED):
+            return LayerCostRef(math.inf, 0.0, 0.0, 0.0, 0.0, 1.0, False, True)
+        mult = max(cout / max(cin, 1.0), 1.0)
+        if systolic:
+            rows, cols = i, p
+            comp = cout * math.ceil(kk / rows) * (hout * wout + rows + cols)
+            tc = min(cout, max(cols, 1.0))
+            fill = 0.0
+        else:
+            pc = min(p, cout)
+            pw = math.floor(p / pc)
+            tc = pc
+            comp = math.ceil(cout / pc) * hout * math.ceil(wout / pw) * math.ceil(kk / i)
+            fill = (kh - 1) * win + (kw - 1)
+        tc_in = max(math.floor(tc / mult), 1.0)
+        tr, ok_rows = _rows_per_tile(half_in, win * tc_in * db, kh, sh, half_out, wout * tc * db, hout)
+        stages = math.ceil(cout / tc) * math.ceil(hout / tr)
+        in_pass = min(hin, math.ceil(hout / tr) * ((tr - 1) * sh + kh)) * win * cin * db
+        load = in_pass + w_bytes
+        comp = comp + stages * fill
+        feasible = ok_rows and tc * kk * db <= half_w
+
+    store = out_bytes
+    cyc = _pipeline(stages, comp, load, store, bw, ovh) if feasible else math.inf
+    return LayerCostRef(cyc, comp, (load + store) / bw, load, store, stages, True, feasible)
+
+
+def network_costs_reference(
+    net: Network, core: Core, dram_bytes_per_cycle: float, data_bytes: int = 1
+) -> list[LayerCostRef]:
+    """Every layer of ``net`` on ``core``, one at a time."""
+    return [layer_cost_reference(layer, core, dram_bytes_per_cycle, data_bytes) for layer in net.layers]

@@ -1,0 +1,44 @@
+"""Roofline plot of every layer of an evaluated network, one panel per core."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from dualopu.cost.evaluate import NetworkCost  # noqa: E402
+from dualopu.util import write_atomic  # noqa: E402
+
+
+def roofline_png(result: NetworkCost, path: str | Path) -> Path:
+    """Achieved MACs/cycle vs MACs per DRAM byte, with each core's compute roof and the DRAM slope."""
+    frame = result.to_dataframe()
+    frame = frame[frame["macs"] > 0]
+    hw = result.hardware
+    cores = [c for c in hw.cores if (frame["core"] == c.name).any()]
+    fig, axes = plt.subplots(1, max(len(cores), 1), figsize=(5.5 * max(len(cores), 1), 4.2), squeeze=False)
+    for ax, core in zip(axes[0], cores):
+        sub = frame[frame["core"] == core.name]
+        x = np.logspace(-1, 4, 200)
+        ax.plot(x, np.minimum(core.macs_per_cycle, x * hw.dram_bytes_per_cycle), "k-", lw=1.2, label="roof")
+        ridge = core.macs_per_cycle / hw.dram_bytes_per_cycle
+        ax.axvline(ridge, color="gray", ls=":", lw=1)
+        for kind, grp in sub.groupby("kind"):
+            ax.scatter(grp["macs_per_dram_byte"], grp["achieved_macs_per_cycle"], s=14, label=str(kind))
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("MACs per DRAM byte")
+        ax.set_ylabel("achieved MACs / cycle")
+        ax.set_title(f"{result.network.name} on {core.name} (ridge {ridge:.0f} MAC/B)", fontsize=9)
+        ax.legend(fontsize=7)
+        ax.grid(alpha=0.3, which="both")
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    plt.close(fig)
+    return write_atomic(path, buf.getvalue())
