@@ -15,13 +15,14 @@ from typing import Any
 from dualopu.errors import ModelError
 from dualopu.ir.network import Layer, LayerKind, Network, Shape, conv_kind
 
-_ACT_OPS = {
-    "relu": "Relu",
-    "relu6": "Clip",
-    "hardswish": "HardSwish",
-    "hardsigmoid": "HardSigmoid",
-    "sigmoid": "Sigmoid",
-    "silu": "Sigmoid+Mul",
+#: ONNX operators an activation folds, as the importer records them in ``Layer.fused``.
+ACT_OPS: dict[str, tuple[str, ...]] = {
+    "relu": ("Relu",),
+    "relu6": ("Clip",),
+    "hardswish": ("HardSwish",),
+    "hardsigmoid": ("HardSigmoid",),
+    "sigmoid": ("Sigmoid",),
+    "silu": ("Sigmoid", "Mul"),
 }
 
 
@@ -51,7 +52,7 @@ class Builder:
         if ho < 1 or wo < 1:
             raise ModelError(f"input too small: layer {name} would have an empty output")
         has_bias = (not bn) if bias is None else bias
-        fused = (("BatchNormalization",) if bn else ()) + ((_ACT_OPS[act],) if act else ())
+        fused = (("BatchNormalization",) if bn else ()) + (ACT_OPS[act] if act else ())
         return self._add(Layer(
             name=name, kind=conv_kind(cin, cout, g, (k, k)), op="conv", inputs=(x,), in_shapes=((n, cin, h, w),),
             out_shape=(n, cout, ho, wo), kernel=(k, k), stride=(s, s), padding=(pad, pad, pad, pad), groups=g,
@@ -63,7 +64,7 @@ class Builder:
         n, c, h, w = self.shapes[x]
         return self._add(Layer(
             name=name, kind=LayerKind.FC, op="fc", inputs=(x,), in_shapes=((n, c * h * w, 1, 1),),
-            out_shape=(n, cout, 1, 1), activation=act, fused=(_ACT_OPS[act],) if act else (), has_bias=True,
+            out_shape=(n, cout, 1, 1), activation=act, fused=ACT_OPS[act] if act else (), has_bias=True,
             attrs={"bias": True},
         ))
 
@@ -89,7 +90,7 @@ class Builder:
         sa, sb = self.shapes[a], self.shapes[b]
         return self._add(Layer(
             name=name, kind=kind, op=kind.value, inputs=(a, b), in_shapes=(sa, sb), out_shape=sa,
-            activation=act, fused=(_ACT_OPS[act],) if act else (),
+            activation=act, fused=ACT_OPS[act] if act else (),
         ))
 
     def concat(self, name: str, xs: list[str]) -> str:
