@@ -3,7 +3,8 @@
 * functional INT8 simulation of MobileNetV2 at 224x224 (target < 120 s) and 96x96
   (target < 20 s) on one core, with the bit-exactness verdict against onnxruntime;
 * cycle simulation of every built-in network on every preset (target < 2 s each), with the
-  analytical model's whole-network error and per-layer agreement.
+  analytical model's whole-network error and per-layer agreement, and how much of the gap
+  each corrected model formula closes (`dualopu.sim.analyze_gaps`).
 
 Usage: ``python benchmarks/bench_sim.py [--out results/sim.json] [--quick]``.
 """
@@ -24,7 +25,7 @@ import numpy as np
 from dualopu.compiler import compile_network, quantize
 from dualopu.hw.config import load_hardware
 from dualopu.ir.network import Network
-from dualopu.sim import check_functional, compare_cycles
+from dualopu.sim import analyze_gaps, check_functional, compare_cycles
 from dualopu.sim.testnets import inverted_residual_net
 from dualopu.util import write_atomic
 
@@ -75,6 +76,7 @@ def bench_cycles(name: str, hw_name: str) -> dict[str, Any]:
         "compile_s": t1 - t0, "cycle_sim_s": t2 - t1, "meets_target": (t2 - t1) < 2.0,
         "cycles_sim": cmp.cycles_sim, "cycles_analytical": cmp.cycles_analytical, "rel_error": cmp.rel_error,
         "layers_within_15pct": cmp.fraction_within(0.15), "worst_layers": cmp.worst(3),
+        "model_gaps": analyze_gaps(net, hw, prog).to_dict(),
     }
 
 

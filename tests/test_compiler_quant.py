@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+
 import numpy as np
 import onnx
 import pytest
@@ -133,3 +135,35 @@ def test_relu6_and_relu_clip_bounds() -> None:
     assert (q.layers[0].lo, q.layers[1].lo) == (0, 0)
     assert q.layers[0].hi == min(127, int(np.rint(6 / q.scales["conv0"])))
     assert q.layers[0].table is None
+
+
+HAS_ZOO = importlib.util.find_spec("dualopu.ir.zoo") is not None and importlib.util.find_spec(
+    "dualopu.ir.onnx_export") is not None
+ZOO = ("mobilenet_v1", "mobilenet_v2", "mobilenet_v3_large", "mobilenet_v3_small", "shufflenet_v2_x1_0",
+       "squeezenet1_1", "mnasnet1_0", "efficientnet_b0", "resnet18")
+
+
+@pytest.mark.skipif(not HAS_ZOO, reason="dualopu.ir.zoo / onnx_export not available")
+@pytest.mark.parametrize("name", ZOO)
+def test_int8_network_tracks_onnxruntime_float(name: str) -> None:
+    """Independent references: the float network exported by `ir.onnx_export` and run by
+    onnxruntime. Our float semantics (calibration) match it, and the simulated INT8 network's
+    output stays close to it."""
+    import onnxruntime as ort
+
+    from dualopu.ir.onnx_export import build_onnx
+    from dualopu.ir.onnx_export import random_weights as ir_weights
+    from dualopu.ir.zoo import build  # type: ignore[import-not-found]
+    from dualopu.sim import run_functional
+
+    net = build(name, input_shape=(1, 3, 64, 64))
+    w = ir_weights(net, 0)
+    sess = ort.InferenceSession(build_onnx(net, w).SerializeToString(), providers=["CPUExecutionProvider"])
+    x = np.random.default_rng(0).standard_normal(net.input_shape).astype(np.float32)
+    ref = sess.run(None, {sess.get_inputs()[0].name: x})[0].astype(np.float64)
+    mine, _ = float_forward(net, w, x)
+    out = net.outputs[0]
+    assert np.abs(mine[out].reshape(ref.shape) - ref).max() <= 1e-3 * np.abs(ref).max()
+    q = quantize(net, weights=w, calibration=[x[0]])
+    y = run_functional(compile_network(net, load_hardware("dual-opu")), q, q.quantize_input(x))
+    assert _cos(q.dequantize(out, y), ref) > 0.95

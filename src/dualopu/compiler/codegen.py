@@ -20,6 +20,7 @@ a table load it with one LOAD ``w``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -27,7 +28,7 @@ import numpy as np
 
 from dualopu.compiler.isa import Compute, Instr, Load, Post, Store
 from dualopu.compiler.program import LayerProgram, Program, TensorInfo, core_snapshot, runs_of
-from dualopu.compiler.tiling import Tiling, kernel_extent, plan_layer
+from dualopu.compiler.tiling import Mapping, Tiling, kernel_extent, plan_layer
 from dualopu.cost.evaluate import evaluate
 from dualopu.errors import ModelError, ProgramError
 from dualopu.hw.config import Core, Hardware
@@ -80,6 +81,16 @@ def split_rows(n: int, parts: int) -> list[tuple[int, int]]:
         out.append((r, r + size))
         r += size
     return out
+
+
+def split_channels(cout: int, toc: int, n_oc: int, unit: int) -> list[tuple[int, int]]:
+    """``n_oc`` output-channel tiles of at most ``toc`` channels, balanced in whole multiples
+    of ``unit`` (the array's output channels per pass) when ``toc`` is such a multiple, so
+    that no tile wastes more of the array than the model's ``ceil(cout / unit)`` passes."""
+    if unit > 1 and toc % unit == 0:
+        units = math.ceil(cout / unit)
+        return [(a * unit, min(cout, b * unit)) for a, b in split_rows(units, n_oc)]
+    return [(j * toc, min(cout, (j + 1) * toc)) for j in range(n_oc)]
 
 
 # ---- DRAM layout --------------------------------------------------------------------------
@@ -174,7 +185,13 @@ def _post_tags(layer: Layer) -> tuple[str, ...]:
     return tuple(tags)
 
 
-def _mac_stages(layer: Layer, tiling: Tiling, core: Core, db: int) -> list[_Stage]:
+def _oc_unit(mapping: Mapping) -> int:
+    """Output channels the PE array produces per pass (tiles are balanced in these units)."""
+    unit = mapping.cols if mapping.mode == "sa" else mapping.poc
+    return max(int(unit), 1) if float(unit).is_integer() else 1
+
+
+def _mac_stages(layer: Layer, tiling: Tiling, mapping: Mapping, core: Core, db: int) -> list[_Stage]:
     """Stages of a conv / pointwise / grouped / FC / depthwise layer.
 
     Depthwise weights are small: one LOAD fetches the weights of as many channel groups as
@@ -186,7 +203,7 @@ def _mac_stages(layer: Layer, tiling: Tiling, core: Core, db: int) -> list[_Stag
     cin_g = cin // layer.groups
     dw = layer.kind is LayerKind.DEPTHWISE
     mult = max(cout // max(cin, 1), 1)
-    oc_tiles = [(j * tiling.toc, min(cout, (j + 1) * tiling.toc)) for j in range(tiling.n_oc)]
+    oc_tiles = split_channels(cout, tiling.toc, tiling.n_oc, 1 if dw else _oc_unit(mapping))
     per_load = 1
     if dw:
         w_group = tiling.toc * (cin_g * kk * db)
@@ -234,8 +251,7 @@ def _post_stages(layer: Layer, tiling: Tiling, db: int) -> list[_Stage]:
     if uses_table(layer):
         pre.append(Load("w", 0, 0, "", 0, cout, 0, 0, TABLE_BYTES))
     n = 0
-    for j in range(tiling.n_oc):
-        c0, c1 = j * tiling.toc, min(cout, (j + 1) * tiling.toc)
+    for c0, c1 in split_rows(cout, tiling.n_oc):
         for r0, r1 in split_rows(hout, tiling.n_rows):
             slot = n % 2
             loads = list(pre) if n == 0 else []
@@ -303,7 +319,7 @@ def compile_layer(layer: Layer, index: int, core_index: int, hw: Hardware) -> La
     if tiling is None:
         instrs: tuple[Instr, ...] = ()
     elif layer.kind in MAC_KINDS:
-        instrs = _pipeline(_mac_stages(layer, tiling, core, hw.data_bytes))
+        instrs = _pipeline(_mac_stages(layer, tiling, mapping, core, hw.data_bytes))
     else:
         instrs = _pipeline(_post_stages(layer, tiling, hw.data_bytes))
     return LayerProgram(index=index, core=core_index, layer=layer, mapping=mapping, tiling=tiling, instrs=instrs)

@@ -210,7 +210,8 @@ def core_costs(t: LayerTable, p: CoreParams, dram_bytes_per_cycle: float, data_b
         kk = kh * kw
         if p.dataflow == "systolic":
             rows, cols = I, P
-            comp = groups * _cdiv(cin_g * kk, rows) * _cdiv(cout_g, cols) * (hout * wout + rows + cols)
+            # each column tile pays the fill/drain of the rows and of the columns it uses
+            comp = groups * _cdiv(cin_g * kk, rows) * (_cdiv(cout_g, cols) * (hout * wout + rows) + cout_g)
             poc_e = cols
         else:
             macs_pc = P * I
@@ -243,22 +244,25 @@ def core_costs(t: LayerTable, p: CoreParams, dram_bytes_per_cycle: float, data_b
     if runs_dw and is_dw.any():
         kk = kh * kw
         mult = np.maximum(cout / np.maximum(cin, 1.0), 1.0)
+        # channels per tile: one per PE (systolic: per column), capped by what the buffers hold
+        # (weights, one output row, kh input rows), then spread evenly over the channel tiles
+        ci = np.floor(half_in / np.maximum(kh * win * db, 1.0))
+        cap_in = np.where(ci >= 1, (ci + 1) * mult - 1, 0.0)
+        cap = np.minimum(np.floor(half_w / (kk * db)), np.minimum(np.floor(half_out / np.maximum(wout * db, 1.0)), cap_in))
+        tc = np.maximum(np.minimum(np.minimum(P, cout), cap), 1.0)
+        n_ct = _cdiv(cout, tc)
+        tc = _cdiv(cout, n_ct)
         if p.dataflow == "systolic":
-            rows, cols = I, P
-            comp = cout * _cdiv(kk, rows) * (hout * wout + rows + cols)
-            tc = np.minimum(cout, np.maximum(cols, 1.0))
+            rows = I
+            comp = cout * _cdiv(kk, rows) * (hout * wout + rows + 1)  # one column per channel
             fill = np.zeros_like(comp)
         else:
-            pc = np.minimum(P, cout)
-            pw = np.floor(P / pc)
-            tc = pc
-            per_group = hout * _cdiv(wout, pw) * _cdiv(kk, I)
-            comp = _cdiv(cout, pc) * per_group
+            pw = np.floor(P / tc)
+            comp = n_ct * hout * _cdiv(wout, pw) * _cdiv(kk, I)
             fill = (kh - 1) * win + (kw - 1)
         tc_in = np.maximum(np.floor(tc / mult), 1.0)
         tr, ok_rows = _rows_per_tile(half_in, win * tc_in * db, kh, sh, half_out, wout * tc * db, hout)
         n_rt = _cdiv(hout, tr)
-        n_ct = _cdiv(cout, tc)
         s = n_ct * n_rt
         ok_w = tc * kk * db <= half_w
         in_pass = np.minimum(hin, n_rt * ((tr - 1) * sh + kh)) * win * cin * db

@@ -9,10 +9,11 @@ event (instruction completions, transfer completions, releases), never cycle by 
 
 Work is organized in *jobs*: one layer of one image on its core. A core runs one job at
 a time; a job starts when the core is free, its release time has come and the jobs it
-waits for are done (the first such job in list order, or strictly the next one). `simulate_cycles` runs one image's
-layers in order (each layer after the previous, as the analytical latency assumes);
-`simulate_tasks` takes a static multi-image / multi-network schedule and lets the cores
-overlap, contending for DRAM.
+waits for are done (the first such job in list order, or strictly the next one).
+Between two jobs a core drains completely (no prefetch across layers).
+`simulate_cycles` runs one image's layers in order (each after the previous, as the
+analytical latency assumes); `simulate_tasks` takes a multi-image / multi-network
+schedule and lets the cores overlap, contending for DRAM.
 """
 
 from __future__ import annotations

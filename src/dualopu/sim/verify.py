@@ -157,3 +157,106 @@ def check_functional(program: Program, qnet: QuantizedNetwork, input_int8: np.nd
         bad += int(np.count_nonzero(d))
     return FunctionalCheck(bit_exact=bad == 0, max_abs_diff_lsb=worst, mismatched_elements=bad,
                            first_mismatch_layer=first, sim_seconds=t1 - t0, ort_seconds=t3 - t2)
+
+
+#: Corrections of the analytical model's quantities, each taken from the compiled program /
+#: simulator: see `analyze_gaps`.
+GAP_FIXES = ("memory_tail", "load_bytes", "load_instructions", "compute")
+
+
+@dataclass(frozen=True)
+class GapAnalysis:
+    """Where the analytical model and the simulator disagree, per layer.
+
+    ``variants[fix]`` is the model's own pipeline formula (``cost/model.py``
+    ``_pipeline_cycles``) with one quantity replaced by what the program really does:
+
+    * ``memory_tail``: memory-bound tail ``S*mem_s + max(0, comp_s - store_s)`` instead of
+      ``S*mem_s + comp_s`` (the last compute overlaps the previous tile's store);
+    * ``load_bytes``: the program's loaded bytes (halo rows re-read by every row tile, int32
+      bias + float32 requantization multiplier per output channel, activation tables);
+    * ``load_instructions``: one overhead per LOAD (weights and inputs are separate
+      transfers) instead of one per stage;
+    * ``compute``: the simulator's PE cycles (systolic fill per tile, output-channel tiles
+      narrower than the array);
+
+    and ``all`` applies the four together.
+    """
+
+    network: Network
+    sim: np.ndarray
+    model: np.ndarray
+    variants: dict[str, np.ndarray]
+
+    @property
+    def costed(self) -> np.ndarray:
+        return self.sim > 0
+
+    def whole_error(self, key: str = "model") -> float:
+        v = self.model if key == "model" else self.variants[key]
+        return float((v.sum() - self.sim.sum()) / max(self.sim.sum(), 1e-9))
+
+    def layer_error(self, key: str = "model") -> np.ndarray:
+        v = self.model if key == "model" else self.variants[key]
+        m = self.costed
+        return np.where(m, (v - self.sim) / np.where(m, self.sim, 1.0), 0.0)
+
+    def fraction_within(self, key: str = "model", tol: float = 0.15) -> float:
+        m = self.costed
+        return float((np.abs(self.layer_error(key)[m]) <= tol).mean()) if m.any() else 1.0
+
+    def agrees(self, key: str = "model", whole: float = 0.05, tol: float = 0.15, frac: float = 0.95) -> bool:
+        return abs(self.whole_error(key)) <= whole and self.fraction_within(key, tol) >= frac
+
+    def to_dict(self) -> dict[str, Any]:
+        keys = ("model", *GAP_FIXES, "all")
+        return {
+            k: {"whole_error": self.whole_error(k), "layers_within_15pct": self.fraction_within(k),
+                "max_layer_error": float(np.abs(self.layer_error(k)).max(initial=0.0))}
+            for k in keys
+        }
+
+
+def analyze_gaps(net: Network, hw: Hardware, program: Program | None = None) -> GapAnalysis:
+    """Attribute model-vs-simulator differences to the model's formulas (see `GapAnalysis`)."""
+    from dualopu.compiler.codegen import compile_network
+    from dualopu.compiler.isa import Load
+    from dualopu.sim.cycles import time_program
+    from dualopu.sim.timing import EXEC
+
+    prog = compile_network(net, hw) if program is None else program
+    check_program_matches(prog, net)
+    sim = simulate_cycles(prog, hw).layer_cycles
+    cost = evaluate(net, hw)
+    timed = time_program(prog, hw)
+    rows = np.arange(len(net)), cost.core
+    m = cost.matrix
+    stages, comp_m = m.stages[rows], m.compute_cycles[rows]
+    load_m, store_m = m.load_bytes[rows], m.store_bytes[rows]
+    bw = hw.dram_bytes_per_cycle
+    variants = {k: np.array(cost.layer_cycles, dtype=float) for k in (*GAP_FIXES, "all")}
+    for i, (lp, t) in enumerate(zip(prog.layers, timed, strict=True)):
+        if not lp.instrs:
+            continue
+        ovh = float(hw.cores[lp.core].instr_overhead_cycles)
+        s = max(float(stages[i]), 1.0)
+        actual = {
+            "compute": sum(w for u, w in zip(t.unit, t.work, strict=True) if u == EXEC),
+            "load_bytes": float(sum(x.bytes for x in lp.instrs if isinstance(x, Load))),
+            "load_instructions": ovh * sum(isinstance(x, Load) for x in lp.instrs) / s,
+        }
+
+        def pipe(fixes: tuple[str, ...], i: int = i, s: float = s, ovh: float = ovh,
+                 actual: dict[str, float] = actual) -> float:
+            comp = actual["compute"] if "compute" in fixes else comp_m[i]
+            load = actual["load_bytes"] if "load_bytes" in fixes else load_m[i]
+            lovh = actual["load_instructions"] if "load_instructions" in fixes else ovh
+            comp_s, load_s, store_s = comp / s + ovh, load / s / bw + lovh, store_m[i] / s / bw + ovh
+            tail = max(0.0, comp_s - store_s) if "memory_tail" in fixes else comp_s
+            return float(max(s * (load_s + store_s) + tail, s * comp_s + load_s + store_s))
+
+        for k in GAP_FIXES:
+            variants[k][i] = pipe((k,))
+        variants["all"][i] = pipe(GAP_FIXES)
+    return GapAnalysis(network=net, sim=np.asarray(sim, dtype=float),
+                       model=np.asarray(cost.layer_cycles, dtype=float), variants=variants)

@@ -1,0 +1,305 @@
+"""`dualopu reproduce`: the seed paper's experiments redone on our models.
+
+Every number in the report is computed here, by the same tuner and scheduler for the
+dual-core design and for every baseline (tuned vs tuned, same area). The seed's claims
+appear only in the column that quotes them.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from dualopu.hw import load_hardware, total_area
+from dualopu.ir.network import Network
+from dualopu.ir.zoo import LIGHTWEIGHT, build
+from dualopu.report import figures
+from dualopu.report.experiments import Run, run_workload, tuned_hardware
+from dualopu.report.render import Figure, Link, Report, Section, Table, render_html, render_markdown
+from dualopu.util import write_atomic
+
+#: The seed's published claims (arXiv 2110.01103, abstract), quoted beside our numbers.
+SEED_CLAIMS = {
+    "pe_efficiency_gain_single_net": 0.11,
+    "throughput_gain_single_net": 0.31,
+    "throughput_gain_multi_net": 0.11,
+}
+
+MIXES_FULL = [
+    ("mbv2+shufflenet+squeezenet", ["mobilenet_v2", "shufflenet_v2_x1_0", "squeezenet1_1"]),
+    ("mbv3l+efficientnet+mnasnet", ["mobilenet_v3_large", "efficientnet_b0", "mnasnet1_0"]),
+    ("mbv1+mbv3s+shufflenet", ["mobilenet_v1", "mobilenet_v3_small", "shufflenet_v2_x1_0"]),
+    ("all eight light-weight", list(LIGHTWEIGHT)),
+]
+MIXES_QUICK = [("mbv2+shufflenet+squeezenet", ["mobilenet_v2", "shufflenet_v2_x1_0", "squeezenet1_1"])]
+QUICK_NETS = ["mobilenet_v2", "shufflenet_v2_x1_0", "mobilenet_v3_small"]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What one reproduction run does (the quick plan is a strict subset of the full one)."""
+
+    networks: list[str]
+    mixes: list[tuple[str, list[str]]]
+    images: int
+    mix_images: int
+    bandwidths: list[float]
+    area_scales: list[float]
+    sweep_networks: list[str]
+
+    @staticmethod
+    def make(quick: bool) -> Plan:
+        if quick:
+            return Plan(QUICK_NETS, MIXES_QUICK, images=16, mix_images=6, bandwidths=[16, 64, 256],
+                        area_scales=[0.5, 1.0, 2.0], sweep_networks=["mobilenet_v2"])
+        return Plan(list(LIGHTWEIGHT), MIXES_FULL, images=64, mix_images=16, bandwidths=[16, 32, 64, 128, 256],
+                    area_scales=[0.5, 0.75, 1.0, 1.5, 2.0], sweep_networks=["mobilenet_v2", "shufflenet_v2_x1_0",
+                                                                             "efficientnet_b0"])
+
+
+Progress = Callable[[str], None]
+
+
+def _pct(x: float) -> str:
+    return f"{x:+.1%}"
+
+
+def per_network(plan: Plan, budget: float, nets: dict[str, Network], out: Path, progress: Progress
+                ) -> tuple[pd.DataFrame, dict[str, tuple[Run, Run]]]:
+    """Experiment 1: tuned dual-core vs tuned single-core of the same area, per network."""
+    rows, runs = [], {}
+    for name in plan.networks:
+        progress(f"per-network: {name}")
+        net = nets[name]
+        dual = run_workload([net], tuned_hardware([net], budget, "regular,depthwise", name=f"dual-{name}"),
+                            plan.images, gantt=out / "gantt" / f"{name}-dual.html")
+        single = run_workload([net], tuned_hardware([net], budget, "unified", name=f"single-{name}"), plan.images)
+        runs[name] = (dual, single)
+        rows.append({
+            "network": name,
+            "dual_hw": dual.hardware_summary,
+            "single_hw": single.hardware_summary,
+            "dual_ips": dual.throughput_ips,
+            "single_ips": single.throughput_ips,
+            "throughput_gain": dual.throughput_ips / single.throughput_ips - 1,
+            "dual_pe_eff": dual.pe_efficiency,
+            "single_pe_eff": single.pe_efficiency,
+            "pe_eff_gain": dual.pe_efficiency / single.pe_efficiency - 1,
+            "dual_regular_core_eff": dual.core_efficiency.get("regular", np.nan),
+            "dual_depthwise_core_eff": dual.core_efficiency.get("depthwise", np.nan),
+            "dual_of_bound": dual.fraction_of_bound,
+        })
+    return pd.DataFrame(rows), runs
+
+
+def multi_network(plan: Plan, budget: float, nets: dict[str, Network], progress: Progress) -> pd.DataFrame:
+    """Experiment 2: multi-network mixes, dual-core vs same-area baselines, all tuned."""
+    rows = []
+    for label, names in plan.mixes:
+        progress(f"multi-network: {label}")
+        mix = [nets[n] if n in nets else build(n) for n in names]
+        res = {}
+        for design, cores in (("dual", "regular,depthwise"), ("single-opu", "unified"),
+                              ("tpu-like", "unified:systolic")):
+            hw = tuned_hardware(mix, budget, cores, name=f"{design}-{label}")
+            res[design] = run_workload(mix, hw, plan.mix_images)
+        best_baseline = max(res["single-opu"].throughput_ips, res["tpu-like"].throughput_ips)
+        rows.append({
+            "mix": label,
+            "dual_ips": res["dual"].throughput_ips,
+            "single_opu_ips": res["single-opu"].throughput_ips,
+            "tpu_like_ips": res["tpu-like"].throughput_ips,
+            "gain_vs_single_opu": res["dual"].throughput_ips / res["single-opu"].throughput_ips - 1,
+            "gain_vs_tpu_like": res["dual"].throughput_ips / res["tpu-like"].throughput_ips - 1,
+            "gain_vs_best_baseline": res["dual"].throughput_ips / best_baseline - 1,
+        })
+    return pd.DataFrame(rows)
+
+
+def ablations(plan: Plan, budget: float, nets: dict[str, Network], progress: Progress) -> pd.DataFrame:
+    """Experiment 3: which ingredient buys what, each normalised to the tuned single core."""
+    preset = load_hardware("dual-opu")
+    reg = next(c for c in preset.cores if c.type.value == "regular")
+    dw = next(c for c in preset.cores if c.type.value == "depthwise")
+    rows = []
+    for name in plan.networks:
+        progress(f"ablations: {name}")
+        net = [nets[name]]
+        base = run_workload(net, tuned_hardware(net, budget, "unified", name="single"), plan.images).throughput_ips
+        steps = {
+            "dual-opu preset, images one after another (specialization alone)":
+                run_workload(net, preset, plan.images, method="sequential"),
+            "dual-opu preset, images interleaved (+ scheduling)":
+                run_workload(net, preset, plan.images),
+            "PE counts tuned, input size fixed at 16 (+ PE-count tuning)":
+                run_workload(net, tuned_hardware(net, budget, "regular,depthwise", name="pe-only",
+                                                 input_sizes={"regular": [reg.input_size],
+                                                              "depthwise": [dw.input_size]}), plan.images),
+            "input size per PE tuned, PE counts fixed (+ input-size tuning)":
+                run_workload(net, tuned_hardware(net, budget, "regular,depthwise", name="isz-only",
+                                                 pe_counts={"regular": [reg.pe_count],
+                                                            "depthwise": [dw.pe_count]}), plan.images),
+            "both tuned, images interleaved (full dual-OPU)":
+                run_workload(net, tuned_hardware(net, budget, "regular,depthwise", name="full"), plan.images),
+        }
+        for step, run in steps.items():
+            rows.append({"network": name, "configuration": step, "throughput_ips": run.throughput_ips,
+                         "vs_tuned_single_core": run.throughput_ips / base - 1})
+    return pd.DataFrame(rows)
+
+
+def sensitivity(plan: Plan, budget: float, nets: dict[str, Network], progress: Progress
+                ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Experiment 4: where the dual-core win grows or vanishes (DRAM bandwidth, area budget)."""
+    bw_rows, area_rows = [], []
+    for name in plan.sweep_networks:
+        net = [nets[name] if name in nets else build(name)]
+        for bw in plan.bandwidths:
+            progress(f"sensitivity: {name} at {bw:g} B/cycle")
+            d = run_workload(net, tuned_hardware(net, budget, "regular,depthwise", name="d", dram=bw), plan.images)
+            s = run_workload(net, tuned_hardware(net, budget, "unified", name="s", dram=bw), plan.images)
+            bw_rows.append({"network": name, "dram_bytes_per_cycle": bw, "dual_ips": d.throughput_ips,
+                            "single_ips": s.throughput_ips, "gain": d.throughput_ips / s.throughput_ips - 1})
+        for scale in plan.area_scales:
+            progress(f"sensitivity: {name} at {scale:g}x area")
+            d = run_workload(net, tuned_hardware(net, budget * scale, "regular,depthwise", name="d"), plan.images)
+            s = run_workload(net, tuned_hardware(net, budget * scale, "unified", name="s"), plan.images)
+            area_rows.append({"network": name, "area_scale": scale, "area": budget * scale,
+                              "dual_ips": d.throughput_ips, "single_ips": s.throughput_ips,
+                              "gain": d.throughput_ips / s.throughput_ips - 1})
+    return pd.DataFrame(bw_rows), pd.DataFrame(area_rows)
+
+
+def reproduce(out: str | Path, quick: bool = False, progress: Progress | None = None) -> dict[str, object]:
+    """Run the study, write ``out/report.md``, ``out/report.html``, CSV/JSON and figures."""
+    t0 = time.perf_counter()
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    say: Progress = progress or (lambda _msg: None)
+    plan = Plan.make(quick)
+    budget = total_area(load_hardware("dual-opu"))
+    names = sorted(set(plan.networks) | {n for _, m in plan.mixes for n in m} | set(plan.sweep_networks))
+    nets = {n: build(n) for n in names}
+
+    single, runs = per_network(plan, budget, nets, out, say)
+    mixes = multi_network(plan, budget, nets, say)
+    abl = ablations(plan, budget, nets, say)
+    bw, area = sensitivity(plan, budget, nets, say)
+    say("writing report")
+
+    fig = out / "figures"
+    figs = [
+        figures.grouped_bars(single, "network", ["dual_ips", "single_ips"], "images/s",
+                             "Tuned dual-core vs tuned single-core, same area", fig / "throughput.png"),
+        figures.grouped_bars(single, "network", ["dual_pe_eff", "single_pe_eff"], "runtime PE efficiency",
+                             "Runtime PE efficiency (useful MACs / MAC units x cycles)", fig / "pe_efficiency.png"),
+        figures.grouped_bars(mixes, "mix", ["dual_ips", "single_opu_ips", "tpu_like_ips"], "images/s",
+                             "Multi-network workloads, all designs tuned to the same area", fig / "mixes.png"),
+    ]
+    abl_mean = abl.groupby("configuration", sort=False)["vs_tuned_single_core"].mean().reset_index()
+    abl_mean["label"] = [f"A{i + 1}" for i in range(len(abl_mean))]
+    figs.append(figures.grouped_bars(abl_mean, "label", ["vs_tuned_single_core"], "throughput vs tuned single core",
+                                     "Ablations (mean over networks)", fig / "ablations.png", reference=0.0))
+    bw_mean = bw.groupby("dram_bytes_per_cycle")["gain"].mean().reset_index()
+    area_mean = area.groupby("area_scale")["gain"].mean().reset_index()
+    figs.append(figures.lines(bw_mean, "dram_bytes_per_cycle", ["gain"], "DRAM bytes/cycle",
+                              "dual-core throughput gain", "Sensitivity to DRAM bandwidth", fig / "sens_bw.png",
+                              logx=True, reference=0.0))
+    figs.append(figures.lines(area_mean, "area_scale", ["gain"], "area budget (x dual-opu)",
+                              "dual-core throughput gain", "Sensitivity to area budget", fig / "sens_area.png",
+                              reference=0.0))
+
+    ours = {
+        "pe_efficiency_gain_single_net": float(single["pe_eff_gain"].mean()),
+        "throughput_gain_single_net": float(single["throughput_gain"].mean()),
+        "throughput_gain_multi_net": float(mixes["gain_vs_best_baseline"].mean()),
+    }
+    claims = pd.DataFrame([
+        {"claim": "runtime PE efficiency, dual vs single core (mean over networks)",
+         "seed": _pct(SEED_CLAIMS["pe_efficiency_gain_single_net"]), "ours": _pct(ours["pe_efficiency_gain_single_net"])},
+        {"claim": "throughput, dual vs single core (mean over networks)",
+         "seed": _pct(SEED_CLAIMS["throughput_gain_single_net"]), "ours": _pct(ours["throughput_gain_single_net"])},
+        {"claim": "throughput on multi-network mixes vs best same-area baseline",
+         "seed": _pct(SEED_CLAIMS["throughput_gain_multi_net"]), "ours": _pct(ours["throughput_gain_multi_net"])},
+    ])
+    tables = {
+        "claims.csv": claims, "per_network.csv": single, "multi_network.csv": mixes, "ablations.csv": abl,
+        "sensitivity_bandwidth.csv": bw, "sensitivity_area.csv": area,
+    }
+    for fname, frame in tables.items():
+        write_atomic(out / fname, frame.to_csv(index=False))
+
+    report = _build_report(plan, budget, claims, single, mixes, abl, abl_mean, bw, area, figs, runs, ours)
+    write_atomic(out / "report.md", render_markdown(report, out))
+    write_atomic(out / "report.html", render_html(report))
+    summary = {"quick": quick, "budget_area": budget, "seconds": time.perf_counter() - t0, "ours": ours,
+               "seed": SEED_CLAIMS, "report": str(out / "report.md"), "html": str(out / "report.html"),
+               "tables": {k: v.to_dict(orient="records") for k, v in tables.items()}}
+    write_atomic(out / "results.json", json.dumps(summary, indent=2, default=float))
+    return summary
+
+
+def _build_report(plan: Plan, budget: float, claims: pd.DataFrame, single: pd.DataFrame, mixes: pd.DataFrame,
+                  abl: pd.DataFrame, abl_mean: pd.DataFrame, bw: pd.DataFrame, area: pd.DataFrame,
+                  figs: list[Path], runs: dict[str, tuple[Run, Run]], ours: dict[str, float]) -> Report:
+    fig_by = {p.stem: p for p in figs}
+    diff_notes = []
+    for key, label in (("throughput_gain_single_net", "single-network throughput"),
+                       ("pe_efficiency_gain_single_net", "runtime PE efficiency"),
+                       ("throughput_gain_multi_net", "multi-network throughput")):
+        delta = ours[key] - SEED_CLAIMS[key]
+        if abs(delta) > 0.05:
+            diff_notes.append(f"{label}: ours {_pct(ours[key])} vs the seed's {_pct(SEED_CLAIMS[key])}")
+    why = (
+        "Where our numbers differ from the seed's we have not tuned the model to close the gap. The reasons we "
+        "believe: (1) our single-core baseline is a strong Light-OPU-style unified core that runs depthwise layers "
+        "with a line-buffered window mapping and is tuned by the same tuner (PE count and input size per PE) under "
+        "the same area, so it also gets the 9-input fix for 3x3 kernels; the seed's baseline may be weaker. "
+        "(2) Our area model (docs/assumptions.md) charges each core a fixed controller and its own buffers, which "
+        "the dual-core pays twice. (3) Element-wise layers, activations and DRAM contention follow our stated "
+        "assumptions, not the seed's RTL. (4) The seed measured on FPGA implementations; we model cycles analytically "
+        "and schedule with a heuristic checked against a lower bound."
+    )
+    intro = [
+        f"Reproduction of *Heterogeneous Dual-Core Overlay Processor for Light-Weight CNNs* (Zhao, Yu, Wang, He; "
+        f"arXiv 2110.01103) with `dualopu`. Every design, the dual-core and each baseline, is tuned by the same "
+        f"tuner under the same area budget ({budget:.0f} MAC-equivalents, the area of the `dual-opu` preset) and "
+        f"scheduled by the same scheduler over {plan.images} images per network (mixes: {plan.mix_images} images "
+        "of each network). Modelling assumptions and their sources: [docs/assumptions.md](../docs/assumptions.md).",
+        "Runtime PE efficiency = useful MACs / (all MAC units x elapsed cycles); throughput in images/s at 200 MHz.",
+    ]
+    s_claims = Section("Headline: the seed's claims beside ours", [
+        "The 'seed' column quotes the paper's abstract; every number in the 'ours' column is computed in this run.",
+        *( [f"**Our numbers differ from the seed's.** {'; '.join(diff_notes)}. {why}"] if diff_notes else [why] ),
+    ], [Table("Claims", claims, "claims.csv")])
+    s_single = Section("1. Per network: tuned dual-core vs tuned single-core, same area", [
+        "Throughput of the scheduled workload and runtime PE efficiency, per core and overall. `dual_of_bound` is "
+        "the scheduled throughput as a fraction of the scheduler's upper bound.",
+    ], [Table("Per-network results", single, "per_network.csv"), Figure("Throughput per network", fig_by["throughput"]),
+        Figure("Runtime PE efficiency per network", fig_by["pe_efficiency"])]
+        + [Link(f"Gantt chart of the dual-core schedule: {n}", f"gantt/{n}-dual.html")
+           for n in runs if (Path("gantt") / f"{n}-dual.html").as_posix()])
+    s_multi = Section("2. Multi-network workloads vs state-of-the-art baselines scaled to the same area", [
+        "Baselines: `single-opu` (Light-OPU-style unified core) and `tpu-like` (weight-stationary systolic array), "
+        "each tuned for the mix like the dual-core.",
+    ], [Table("Multi-network mixes", mixes, "multi_network.csv"), Figure("Multi-network throughput", fig_by["mixes"])])
+    s_abl = Section("3. Ablations: what each ingredient buys", [
+        "Each row's throughput relative to the tuned single core (0 = equal). A1 adds specialization only (the "
+        "untuned `dual-opu` preset, images one after another); A2 adds concurrent images; A3 tunes PE counts only; "
+        "A4 tunes input size per PE only; A5 is the full design.",
+    ], [Table("Ablations, mean over networks", abl_mean[["label", "configuration", "vs_tuned_single_core"]],
+              "ablations.csv"), Table("Ablations per network", abl, "ablations.csv"),
+        Figure("Ablations", fig_by["ablations"])])
+    s_sens = Section("4. Sensitivity: DRAM bandwidth and area budget", [
+        "Tuned dual-core vs tuned single-core as the shared DRAM bandwidth and the area budget change.",
+    ], [Table("DRAM bandwidth sweep", bw, "sensitivity_bandwidth.csv"), Figure("DRAM bandwidth", fig_by["sens_bw"]),
+        Table("Area budget sweep", area, "sensitivity_area.csv"), Figure("Area budget", fig_by["sens_area"])])
+    s_files = Section("5. Files", ["All tables are also in the CSV files beside this report and in `results.json`."])
+    return Report("dualopu: reproduction of the heterogeneous dual-core overlay processor", intro,
+                  [s_claims, s_single, s_multi, s_abl, s_sens, s_files])
