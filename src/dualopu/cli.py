@@ -293,6 +293,90 @@ def simulate_cmd(
 
 # ---- sched: schedule, validate -------------------------------------------------------
 
+
+def _workload(models: str, images: int, input_shape: str | None) -> Any:
+    from dualopu.ir.loader import load_network
+    from dualopu.sched import Workload
+
+    names = [m for m in models.split(",") if m.strip()]
+    if not names:
+        raise DualOpuError("no model given")
+    if images < 1:
+        raise DualOpuError("--images must be at least 1")
+    return Workload.mix([(load_network(m.strip(), input_shape), images) for m in names])
+
+
+@app.command("schedule")
+@handle_errors
+def schedule_cmd(
+    models: str = typer.Argument(..., help="one or more networks, comma-separated (built-in names or ONNX files)"),
+    hw: str = typer.Option("dual-opu", "--hw", help="hardware preset name or YAML file"),
+    images: int = typer.Option(16, "--images", help="images of each network"),
+    method: str = typer.Option("heuristic", "--method", help="heuristic | sequential | cpsat"),
+    no_contention: bool = typer.Option(False, "--no-contention", help="ignore shared-DRAM contention"),
+    time_limit: float = typer.Option(10.0, "--time-limit", help="CP-SAT time limit in seconds"),
+    input_shape: str = typer.Option(None, "--input-shape", help="NxCxHxW for every model"),
+    gantt: str = typer.Option(None, "--gantt", help="write an interactive Gantt chart (HTML)"),
+    gantt_png: str = typer.Option(None, "--gantt-png", help="write a Gantt chart (PNG)"),
+    trace: str = typer.Option(None, "--trace", help="write a Perfetto/Chrome trace (JSON, ui.perfetto.dev)"),
+    output: str = typer.Option(None, "-o", "--output", help="write the schedule (JSON) for `dualopu validate`"),
+    as_json: bool = typer.Option(False, "--json", help="print JSON"),
+) -> None:
+    """Schedule layers of many images (and networks) concurrently on the cores, with a lower bound."""
+    from dualopu import sched as S
+    from dualopu.hw import load_hardware
+    from dualopu.util import write_atomic
+
+    hardware = load_hardware(hw)
+    workload = _workload(models, images, input_shape)
+    result = S.schedule(workload, hardware, method, contention=not no_contention, time_limit_s=time_limit)
+    S.validate(result, workload, hardware)
+    if gantt:
+        S.gantt_html(result, workload, hardware, gantt)
+    if gantt_png:
+        S.gantt_png(result, workload, hardware, gantt_png)
+    if trace:
+        S.perfetto_trace(result, workload, hardware, trace)
+    if output:
+        write_atomic(output, result.to_json())
+    summary = result.summary(workload, hardware)
+    if as_json:
+        print_json(summary)
+        return
+    console.print(
+        f"{', '.join(summary['networks'])} x {images} images on {hardware.name} ({method}, {summary['status']}): "
+        f"makespan {summary['makespan_cycles']:,.0f} cycles, {summary['throughput_ips']:.1f} images/s, "
+        f"{summary['fraction_of_bound']:.1%} of the lower bound {summary['lower_bound_cycles']:,.0f}",
+        highlight=False)
+    for name, util in summary["core_utilization"].items():
+        console.print(f"  {name}: utilization {util:.1%}, PE efficiency {summary['core_pe_efficiency'][name]:.1%}",
+                      highlight=False)
+
+
+@app.command("validate")
+@handle_errors
+def validate_cmd(
+    schedule_file: str = typer.Argument(..., help="a schedule JSON written by `dualopu schedule -o`"),
+    models: str = typer.Option(..., "--models", help="the networks it schedules, comma-separated"),
+    images: int = typer.Option(..., "--images", help="images of each network"),
+    hw: str = typer.Option("dual-opu", "--hw", help="hardware preset name or YAML file"),
+    input_shape: str = typer.Option(None, "--input-shape", help="NxCxHxW for every model"),
+) -> None:
+    """Check a schedule: every task once, on a capable core, dependencies kept, no overlap per core."""
+    from pathlib import Path
+
+    from dualopu import sched as S
+    from dualopu.hw import load_hardware
+
+    try:
+        text = Path(schedule_file).read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DualOpuError(f"{schedule_file}: cannot read ({type(exc).__name__})") from None
+    result = S.Schedule.from_json(text)
+    S.validate(result, _workload(models, images, input_shape), load_hardware(hw))
+    console.print(f"valid: {len(result.start)} tasks, makespan {result.makespan_cycles:,.0f} cycles", highlight=False)
+
+
 # ---- tune: tune -----------------------------------------------------------------------
 
 # ---- report: reproduce ---------------------------------------------------------------

@@ -97,14 +97,6 @@ def regular_mapping(layer: Layer, core: Core) -> Mapping:
     return Mapping("conv", pic=pic / widen, poc=poc * widen)
 
 
-def depthwise_mapping(layer: Layer, core: Core) -> Mapping:
-    """Line-buffered depthwise mapping (OPU) or one channel per column (systolic)."""
-    if core.dataflow == "systolic":
-        return Mapping("sa_dw", rows=core.input_size, cols=core.pe_count)
-    pc = min(core.pe_count, layer.out_channels)
-    return Mapping("dw", pw=core.pe_count // pc)
-
-
 def _halves(core: Core) -> tuple[float, float, float]:
     kib = 1024.0 / 2
     return core.input_buffer_kib * kib, core.weight_buffer_kib * kib, core.output_buffer_kib * kib
@@ -147,8 +139,11 @@ def regular_tiling(layer: Layer, core: Core, mapping: Mapping, data_bytes: int) 
     return Tiling(order=order, toc=toc, tr=tr, n_oc=n_w, n_rows=n_in)
 
 
-def depthwise_tiling(layer: Layer, core: Core, mapping: Mapping, data_bytes: int) -> Tiling:
-    """Channel groups of ``min(P, C)`` (systolic: ``min(cols, C)``) x output-row tiles."""
+def depthwise_plan(layer: Layer, core: Core, data_bytes: int) -> tuple[Mapping, Tiling]:
+    """Channel tiles of one channel per PE (systolic: per column), capped by what the
+    buffers hold (weights, one output row, ``kh`` input rows) and spread evenly over the
+    tiles (``tc = ceil(C / n_ct)``), x output-row tiles. OPU mode: ``pw = P // tc`` PEs per
+    channel; systolic: one column per channel."""
     db = float(data_bytes)
     half_in, half_w, half_out = _halves(core)
     _, cin, _, win = layer.in_shape
@@ -157,12 +152,21 @@ def depthwise_tiling(layer: Layer, core: Core, mapping: Mapping, data_bytes: int
     sh = layer.stride[0]
     kk = layer.kernel[0] * layer.kernel[1]
     mult = max(cout / max(cin, 1), 1.0)
-    tc = min(cout, mapping.cols) if mapping.mode == "sa_dw" else min(core.pe_count, cout)
+    ci = math.floor(half_in / max(kh * win * db, 1.0))
+    cap_in = (ci + 1) * mult - 1 if ci >= 1 else 0.0
+    cap = min(math.floor(half_w / (kk * db)), math.floor(half_out / max(wout * db, 1.0)), cap_in)
+    tc = max(min(core.pe_count, cout, cap), 1)
+    n_ct = math.ceil(cout / tc)
+    tc = math.ceil(cout / n_ct)
     tc_in = max(math.floor(tc / mult), 1)
     tr, ok = _rows_per_tile(half_in, win * tc_in * db, kh, sh, half_out, wout * tc * db, hout)
     if not ok or tc * kk * db > half_w:
         raise _refuse(layer, core)
-    return Tiling(order="channels_outer", toc=tc, tr=tr, n_oc=math.ceil(cout / tc), n_rows=math.ceil(hout / tr))
+    if core.dataflow == "systolic":
+        mapping = Mapping("sa_dw", rows=core.input_size, cols=core.pe_count)
+    else:
+        mapping = Mapping("dw", pw=core.pe_count // tc)
+    return mapping, Tiling(order="channels_outer", toc=int(tc), tr=tr, n_oc=n_ct, n_rows=math.ceil(hout / tr))
 
 
 def elementwise_tiling(layer: Layer, core: Core, data_bytes: int) -> Tiling:
@@ -209,8 +213,7 @@ def plan_layer(layer: Layer, core: Core, data_bytes: int) -> tuple[Mapping, Tili
     if layer.kind in (LayerKind.CONCAT, LayerKind.SHUFFLE):
         return Mapping("free"), None
     if layer.kind is LayerKind.DEPTHWISE:
-        m = depthwise_mapping(layer, core)
-        return m, depthwise_tiling(layer, core, m, data_bytes)
+        return depthwise_plan(layer, core, data_bytes)
     if layer.kind in MAC_KINDS:
         m = regular_mapping(layer, core)
         return m, regular_tiling(layer, core, m, data_bytes)

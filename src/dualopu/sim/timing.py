@@ -10,10 +10,13 @@ plus its work:
 * COMPUTE, OPU depthwise mode (``pw`` PEs per channel, line buffer):
   ``rows * ceil(Wout / pw) * ceil(kh * kw / input_size)`` plus the line-buffer fill
   ``(kh_ext - 1) * Win + (kw_ext - 1)`` of every tile.
-* COMPUTE, systolic (``rows`` x ``cols``, weight stationary): per group
-  ``ceil(cin_g * kh * kw / rows) * ceil(oc_g / cols) * (pixels + rows + cols)``; depthwise
-  one channel per column: ``oc * ceil(kh * kw / rows) * (pixels + rows + cols)``. The
-  ``rows + cols`` fill/drain is paid by every tile (each COMPUTE restarts the wavefront).
+* COMPUTE, systolic (``rows`` x ``cols``, weight stationary): every pass of the tile's
+  pixels through one block of weights (``rows`` reduction inputs x up to ``cols`` output
+  channels) costs ``pixels + rows + used columns`` (stream, then the skew over the rows and
+  over the columns in use): per group ``ceil(cin_g*kh*kw / rows) * (ceil(oc_g / cols) *
+  (pixels + rows) + oc_g)``; depthwise, one column per channel:
+  ``oc * ceil(kh*kw / rows) * (pixels + rows + 1)``. Every COMPUTE tile pays its own
+  passes (a new tile restarts the wavefront).
 * POST: ``ceil(ops / post_ops_per_cycle)``; ops are window reads (pool), plane reads
   (global average pool) or output elements (add, mul, activation).
 
@@ -82,8 +85,9 @@ def compute_cycles(lp: LayerProgram, ins: Compute, core: Core) -> float:
         _check_sa(lp, core)
         cin_g = cin // ly.groups
         og = cout // ly.groups
-        per = math.ceil(cin_g * kk / m.rows) * (rows * wout + m.rows + m.cols)
-        return float(sum(per * math.ceil(n / m.cols) for n in _groups_in(ins.c0, ins.c1, og)))
+        red = math.ceil(cin_g * kk / m.rows)
+        return float(sum(red * (math.ceil(n / m.cols) * (rows * wout + m.rows) + n)
+                         for n in _groups_in(ins.c0, ins.c1, og)))
     if m.mode == "dw":
         n = ins.c1 - ins.c0
         if m.pw < 1 or n * m.pw > core.pe_count:
@@ -94,7 +98,7 @@ def compute_cycles(lp: LayerProgram, ins: Compute, core: Core) -> float:
         return float(rows * math.ceil(wout / m.pw) * math.ceil(kk / core.input_size) + fill)
     if m.mode == "sa_dw":
         _check_sa(lp, core)
-        return float((ins.c1 - ins.c0) * math.ceil(kk / m.rows) * (rows * wout + m.rows + m.cols))
+        return float((ins.c1 - ins.c0) * math.ceil(kk / m.rows) * (rows * wout + m.rows + 1))
     raise ProgramError(f"layer {ly.name!r}: COMPUTE under mapping mode {m.mode!r}")
 
 

@@ -177,8 +177,8 @@ class GapAnalysis:
       bias + float32 requantization multiplier per output channel, activation tables);
     * ``load_instructions``: one overhead per LOAD (weights and inputs are separate
       transfers) instead of one per stage;
-    * ``compute``: the simulator's PE cycles (systolic fill per tile, output-channel tiles
-      narrower than the array);
+    * ``compute``: the simulator's PE cycles (systolic fill and drain per tile rather than
+      per layer, output-channel tiles narrower than the array);
 
     and ``all`` applies the four together.
     """

@@ -54,11 +54,14 @@ class CoreSpace:
 
 @dataclass(frozen=True)
 class SearchResult:
+    """The best configuration and the runners-up, best first (by the steady-state bound)."""
+
     hardware: Hardware
     period_cycles: float
     throughput_ips: float
     area: float
     evaluated: int
+    top: tuple[Hardware, ...] = ()
 
 
 def _placement_mask(nets: Sequence[Network], template: Hardware) -> list[np.ndarray]:
@@ -72,6 +75,7 @@ def search(
     spaces: Sequence[CoreSpace],
     budget: float,
     weights: Sequence[float] | None = None,
+    top_k: int = 1,
 ) -> SearchResult:
     """Best configuration of ``template``'s cores (one CoreSpace per core, same order) under ``budget``.
 
@@ -118,15 +122,20 @@ def search(
         smallest = float(np.min(area))
         raise TuneError(f"no configuration fits the area budget {budget:.1f}; the smallest feasible area is "
                         f"{smallest:.1f}")
-    score = np.where(ok, period, np.inf)
-    best = int(np.argmin(score + 1e-9 * area))  # ties: the smaller design
-    cores = []
-    for k, space in enumerate(spaces):
-        p, i = cand[k][idx[k][best]]
-        cores.append(space.template.model_copy(update={"pe_count": int(p), "input_size": int(i)}))
-    hw = Hardware.model_validate({**template.model_dump(), "cores": [c.model_dump() for c in cores]})
-    return SearchResult(hw, float(period[best]), template.clock_mhz * 1e6 / float(period[best]) * sum(weights),
-                        float(area[best]), int(len(period)))
+    score = np.where(ok, period * (1 + 1e-9 * area / max(budget, 1.0)), np.inf)  # ties: the smaller design
+    order = np.argsort(score, kind="stable")[: max(1, min(top_k, int(ok.sum())))]
+
+    def hardware_at(j: int) -> Hardware:
+        cores = []
+        for k, space in enumerate(spaces):
+            p, i = cand[k][idx[k][j]]
+            cores.append(space.template.model_copy(update={"pe_count": int(p), "input_size": int(i)}))
+        return Hardware.model_validate({**template.model_dump(), "cores": [c.model_dump() for c in cores]})
+
+    best = int(order[0])
+    top = tuple(hardware_at(int(j)) for j in order)
+    return SearchResult(top[0], float(period[best]), template.clock_mhz * 1e6 / float(period[best]) * sum(weights),
+                        float(area[best]), int(len(period)), top)
 
 
 def has_mac_work(nets: Sequence[Network]) -> bool:

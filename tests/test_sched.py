@@ -1,0 +1,162 @@
+"""Scheduler: validity on random DAGs, lower bound, corrupted schedules, concurrency gain, CP-SAT gap."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from dualopu.errors import ScheduleError
+from dualopu.hw import load_hardware
+from dualopu.ir import LayerKind
+from dualopu.ir.zoo import LIGHTWEIGHT, Builder, build
+from dualopu.sched import Schedule, Workload, lower_bound, schedule, steady_state, validate
+
+DUAL = load_hardware("dual-opu")
+
+
+@st.composite
+def random_networks(draw: st.DrawFn):  # type: ignore[no-untyped-def]
+    """Random DAGs of conv / depthwise / add / concat layers with random shapes."""
+    c0 = draw(st.sampled_from([8, 16, 32]))
+    hw = draw(st.sampled_from([8, 14, 28]))
+    b = Builder("rand", (1, 3, hw * 2, hw * 2))
+    names = [b.conv("stem", "input", c0, 3, 2)]
+    for i in range(draw(st.integers(2, 12))):
+        op = draw(st.sampled_from(["pw", "dw", "conv", "add", "concat"]))
+        x = draw(st.sampled_from(names))
+        c = b.channels(x)
+        if op == "pw":
+            names.append(b.conv(f"l{i}", x, draw(st.sampled_from([8, 16, 24, 48])), 1))
+        elif op == "dw":
+            names.append(b.conv(f"l{i}", x, c, draw(st.sampled_from([3, 5])), 1, g=c))
+        elif op == "conv":
+            names.append(b.conv(f"l{i}", x, draw(st.sampled_from([8, 16])), 3))
+        else:
+            same = [n for n in names if b.shapes[n] == b.shapes[x] and n != x]
+            if not same:
+                continue
+            y = draw(st.sampled_from(same))
+            names.append(b.eltwise(f"l{i}", LayerKind.ADD, x, y) if op == "add" else b.concat(f"l{i}", [x, y]))
+    return b.build()
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(net=random_networks(), images=st.integers(1, 6), method=st.sampled_from(["heuristic", "sequential"]),
+       contention=st.booleans(), hw_name=st.sampled_from(["dual-opu", "single-opu"]))
+def test_random_dags_valid_and_above_bound(net, images: int, method: str, contention: bool, hw_name: str) -> None:  # type: ignore[no-untyped-def]
+    hw = load_hardware(hw_name)
+    w = Workload.single(net, images)
+    s = schedule(w, hw, method, contention=contention)
+    validate(s, w, hw)
+    assert s.makespan_cycles >= lower_bound(w, hw).cycles * (1 - 1e-9)
+
+
+def _corruptions(s: Schedule) -> dict[str, Schedule]:
+    busy = np.flatnonzero(s.end - s.start > 0)
+    a, b = busy[0], busy[1]
+    start = s.start.copy()
+    start[b] = s.start[a]  # two tasks of one core at once, or a broken dependency
+    end = s.end.copy()
+    end[b] = start[b] + (s.end[b] - s.start[b])
+    shorter = s.end.copy()
+    shorter[a] = s.start[a] + 0.5 * (s.end[a] - s.start[a])
+    dup_layer = s.layer.copy()
+    dup_layer[1] = dup_layer[0]
+    return {
+        "overlap/dependency": dataclasses.replace(s, start=start, end=end),
+        "shorter than cost": dataclasses.replace(s, end=shorter),
+        "missing task": dataclasses.replace(s, net=s.net[1:], image=s.image[1:], layer=s.layer[1:], core=s.core[1:],
+                                            start=s.start[1:], end=s.end[1:]),
+        "duplicate task": dataclasses.replace(s, layer=dup_layer),
+        "wrong core": dataclasses.replace(s, core=np.where(s.core == 0, 1, 0)),
+    }
+
+
+@pytest.mark.parametrize("kind", ["overlap/dependency", "shorter than cost", "missing task", "duplicate task",
+                                  "wrong core"])
+def test_validator_rejects_corrupted(kind: str) -> None:
+    net = build("mobilenet_v2", (1, 3, 64, 64))
+    w = Workload.single(net, 3)
+    s = schedule(w, DUAL)
+    validate(s, w, DUAL)
+    with pytest.raises(ScheduleError):
+        validate(_corruptions(s)[kind], w, DUAL)
+
+
+@pytest.mark.parametrize("name", LIGHTWEIGHT)
+def test_concurrent_images_beat_sequential(name: str) -> None:
+    w = Workload.single(build(name), 16)
+    concurrent = schedule(w, DUAL)
+    sequential = schedule(w, DUAL, "sequential")
+    validate(concurrent, w, DUAL)
+    assert concurrent.throughput_ips > 1.05 * sequential.throughput_ips
+
+
+def test_mix_near_bound_without_contention() -> None:
+    w = Workload.mix([(build(n), 8) for n in ("mobilenet_v2", "shufflenet_v2_x1_0", "squeezenet1_1")])
+    s = schedule(w, DUAL, contention=False)
+    validate(s, w, DUAL)
+    assert s.fraction_of_bound > 0.95
+
+
+def test_cpsat_optimal_and_heuristic_gap() -> None:
+    w = Workload.single(build("mobilenet_v3_small", (1, 3, 64, 64)), 2)
+    exact = schedule(w, DUAL, "cpsat", time_limit_s=30)
+    heur = schedule(w, DUAL, contention=False)
+    validate(exact, w, DUAL)
+    assert exact.status in ("OPTIMAL", "FEASIBLE")
+    assert exact.makespan_cycles >= lower_bound(w, DUAL).cycles - 1
+    if exact.status == "OPTIMAL":
+        assert heur.makespan_cycles <= 1.05 * exact.makespan_cycles + len(exact.start)  # rounding to whole cycles
+
+
+def test_steady_state_period_between_bound_and_sequential() -> None:
+    w = Workload.single(build("mobilenet_v2"), 1)
+    ss = steady_state(w, DUAL, rounds=16)
+    assert ss.bound_cycles <= ss.period_cycles * 1.001
+    assert ss.period_cycles < schedule(w, DUAL, "sequential").makespan_cycles
+
+
+def test_schedule_json_roundtrip() -> None:
+    w = Workload.single(build("mobilenet_v2", (1, 3, 64, 64)), 2)
+    s = schedule(w, DUAL)
+    back = Schedule.from_json(s.to_json())
+    validate(back, w, DUAL)
+    assert back.makespan_cycles == s.makespan_cycles
+    with pytest.raises(ScheduleError):
+        Schedule.from_json('{"tasks": 3}')
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "dualopu.cli", *args], capture_output=True, text=True, timeout=300)
+
+
+def test_cli_schedule_outputs(tmp_path: Path) -> None:
+    res = run("schedule", "mobilenet_v2,squeezenet1_1", "--hw", "dual-opu", "--images", "3", "--json",
+              "--gantt", str(tmp_path / "g.html"), "--gantt-png", str(tmp_path / "g.png"),
+              "--trace", str(tmp_path / "t.json"), "-o", str(tmp_path / "s.json"))
+    assert res.returncode == 0, res.stderr
+    data = json.loads(res.stdout)
+    for key in ("makespan_cycles", "throughput_ips", "lower_bound_cycles", "core_utilization", "method"):
+        assert key in data
+    assert data["makespan_cycles"] >= data["lower_bound_cycles"]
+    assert "plotly" in (tmp_path / "g.html").read_text()[:100000].lower()
+    trace = json.loads((tmp_path / "t.json").read_text())
+    assert any(e["ph"] == "X" for e in trace["traceEvents"])
+    ok = run("validate", str(tmp_path / "s.json"), "--models", "mobilenet_v2,squeezenet1_1", "--images", "3")
+    assert ok.returncode == 0, ok.stderr
+    bad = run("validate", str(tmp_path / "s.json"), "--models", "mobilenet_v2", "--images", "3")
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1 and "Traceback" not in bad.stderr
+
+
+def test_cli_schedule_bad_method() -> None:
+    res = run("schedule", "mobilenet_v2", "--method", "magic", "--images", "1")
+    assert res.returncode == 2 and "magic" in res.stderr and "Traceback" not in res.stderr
