@@ -223,8 +223,8 @@ def core_costs(t: LayerTable, p: CoreParams, dram_bytes_per_cycle: float, data_b
             comp = groups * _cdiv(cin_g, pic_e) * _cdiv(cout_g, poc_e) * kk * hout * wout
         w_per_oc = cin_g * kk * db
         toc_cap = np.floor(half_w / w_per_oc)
-        toc = np.where(toc_cap >= poc_e, np.floor(toc_cap / poc_e) * poc_e, toc_cap)
-        toc = np.minimum(toc, cout)
+        # all output channels in one tile when their weights fit; else a multiple of poc_e
+        toc = np.where(toc_cap >= cout, cout, np.where(toc_cap >= poc_e, np.floor(toc_cap / poc_e) * poc_e, toc_cap))
         ok_w = toc >= 1
         toc = np.maximum(toc, 1.0)
         n_w = _cdiv(cout, toc)
@@ -249,7 +249,8 @@ def core_costs(t: LayerTable, p: CoreParams, dram_bytes_per_cycle: float, data_b
         ci = np.floor(half_in / np.maximum(kh * win * db, 1.0))
         cap_in = np.where(ci >= 1, (ci + 1) * mult - 1, 0.0)
         cap = np.minimum(np.floor(half_w / (kk * db)), np.minimum(np.floor(half_out / np.maximum(wout * db, 1.0)), cap_in))
-        tc = np.maximum(np.minimum(np.minimum(P, cout), cap), 1.0)
+        lanes = cout if p.dataflow == "systolic" else np.minimum(P, cout)  # systolic: one column works
+        tc = np.maximum(np.minimum(lanes, cap), 1.0)
         n_ct = _cdiv(cout, tc)
         tc = _cdiv(cout, n_ct)
         if p.dataflow == "systolic":

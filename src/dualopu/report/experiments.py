@@ -8,42 +8,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from dualopu.hw.config import CoreType, Hardware, load_hardware
+from dualopu.hw.config import CoreType, Hardware
 from dualopu.ir.network import Network
-from dualopu.tune.split_search import CoreSpace, search
-
-#: Templates (buffers, dataflow) of each design family; the tuner sets PE counts and input sizes.
-TEMPLATES = {"regular,depthwise": "dual-opu", "unified": "single-opu", "unified:systolic": "tpu-like"}
-
+from dualopu.tune import tune
 
 def tuned_hardware(
     nets: Sequence[Network], budget: float, cores: str, *, name: str = "tuned",
     pe_counts: dict[str, list[int]] | None = None, input_sizes: dict[str, list[int]] | None = None,
-    dram: float | None = None, confirm_top: int = 16, confirm_images: int = 8,
+    dram: float | None = None,
 ) -> Hardware:
-    """Best design of a family (`regular,depthwise`, `unified`, `unified:systolic`) under ``budget``.
-
-    ``pe_counts`` / ``input_sizes`` pin a core type's candidates (ablations). The ``confirm_top``
-    best candidates by the steady-state bound are scheduled (``confirm_images`` images of each
-    network) and the best scheduled one is returned: the same procedure for every family."""
-    template = load_hardware(TEMPLATES[cores])
-    if dram is not None:
-        template = Hardware.model_validate({**template.model_dump(), "dram_bytes_per_cycle": dram})
-    spaces = []
-    for core in template.cores:
-        kw: dict[str, list[int]] = {}
-        key = core.type.value
-        if pe_counts and key in pe_counts:
-            kw["pe_counts"] = pe_counts[key]
-        if input_sizes and key in input_sizes:
-            kw["input_sizes"] = input_sizes[key]
-        if core.dataflow == "systolic":
-            kw.setdefault("input_sizes", [8, 16, 32, 64])
-        spaces.append(CoreSpace(core, **kw))  # type: ignore[arg-type]
-    res = search(nets, template, spaces, budget, top_k=confirm_top)
-    # Confirm the best candidates by the bound with a real (short) schedule; keep the best scheduled.
-    best = max(res.top, key=lambda hw: run_workload(nets, hw, confirm_images).throughput_ips)
-    return best.model_copy(update={"name": name})
+    """Best design of a family (``regular,depthwise``, ``unified``, ``unified:systolic``) under
+    ``budget``, by the project's tuner (the same procedure for every family); ``pe_counts`` /
+    ``input_sizes`` pin a core type's candidates (ablations)."""
+    return tune(nets, budget, cores, pe_counts=pe_counts, input_sizes=input_sizes, dram=dram, name=name).best
 
 
 @dataclass(frozen=True)

@@ -69,6 +69,73 @@ def _placement_mask(nets: Sequence[Network], template: Hardware) -> list[np.ndar
     return [place_layers(net, template, cost_matrix(net, template)) for net in nets]
 
 
+@dataclass(frozen=True)
+class Grid:
+    """Per-core candidate arrays and their per-round busy cycles and areas."""
+
+    candidates: tuple[np.ndarray, ...]  # per core: (n_k, 2) [pe_count, input_size]
+    busy: tuple[np.ndarray, ...]  # per core: (n_k,) cycles per workload round
+    areas: tuple[np.ndarray, ...]  # per core: (n_k,)
+    dram_cycles: float
+
+    @property
+    def size(self) -> int:
+        return int(np.prod([len(c) for c in self.candidates]))
+
+    def evaluate(self, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Flat combination indices [lo, hi): (per-core candidate indices (m, K), period, area)."""
+        flat = np.arange(lo, min(hi, self.size))
+        idx = np.stack(np.unravel_index(flat, [len(c) for c in self.candidates]), axis=1)
+        period = np.maximum.reduce([self.busy[k][idx[:, k]] for k in range(len(self.candidates))])
+        period = np.maximum(period, self.dram_cycles)
+        area = np.sum([self.areas[k][idx[:, k]] for k in range(len(self.candidates))], axis=0)
+        return idx, period, area
+
+
+def build_grid(nets: Sequence[Network], template: Hardware, spaces: Sequence[CoreSpace],
+               weights: Sequence[float] | None = None) -> Grid:
+    """Price every candidate of every core once (vectorized) for the workload round."""
+    if len(spaces) != len(template.cores):
+        raise TuneError(f"{len(spaces)} core spaces for {len(template.cores)} cores")
+    weights = list(weights or [1.0] * len(nets))
+    placements = _placement_mask(nets, template)
+    am = template.area_model
+    cand = [np.array(s.candidates(), dtype=float).reshape(-1, 2) for s in spaces]
+    if any(len(c) == 0 for c in cand):
+        raise TuneError("empty design space: a core has no candidate (PE count, input size)")
+    busy, areas = [], []
+    for k, (space, c) in enumerate(zip(spaces, cand)):
+        t = space.template
+        params = CoreParams.batch(
+            t.type, t.dataflow, pe_count=c[:, 0], input_size=c[:, 1], ic_parallel=t.ic_parallel,
+            input_buffer_kib=t.input_buffer_kib, weight_buffer_kib=t.weight_buffer_kib,
+            output_buffer_kib=t.output_buffer_kib, instr_overhead_cycles=t.instr_overhead_cycles,
+            post_ops_per_cycle=t.post_ops_per_cycle, runs_elementwise=t.runs_elementwise,
+        )
+        total = np.zeros(len(c))
+        for net, w, place in zip(nets, weights, placements):
+            costs = core_costs(net.table, params, template.dram_bytes_per_cycle, template.data_bytes)
+            total += w * costs.cycles[:, place == k].sum(axis=1)
+        busy.append(total)
+        buffers = t.input_buffer_kib + t.weight_buffer_kib + t.output_buffer_kib
+        areas.append(core_area(am, t.type, c[:, 0], c[:, 1], buffers))
+    dram = 0.0
+    for net, w in zip(nets, weights):
+        cm = cost_matrix(net, template)
+        place = place_layers(net, template, cm)
+        dram += w * float(cm.dram_bytes[np.arange(len(net)), place].sum())
+    return Grid(tuple(cand), tuple(busy), tuple(areas), dram / template.dram_bytes_per_cycle)
+
+
+def hardware_from(template: Hardware, spaces: Sequence[CoreSpace], grid: Grid, idx: Sequence[int]) -> Hardware:
+    """The Hardware of one combination (per-core candidate indices)."""
+    cores = []
+    for k, space in enumerate(spaces):
+        p, i = grid.candidates[k][int(idx[k])]
+        cores.append(space.template.model_copy(update={"pe_count": int(p), "input_size": int(i)}))
+    return Hardware.model_validate({**template.model_dump(), "cores": [c.model_dump() for c in cores]})
+
+
 def search(
     nets: Sequence[Network],
     template: Hardware,
@@ -81,42 +148,9 @@ def search(
 
     ``weights`` are images of each network per workload round (default one each).
     """
-    if len(spaces) != len(template.cores):
-        raise TuneError(f"{len(spaces)} core spaces for {len(template.cores)} cores")
     weights = list(weights or [1.0] * len(nets))
-    placements = _placement_mask(nets, template)
-    am = template.area_model
-    cand = [np.array(s.candidates(), dtype=float).reshape(-1, 2) for s in spaces]
-    if any(len(c) == 0 for c in cand):
-        raise TuneError("empty design space for some core")
-    busy, areas, dram = [], [], np.zeros(1)
-    for k, (space, c) in enumerate(zip(spaces, cand)):
-        t = space.template
-        params = CoreParams.batch(
-            t.type, t.dataflow, pe_count=c[:, 0], input_size=c[:, 1], ic_parallel=t.ic_parallel,
-            input_buffer_kib=t.input_buffer_kib, weight_buffer_kib=t.weight_buffer_kib,
-            output_buffer_kib=t.output_buffer_kib, instr_overhead_cycles=t.instr_overhead_cycles,
-            post_ops_per_cycle=t.post_ops_per_cycle, runs_elementwise=t.runs_elementwise,
-        )
-        total = np.zeros(len(c))
-        for net, w, place in zip(nets, weights, placements):
-            costs = core_costs(net.table, params, template.dram_bytes_per_cycle, template.data_bytes)
-            mine = place == k
-            total += w * costs.cycles[:, mine].sum(axis=1)
-        busy.append(total)
-        buffers = t.input_buffer_kib + t.weight_buffer_kib + t.output_buffer_kib
-        areas.append(core_area(am, t.type, c[:, 0], c[:, 1], buffers))
-    # DRAM bytes barely depend on PE counts (tiling depends on buffers): take the template's traffic.
-    for net, w in zip(nets, weights):
-        cm = cost_matrix(net, template)
-        place = place_layers(net, template, cm)
-        dram = dram + w * cm.dram_bytes[np.arange(len(net)), place].sum()
-    dram_cycles = float(dram[0]) / template.dram_bytes_per_cycle
-    grids = np.meshgrid(*[np.arange(len(c)) for c in cand], indexing="ij")
-    idx = [g.ravel() for g in grids]
-    period = np.maximum.reduce([busy[k][idx[k]] for k in range(len(cand))])
-    period = np.maximum(period, dram_cycles)
-    area = np.sum([areas[k][idx[k]] for k in range(len(cand))], axis=0)
+    grid = build_grid(nets, template, spaces, weights)
+    idx_all, period, area = grid.evaluate(0, grid.size)
     ok = (area <= budget * (1 + 1e-9)) & np.isfinite(period)
     if not ok.any():
         smallest = float(np.min(area))
@@ -126,11 +160,7 @@ def search(
     order = np.argsort(score, kind="stable")[: max(1, min(top_k, int(ok.sum())))]
 
     def hardware_at(j: int) -> Hardware:
-        cores = []
-        for k, space in enumerate(spaces):
-            p, i = cand[k][idx[k][j]]
-            cores.append(space.template.model_copy(update={"pe_count": int(p), "input_size": int(i)}))
-        return Hardware.model_validate({**template.model_dump(), "cores": [c.model_dump() for c in cores]})
+        return hardware_from(template, spaces, grid, idx_all[j])
 
     best = int(order[0])
     top = tuple(hardware_at(int(j)) for j in order)
