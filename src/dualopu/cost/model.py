@@ -14,17 +14,24 @@ Mapping rules (docs/assumptions.md has the sources):
 * Depthwise layers on the ``opu`` dataflow (depthwise or unified core): each PE computes
   one output pixel of one channel from a line buffer, ``ceil(kh*kw / input_size)`` cycles
   per output (a 3x3 kernel uses 9 of 16 inputs), plus a line-buffer fill of
-  ``(kh-1)*W_in + (kw-1)`` cycles per tile.
+  ``(kh-1)*W_in + (kw-1)`` cycles per tile. A tile holds ``tc`` channels: one per PE
+  (``min(P, C)``), capped by what the buffers hold (weights, ``kh`` input rows, one output
+  row), then spread evenly, ``tc = ceil(C / ceil(C / tc))``; ``pw = floor(P / tc)`` PEs
+  share a channel.
 * ``systolic`` dataflow (TPU-like, weight-stationary, rows = input_size, columns = pe_count):
-  im2col reduction over rows, output channels over columns, ``rows + cols`` fill per weight
-  tile; a depthwise channel occupies one column.
+  im2col reduction over rows, output channels over columns; a column tile pays the fill and
+  drain ``rows + (columns it uses)``, so a layer pays ``ceil(C_out/cols) * (HW + rows) + C_out``
+  per reduction pass and group. A depthwise channel occupies one column (inputs flow across
+  all columns, so channels run one after another): ``HW + rows + 1`` per channel and pass;
+  its tiles hold as many channels as the buffers allow (the array width does not matter).
 * Element-wise layers (pool, add, mul, standalone activation) stream through the
   post-processing unit: ``ceil(ops / post_ops_per_cycle)`` cycles, memory-bound in practice.
   Concat, slice, channel shuffle and flatten cost nothing: OPU writes outputs at remapped
   addresses.
 * Tiling: output rows x output-channel tiles sized to half of each buffer (double
-  buffering). Weights and inputs are loaded once when they stay resident, otherwise the
-  cheaper loop order is chosen. Every stage costs ``max(memory, compute)`` in steady state,
+  buffering). Regular layers take all output channels in one tile when their weights fit,
+  else a multiple of the array's output-channel parallelism. Weights and inputs are loaded
+  once when they stay resident, otherwise the cheaper loop order is chosen. Every stage costs ``max(memory, compute)`` in steady state,
   with one load and one store exposed at the ends:
   ``cycles = max(S*mem_s + comp_s, S*comp_s + load_s + store_s)``, where each per-stage term
   includes ``instr_overhead_cycles`` per instruction. Loads and stores share one DRAM port.
@@ -179,7 +186,7 @@ def core_costs(t: LayerTable, p: CoreParams, dram_bytes_per_cycle: float, data_b
     groups = t.groups.astype(f)
     n_cfg = p.pe_count.shape[0]
     shape = (n_cfg, len(t))
-    P, I = p.pe_count, p.input_size
+    P, isz = p.pe_count, p.input_size
     half_in, half_w, half_out = p.input_buffer_bytes / 2, p.weight_buffer_bytes / 2, p.output_buffer_bytes / 2
     ovh = p.instr_overhead_cycles
 
@@ -209,16 +216,16 @@ def core_costs(t: LayerTable, p: CoreParams, dram_bytes_per_cycle: float, data_b
         cin_g, cout_g = cin / groups, cout / groups
         kk = kh * kw
         if p.dataflow == "systolic":
-            rows, cols = I, P
+            rows, cols = isz, P
             # each column tile pays the fill/drain of the rows and of the columns it uses
             comp = groups * _cdiv(cin_g * kk, rows) * (_cdiv(cout_g, cols) * (hout * wout + rows) + cout_g)
             poc_e = cols
         else:
-            macs_pc = P * I
+            macs_pc = P * isz
             pic = np.minimum(p.ic_parallel, macs_pc)
             poc = np.floor(macs_pc / pic)
             widen = np.where(cin_g <= pic / 4, 4.0, np.where(cin_g <= pic / 2, 2.0, 1.0))
-            widen = np.minimum(widen, np.maximum(np.floor(pic / I), 1.0))
+            widen = np.minimum(widen, np.maximum(np.floor(pic / isz), 1.0))
             pic_e, poc_e = pic / widen, poc * widen
             comp = groups * _cdiv(cin_g, pic_e) * _cdiv(cout_g, poc_e) * kk * hout * wout
         w_per_oc = cin_g * kk * db
@@ -244,22 +251,23 @@ def core_costs(t: LayerTable, p: CoreParams, dram_bytes_per_cycle: float, data_b
     if runs_dw and is_dw.any():
         kk = kh * kw
         mult = np.maximum(cout / np.maximum(cin, 1.0), 1.0)
-        # channels per tile: one per PE (systolic: per column), capped by what the buffers hold
-        # (weights, one output row, kh input rows), then spread evenly over the channel tiles
-        ci = np.floor(half_in / np.maximum(kh * win * db, 1.0))
+        # channels per tile: one per PE (systolic: all channels, one column works at a time),
+        # capped by what the buffers hold (weights, kh input rows, one output row), then
+        # spread evenly over the channel tiles
+        ci = np.floor(half_in / np.maximum(kh * win * db, 1.0))  # input channels of kh rows
         cap_in = np.where(ci >= 1, (ci + 1) * mult - 1, 0.0)
-        cap = np.minimum(np.floor(half_w / (kk * db)), np.minimum(np.floor(half_out / np.maximum(wout * db, 1.0)), cap_in))
-        lanes = cout if p.dataflow == "systolic" else np.minimum(P, cout)  # systolic: one column works
-        tc = np.maximum(np.minimum(lanes, cap), 1.0)
+        cap_w = np.floor(half_w / (kk * db))
+        cap_out = np.floor(half_out / np.maximum(wout * db, 1.0))
+        lanes = cout if p.dataflow == "systolic" else np.minimum(P, cout)
+        tc = np.maximum(np.minimum(np.minimum(lanes, cap_w), np.minimum(cap_out, cap_in)), 1.0)
         n_ct = _cdiv(cout, tc)
         tc = _cdiv(cout, n_ct)
         if p.dataflow == "systolic":
-            rows = I
-            comp = cout * _cdiv(kk, rows) * (hout * wout + rows + 1)  # one column per channel
+            comp = cout * _cdiv(kk, isz) * (hout * wout + isz + 1)  # rows + one column of fill
             fill = np.zeros_like(comp)
         else:
             pw = np.floor(P / tc)
-            comp = n_ct * hout * _cdiv(wout, pw) * _cdiv(kk, I)
+            comp = n_ct * hout * _cdiv(wout, pw) * _cdiv(kk, isz)
             fill = (kh - 1) * win + (kw - 1)
         tc_in = np.maximum(np.floor(tc / mult), 1.0)
         tr, ok_rows = _rows_per_tile(half_in, win * tc_in * db, kh, sh, half_out, wout * tc * db, hout)

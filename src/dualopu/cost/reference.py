@@ -86,7 +86,8 @@ def layer_cost_reference(layer: Layer, core: Core, dram_bytes_per_cycle: float, 
         cin_g, cout_g = cin / groups, cout / groups
         if systolic:
             rows, cols = i, p
-            comp = groups * math.ceil(cin_g * kk / rows) * math.ceil(cout_g / cols) * (hout * wout + rows + cols)
+            n_col = math.ceil(cout_g / cols)
+            comp = groups * math.ceil(cin_g * kk / rows) * (n_col * (hout * wout + rows) + cout_g)
             poc_e = cols
         else:
             pic = min(float(core.ic_parallel), p * i)
@@ -96,8 +97,10 @@ def layer_cost_reference(layer: Layer, core: Core, dram_bytes_per_cycle: float, 
             pic_e, poc_e = pic / widen, poc * widen
             comp = groups * math.ceil(cin_g / pic_e) * math.ceil(cout_g / poc_e) * kk * hout * wout
         toc_cap = math.floor(half_w / (cin_g * kk * db))
-        toc = math.floor(toc_cap / poc_e) * poc_e if toc_cap >= poc_e else toc_cap
-        toc = min(toc, cout)
+        if toc_cap >= cout:
+            toc = cout
+        else:
+            toc = math.floor(toc_cap / poc_e) * poc_e if toc_cap >= poc_e else toc_cap
         ok_w = toc >= 1
         toc = max(toc, 1.0)
         n_w = math.ceil(cout / toc)
@@ -113,20 +116,23 @@ def layer_cost_reference(layer: Layer, core: Core, dram_bytes_per_cycle: float, 
         if core.type not in (CoreType.DEPTHWISE, CoreType.UNIFIED):
             return LayerCostRef(math.inf, 0.0, 0.0, 0.0, 0.0, 1.0, False, True)
         mult = max(cout / max(cin, 1.0), 1.0)
+        ci = math.floor(half_in / max(kh * win * db, 1.0))
+        cap_in = (ci + 1) * mult - 1 if ci >= 1 else 0.0
+        cap = min(math.floor(half_w / (kk * db)), math.floor(half_out / max(wout * db, 1.0)), cap_in)
+        lanes = cout if systolic else min(p, cout)
+        tc = max(min(lanes, cap), 1.0)
+        n_ct = math.ceil(cout / tc)
+        tc = math.ceil(cout / n_ct)
         if systolic:
-            rows, cols = i, p
-            comp = cout * math.ceil(kk / rows) * (hout * wout + rows + cols)
-            tc = min(cout, max(cols, 1.0))
+            comp = cout * math.ceil(kk / i) * (hout * wout + i + 1)
             fill = 0.0
         else:
-            pc = min(p, cout)
-            pw = math.floor(p / pc)
-            tc = pc
-            comp = math.ceil(cout / pc) * hout * math.ceil(wout / pw) * math.ceil(kk / i)
+            pw = math.floor(p / tc)
+            comp = n_ct * hout * math.ceil(wout / pw) * math.ceil(kk / i)
             fill = (kh - 1) * win + (kw - 1)
         tc_in = max(math.floor(tc / mult), 1.0)
         tr, ok_rows = _rows_per_tile(half_in, win * tc_in * db, kh, sh, half_out, wout * tc * db, hout)
-        stages = math.ceil(cout / tc) * math.ceil(hout / tr)
+        stages = n_ct * math.ceil(hout / tr)
         in_pass = min(hin, math.ceil(hout / tr) * ((tr - 1) * sh + kh)) * win * cin * db
         load = in_pass + w_bytes
         comp = comp + stages * fill

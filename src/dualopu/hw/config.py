@@ -51,21 +51,21 @@ class Core(_Strict):
     pe_count: int = Field(gt=0, description="number of PEs")
     input_size: int = Field(gt=0, description="dot-product length of one PE per cycle (inputs per PE)")
     dataflow: Literal["opu", "systolic"] = Field(
-        "opu",
+        default="opu",
         description="'opu': input-channel x output-channel unrolling with a line-buffered depthwise mode; "
         "'systolic': weight-stationary array (TPU-like), depthwise one channel per column",
     )
     ic_parallel: int = Field(
-        64, gt=0, description="input channels consumed per cycle by the regular mapping (OPU: 64)"
+        default=64, gt=0, description="input channels consumed per cycle by the regular mapping (OPU: 64)"
     )
     input_buffer_kib: float = Field(gt=0, description="on-chip input feature buffer (double-buffered)")
     weight_buffer_kib: float = Field(gt=0, description="on-chip weight buffer (double-buffered)")
     output_buffer_kib: float = Field(gt=0, description="on-chip output buffer (double-buffered)")
-    instr_overhead_cycles: int = Field(16, ge=0, description="fixed issue/DMA-setup cycles per instruction")
+    instr_overhead_cycles: int = Field(default=16, ge=0, description="fixed issue/DMA-setup cycles per instruction")
     post_ops_per_cycle: int = Field(
-        64, gt=0, description="element-wise ops per cycle of the post-processing unit (pool, add, mul)"
+        default=64, gt=0, description="element-wise ops per cycle of the post-processing unit (pool, add, mul)"
     )
-    runs_elementwise: bool = Field(True, description="whether element-wise layers may run on this core")
+    runs_elementwise: bool = Field(default=True, description="whether element-wise layers may run on this core")
 
     @property
     def macs_per_cycle(self) -> int:
@@ -90,13 +90,13 @@ class Core(_Strict):
 class AreaModel(_Strict):
     """Area in MAC-equivalent units (1.0 = one INT8 multiply-accumulate unit). Our choice; see docs/assumptions.md."""
 
-    mac_area: float = Field(1.0, gt=0, description="one INT8 MAC (half an FPGA DSP in OPU)")
-    adder_area: float = Field(0.15, ge=0, description="one adder-tree input per PE input")
-    pe_fixed_area: float = Field(2.0, ge=0, description="per PE: accumulator, output register, control")
-    sram_area_per_kib: float = Field(1.0, ge=0, description="on-chip SRAM per KiB")
-    core_fixed_area: float = Field(120.0, ge=0, description="per core: instruction fetch/decode, DMA, post-processing")
+    mac_area: float = Field(default=1.0, gt=0, description="one INT8 MAC (half an FPGA DSP in OPU)")
+    adder_area: float = Field(default=0.15, ge=0, description="one adder-tree input per PE input")
+    pe_fixed_area: float = Field(default=2.0, ge=0, description="per PE: accumulator, output register, control")
+    sram_area_per_kib: float = Field(default=1.0, ge=0, description="on-chip SRAM per KiB")
+    core_fixed_area: float = Field(default=120.0, ge=0, description="per core: instruction fetch/decode, DMA, post-processing")
     line_buffer_area_per_pe: float = Field(
-        0.5, ge=0, description="per PE of a depthwise-capable array: line-buffer ports and window muxing"
+        default=0.5, ge=0, description="per PE of a depthwise-capable array: line-buffer ports and window muxing"
     )
 
 
@@ -105,9 +105,9 @@ class Hardware(_Strict):
 
     name: str = Field(min_length=1)
     description: str = ""
-    clock_mhz: float = Field(200.0, gt=0)
-    dram_bytes_per_cycle: float = Field(64.0, gt=0, description="shared off-chip bandwidth")
-    data_bytes: int = Field(1, gt=0, description="bytes per activation/weight element (INT8 = 1)")
+    clock_mhz: float = Field(default=200.0, gt=0)
+    dram_bytes_per_cycle: float = Field(default=64.0, gt=0, description="shared off-chip bandwidth")
+    data_bytes: int = Field(default=1, gt=0, description="bytes per activation/weight element (INT8 = 1)")
     cores: tuple[Core, ...] = Field(min_length=1)
     area_model: AreaModel = AreaModel()
 
@@ -145,21 +145,34 @@ def list_presets() -> list[str]:
     return sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
 
 
-def _format_validation_error(exc: ValidationError, source: str) -> str:
+def _format_validation_error(exc: ValidationError, source: str, data: object = None) -> str:
+    """One line naming the first bad field, e.g. ``field 'cores[0].pe_count' (core 'regular')``."""
     err = exc.errors()[0]
-    loc = ".".join(str(x) for x in err["loc"]) or "(top level)"
+    loc = "".join(f"[{x}]" if isinstance(x, int) else f".{x}" for x in err["loc"]).lstrip(".") or "(top level)"
+    where = ""
+    if len(err["loc"]) >= 2 and err["loc"][0] == "cores" and isinstance(err["loc"][1], int) and isinstance(data, dict):
+        cores = data.get("cores")
+        k = err["loc"][1]
+        if isinstance(cores, list | tuple) and k < len(cores) and isinstance(cores[k], dict) and "name" in cores[k]:
+            where = f" (core {cores[k]['name']!r})"
+    msg = err["msg"]
+    if err["type"] == "missing":
+        msg = "required field is missing"
     more = f" (+{len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
-    return f"invalid hardware description {source}: field '{loc}': {err['msg']}{more}"
+    src = f" {source}" if source else ""
+    return f"invalid hardware description{src}: field '{loc}'{where}: {msg}{more}"
 
 
 def hardware_from_dict(data: object, source: str = "") -> Hardware:
     """Validate a plain dict into a Hardware, with a one-line error naming the field."""
     if not isinstance(data, dict):
-        raise HardwareError(f"invalid hardware description {source}: expected a mapping at top level")
+        src = f" {source}" if source else ""
+        raise HardwareError(f"invalid hardware description{src}: expected a YAML mapping (name, cores, ...) "
+                            f"at top level, got {type(data).__name__}")
     try:
         return Hardware.model_validate(data)
     except ValidationError as exc:
-        raise HardwareError(_format_validation_error(exc, source)) from None
+        raise HardwareError(_format_validation_error(exc, source, data)) from None
 
 
 def load_hardware(name_or_path: str | Path | Hardware) -> Hardware:
@@ -169,9 +182,13 @@ def load_hardware(name_or_path: str | Path | Hardware) -> Hardware:
     text = str(name_or_path)
     preset = PRESET_DIR / f"{text.lower().replace('_', '-')}.yaml"
     path = Path(text)
+    if path.is_dir():
+        raise HardwareError(f"{path}: is a directory, not a hardware YAML file")
     if not path.is_file():
-        if preset.is_file():
+        if preset.is_file() and "/" not in text and not text.endswith((".yaml", ".yml")):
             path = preset
+        elif text.endswith((".yaml", ".yml")) or "/" in text:
+            raise HardwareError(f"{path}: hardware file not found")
         else:
             raise HardwareError(
                 f"unknown hardware {text!r}: not a file and not a preset ({', '.join(list_presets())})"
@@ -183,4 +200,6 @@ def load_hardware(name_or_path: str | Path | Hardware) -> Hardware:
         raise HardwareError(f"{path}: not valid YAML: {first}") from None
     except UnicodeDecodeError:
         raise HardwareError(f"{path}: not a text YAML file") from None
+    except OSError as exc:
+        raise HardwareError(f"{path}: cannot read: {exc.strerror}") from None
     return hardware_from_dict(data, str(path))
