@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 import pytest
-from conftest import shared_models
 
+from conftest import shared_models
 from dualopu.ir.onnx_export import export_onnx
 from dualopu.ir.onnx_import import import_onnx
 from dualopu.ir.zoo import ZOO, build

@@ -112,7 +112,7 @@ def test_resume_after_kill_same_result_no_duplicates(tmp_path: Path) -> None:
 
 def test_refuses_existing_and_corrupt_store(tmp_path: Path) -> None:
     (tmp_path / "tune.db").write_text("not sqlite at all")
-    with pytest.raises(TuneError, match="corrupt|not a dualopu"):
+    with pytest.raises(TuneError, match=r"corrupt|not a dualopu"):
         tune([NET], 1977.6, out=tmp_path, resume=True, **SMALL)  # type: ignore[arg-type]
     assert (tmp_path / "tune.db").read_text() == "not sqlite at all"
     tune([NET], 1977.6, out=tmp_path / "ok", **SMALL)  # type: ignore[arg-type]

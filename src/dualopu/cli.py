@@ -158,6 +158,34 @@ def export_cmd(
 # ---- hw + cost: area, evaluate ------------------------------------------------------
 
 
+@app.command("presets")
+@handle_errors
+def presets_cmd(as_json: bool = typer.Option(False, "--json", help="print JSON")) -> None:
+    """List the built-in hardware presets (use their names with --hw)."""
+    from rich.table import Table
+
+    from dualopu.hw import list_presets, load_hardware, total_area
+
+    rows = []
+    for name in list_presets():
+        h = load_hardware(name)
+        rows.append({"name": name, "description": h.description, "macs_per_cycle": h.total_macs_per_cycle,
+                     "area": total_area(h), "clock_mhz": h.clock_mhz, "dram_bytes_per_cycle": h.dram_bytes_per_cycle,
+                     "cores": [f"{c.name}: {c.type.value} {c.dataflow} {c.pe_count} x {c.input_size}" for c in h.cores]})
+    if as_json:
+        print_json(rows)
+        return
+    table = Table(title="hardware presets (--hw NAME, or a YAML file of the same form)")
+    for col in ("name", "cores", "MACs/cycle", "area", "description"):
+        table.add_column(col, justify="right" if col in ("MACs/cycle", "area") else "left")
+    for r in rows:
+        table.add_row(r["name"], "\n".join(r["cores"]), str(r["macs_per_cycle"]), f"{r['area']:.1f}", r["description"])
+    console.print(table)
+
+
+app.command("hw", hidden=True, help="Alias of `presets`.")(presets_cmd)
+
+
 @app.command("area")
 @handle_errors
 def area_cmd(
@@ -220,7 +248,7 @@ def evaluate_cmd(
 
         roofline_png(result, plot)
     if as_json:
-        print_json({**summary, "layers": frame.to_dict(orient="records")})
+        print_json({**summary, "layers": result.layer_records()})
         return
     table = Table(title=f"{net.name} on {result.hardware.name}")
     for col in ("#", "layer", "kind", "core", "cycles", "compute", "memory", "bound", "PE eff", "MAC/B"):

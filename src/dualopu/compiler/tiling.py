@@ -110,7 +110,8 @@ def _refuse(layer: Layer, core: Core) -> HardwareError:
 
 
 def regular_tiling(layer: Layer, core: Core, mapping: Mapping, data_bytes: int) -> Tiling:
-    """Output-channel x output-row tiles sized to half buffers; the cheaper loop order."""
+    """Output-channel x output-row tiles sized to half buffers (all output channels in one
+    tile when their weights fit, else a multiple of ``poc``); the cheaper loop order."""
     db = float(data_bytes)
     half_in, half_w, half_out = _halves(core)
     _, cin, hin, win = layer.in_shape
@@ -121,9 +122,13 @@ def regular_tiling(layer: Layer, core: Core, mapping: Mapping, data_bytes: int) 
     kk = layer.kernel[0] * layer.kernel[1]
     poc_e = float(mapping.cols) if mapping.mode == "sa" else mapping.poc
     w_per_oc = cin_g * kk * db
-    toc_cap = math.floor(half_w / w_per_oc)
-    toc = math.floor(toc_cap / poc_e) * poc_e if toc_cap >= poc_e else toc_cap
-    toc = int(min(toc, cout))
+    # output channels whose weights and one output row fit; all of them in one tile if they
+    # fit, else a multiple of the array's output channels per cycle
+    toc_cap = min(math.floor(half_w / w_per_oc), math.floor(half_out / max(wout * db, 1.0)))
+    if toc_cap >= cout:
+        toc = cout
+    else:
+        toc = int(math.floor(toc_cap / poc_e) * poc_e if toc_cap >= poc_e else toc_cap)
     if toc < 1:
         raise _refuse(layer, core)
     n_w = math.ceil(cout / toc)
@@ -140,10 +145,10 @@ def regular_tiling(layer: Layer, core: Core, mapping: Mapping, data_bytes: int) 
 
 
 def depthwise_plan(layer: Layer, core: Core, data_bytes: int) -> tuple[Mapping, Tiling]:
-    """Channel tiles of one channel per PE (systolic: per column), capped by what the
-    buffers hold (weights, one output row, ``kh`` input rows) and spread evenly over the
-    tiles (``tc = ceil(C / n_ct)``), x output-row tiles. OPU mode: ``pw = P // tc`` PEs per
-    channel; systolic: one column per channel."""
+    """Channel tiles of one channel per PE (systolic: all channels, one column works at a
+    time), capped by what the buffers hold (weights, one output row, ``kh`` input rows) and
+    spread evenly over the tiles (``tc = ceil(C / n_ct)``), x output-row tiles. OPU mode:
+    ``pw = P // tc`` PEs per channel; systolic: one column per channel."""
     db = float(data_bytes)
     half_in, half_w, half_out = _halves(core)
     _, cin, _, win = layer.in_shape
@@ -155,7 +160,8 @@ def depthwise_plan(layer: Layer, core: Core, data_bytes: int) -> tuple[Mapping, 
     ci = math.floor(half_in / max(kh * win * db, 1.0))
     cap_in = (ci + 1) * mult - 1 if ci >= 1 else 0.0
     cap = min(math.floor(half_w / (kk * db)), math.floor(half_out / max(wout * db, 1.0)), cap_in)
-    tc = max(min(core.pe_count, cout, cap), 1)
+    lanes = cout if core.dataflow == "systolic" else min(core.pe_count, cout)  # systolic: one column at a time
+    tc = max(min(lanes, cap), 1)
     n_ct = math.ceil(cout / tc)
     tc = math.ceil(cout / n_ct)
     tc_in = max(math.floor(tc / mult), 1)

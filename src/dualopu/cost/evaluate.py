@@ -9,11 +9,13 @@ import numpy as np
 
 from dualopu.cost.model import CoreCosts, CoreParams, core_costs
 from dualopu.errors import HardwareError
-from dualopu.hw.config import Hardware
-from dualopu.ir.network import MAC_KINDS, Network
+from dualopu.hw.config import CORE_RUNS, Hardware
+from dualopu.ir.network import KIND_CODES, MAC_KINDS, Layer, LayerKind, Network
 
 if TYPE_CHECKING:
     import pandas as pd
+
+_MAC_CODES = [KIND_CODES[k] for k in MAC_KINDS]
 
 
 @dataclass(frozen=True)
@@ -59,48 +61,67 @@ def cost_matrix(net: Network, hw: Hardware) -> CostMatrix:
 def check_runs(net: Network, hw: Hardware, cm: CostMatrix | None = None) -> CostMatrix:
     """Refuse a processor that cannot run some layer of ``net``, naming the field to change."""
     cm = cm if cm is not None else cost_matrix(net, hw)
-    for i, layer in enumerate(net.layers):
-        if np.isfinite(cm.cycles[i]).any():
-            continue
-        if layer.kind in MAC_KINDS and not any(layer.kind in c.runs for c in hw.cores):
-            types = sorted({t.value for t, kinds in _runs_by_type().items() if layer.kind in kinds})
-            raise HardwareError(
-                f"{hw.name}: field 'cores[].type': no core can run {layer.kind.value} layer {layer.name!r} "
-                f"(needs a core of type {' or '.join(types)})"
-            )
-        if layer.kind not in MAC_KINDS and not any(c.runs_elementwise for c in hw.cores):
-            raise HardwareError(
-                f"{hw.name}: field 'cores[].runs_elementwise': no core runs element-wise layer {layer.name!r}"
-            )
-        j = next(k for k, c in enumerate(hw.cores) if layer.kind in c.runs or not cm.feasible[i, k])
+    runs = np.isfinite(cm.cycles).any(axis=1)
+    if runs.all():
+        return cm
+    i = int(np.flatnonzero(~runs)[0])
+    layer = net.layers[i]
+    if layer.kind in MAC_KINDS and not any(layer.kind in c.runs for c in hw.cores):
+        types = sorted(t.value for t, kinds in CORE_RUNS.items() if layer.kind in kinds)
         raise HardwareError(
-            f"{hw.name}: field 'cores[{j}].input_buffer_kib/weight_buffer_kib/output_buffer_kib': buffers of core "
-            f"{hw.cores[j].name!r} too small for the minimum tile of layer {layer.name!r} "
-            f"(input row block {layer.kernel[0]}x{layer.in_shape[3]}x{layer.in_channels} B, "
-            f"weights per output channel {layer.weight_count // max(layer.out_channels, 1)} B, double-buffered)"
+            f"{hw.name}: field 'cores[].type': no core can run {layer.kind.value} layer {layer.name!r} "
+            f"(needs a core of type {' or '.join(types)})"
         )
-    return cm
+    if layer.kind not in MAC_KINDS:
+        raise HardwareError(
+            f"{hw.name}: field 'cores[].runs_elementwise': no core runs element-wise layer {layer.name!r}"
+        )
+    j = next(k for k, c in enumerate(hw.cores) if layer.kind in c.runs)
+    raise HardwareError(f"{hw.name}: {_too_small(layer, hw, j)}")
 
 
-def _runs_by_type() -> dict[Any, frozenset[Any]]:
-    from dualopu.hw.config import CORE_RUNS
-
-    return dict(CORE_RUNS)
+def _too_small(layer: Layer, hw: Hardware, j: int) -> str:
+    """Which buffer of core ``j`` cannot hold the minimum tile of ``layer`` (one output channel,
+    ``kh`` input rows, one output row; double-buffered, so half of each buffer)."""
+    c = hw.cores[j]
+    db = hw.data_bytes
+    _, cin, _, win = layer.in_shape
+    wout = layer.out_shape[3]
+    kh, kw = layer.kernel
+    in_ch = 1 if layer.kind is LayerKind.DEPTHWISE else cin
+    need = {
+        "input_buffer_kib": (kh * win * in_ch * db, f"{kh} input rows x {win} x {in_ch} ch"),
+        "weight_buffer_kib": (
+            (kh * kw if layer.kind is LayerKind.DEPTHWISE else cin // layer.groups * kh * kw) * db,
+            "weights of one output channel",
+        ),
+        "output_buffer_kib": (wout * db, f"one output row of {wout}"),
+    }
+    for field, (nbytes, what) in need.items():
+        have = getattr(c, field)
+        if nbytes > have * 1024 / 2:
+            return (
+                f"field 'cores[{j}].{field}' (core {c.name!r}): {have:g} KiB cannot hold the minimum tile of "
+                f"layer {layer.name!r} ({what} = {nbytes} B per half buffer); needs >= {2 * nbytes / 1024:.1f} KiB"
+            )
+    return (  # not expected: the minimum tile fits every buffer
+        f"field 'cores[{j}].input_buffer_kib/weight_buffer_kib/output_buffer_kib' (core {c.name!r}): "
+        f"buffers too small for layer {layer.name!r}"
+    )
 
 
 def place_layers(net: Network, hw: Hardware, cm: CostMatrix) -> np.ndarray:
     """Default placement: MAC layers on their fastest capable core; element-wise layers stay
     on the core of their first MAC-bearing producer (no cross-core hop), else the fastest."""
-    core = np.full(len(net), -1, dtype=np.int64)
-    for i, layer in enumerate(net.layers):
-        finite = np.isfinite(cm.cycles[i])
-        if layer.kind not in MAC_KINDS:
-            for p in net.predecessors[i]:
-                if core[p] >= 0 and finite[core[p]]:
-                    core[i] = core[p]
-                    break
-        if core[i] < 0:
-            core[i] = int(np.argmin(np.where(finite, cm.cycles[i], np.inf)))
+    finite = np.isfinite(cm.cycles)
+    core = np.argmin(np.where(finite, cm.cycles, np.inf), axis=1).astype(np.int64)
+    mac = np.isin(net.table.kind, _MAC_CODES)
+    preds = net.predecessors
+    for i in np.flatnonzero(~mac).tolist():  # few layers: follow the producer in order
+        for p in preds[i]:
+            if finite[i, core[p]]:
+                core[i] = core[p]
+                break
     return core
 
 
@@ -195,6 +216,18 @@ class NetworkCost:
                 "stages": self._pick(self.matrix.stages),
             }
         )
+
+    def layer_records(self) -> list[dict[str, Any]]:
+        """`to_dataframe` rows as JSON-safe dicts (non-finite numbers become ``None``)."""
+        out = []
+        for row in self.to_dataframe().to_dict(orient="records"):
+            rec: dict[str, Any] = {}
+            for k, v in row.items():
+                if isinstance(v, np.generic):
+                    v = v.item()
+                rec[str(k)] = None if isinstance(v, float) and not np.isfinite(v) else v
+            out.append(rec)
+        return out
 
     def summary(self) -> dict[str, Any]:
         """JSON-ready totals (per image)."""

@@ -229,7 +229,8 @@ def core_costs(t: LayerTable, p: CoreParams, dram_bytes_per_cycle: float, data_b
             pic_e, poc_e = pic / widen, poc * widen
             comp = groups * _cdiv(cin_g, pic_e) * _cdiv(cout_g, poc_e) * kk * hout * wout
         w_per_oc = cin_g * kk * db
-        toc_cap = np.floor(half_w / w_per_oc)
+        # output channels whose weights and one output row fit (P-independent)
+        toc_cap = np.minimum(np.floor(half_w / w_per_oc), np.floor(half_out / np.maximum(wout * db, 1.0)))
         # all output channels in one tile when their weights fit; else a multiple of poc_e
         toc = np.where(toc_cap >= cout, cout, np.where(toc_cap >= poc_e, np.floor(toc_cap / poc_e) * poc_e, toc_cap))
         ok_w = toc >= 1

@@ -96,7 +96,7 @@ def layer_cost_reference(layer: Layer, core: Core, dram_bytes_per_cycle: float, 
             widen = min(widen, max(math.floor(pic / i), 1.0))
             pic_e, poc_e = pic / widen, poc * widen
             comp = groups * math.ceil(cin_g / pic_e) * math.ceil(cout_g / poc_e) * kk * hout * wout
-        toc_cap = math.floor(half_w / (cin_g * kk * db))
+        toc_cap = min(math.floor(half_w / (cin_g * kk * db)), math.floor(half_out / max(wout * db, 1.0)))
         if toc_cap >= cout:
             toc = cout
         else:

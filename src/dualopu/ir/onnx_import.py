@@ -62,9 +62,7 @@ class _Importer:
         self.const_dims: dict[str, tuple[int, ...]] = {}
         for init in g.initializer:
             self.const_dims[init.name] = tuple(init.dims)
-            if init.data_location != onnx.TensorProto.EXTERNAL and init.dims and int(np.prod(init.dims)) <= 64:
-                self.consts[init.name] = numpy_helper.to_array(init)
-            elif not init.dims:
+            if (init.data_location != onnx.TensorProto.EXTERNAL and init.dims and int(np.prod(init.dims)) <= 64) or not init.dims:
                 self.consts[init.name] = numpy_helper.to_array(init)
         inits = {i.name for i in g.initializer}
         inputs = [i for i in g.input if i.name not in inits]
@@ -164,7 +162,7 @@ class _Importer:
         net.validate()
         return net
 
-    def visit(self, node: onnx.NodeProto) -> None:  # noqa: C901 - one dispatch table
+    def visit(self, node: onnx.NodeProto) -> None:
         op = node.op_type
         ins = [i for i in node.input]
         if op in ("Identity", "Dropout"):
@@ -381,7 +379,7 @@ class _Importer:
 
     def op_MaxPool(self, node: onnx.NodeProto, ins: list[str]) -> None:
         a = _attrs(node)
-        if a.get("dilations", [1, 1]) != [1, 1] or len(node.output) > 1 and node.output[1]:
+        if a.get("dilations", [1, 1]) != [1, 1] or (len(node.output) > 1 and node.output[1]):
             raise self.refuse(node, "dilated pooling or pooling indices")
         self._pool(node, self.layer_of(ins[0], node), "maxpool", tuple(a["kernel_shape"]),
                    tuple(a.get("strides", [1, 1])), tuple(a.get("pads", [0, 0, 0, 0])), bool(a.get("ceil_mode", 0)))
@@ -435,10 +433,9 @@ class _Importer:
         if len(target) == 2 and (target[1] in (-1, c * h * w)):
             self._flatten(node, x)
             return
-        if len(target) == 4 and int(np.prod([v for v in target if v > 0])) in (c * h * w, n * c * h * w):
-            if tuple(t for t in target if t > 0)[-3:] == (c, h, w):
-                self.alias[node.output[0]] = x
-                return
+        if len(target) == 4 and tuple(t for t in target if t > 0)[-3:] == (c, h, w):
+            self.alias[node.output[0]] = x  # a no-op reshape
+            return
         raise self.refuse(node, f"Reshape of {(n, c, h, w)} to {target}")
 
     def op_Transpose(self, node: onnx.NodeProto, ins: list[str]) -> None:

@@ -12,6 +12,7 @@ from dualopu.hw.config import CoreType, Hardware
 from dualopu.ir.network import Network
 from dualopu.tune import tune
 
+
 def tuned_hardware(
     nets: Sequence[Network], budget: float, cores: str, *, name: str = "tuned",
     pe_counts: dict[str, list[int]] | None = None, input_sizes: dict[str, list[int]] | None = None,

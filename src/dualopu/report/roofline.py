@@ -8,11 +8,11 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
-from dualopu.cost.evaluate import NetworkCost  # noqa: E402
-from dualopu.util import write_atomic  # noqa: E402
+from dualopu.cost.evaluate import NetworkCost
+from dualopu.util import write_atomic
 
 
 def roofline_png(result: NetworkCost, path: str | Path) -> Path:

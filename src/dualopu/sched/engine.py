@@ -365,7 +365,7 @@ def _cpsat(g: TaskGraph, time_limit_s: float, hint: tuple[np.ndarray, np.ndarray
     m.minimize(mk)
     if hint is not None:
         for t in range(len(g)):
-            m.add_hint(starts[t], int(round(hint[1][t])))
+            m.add_hint(starts[t], round(float(hint[1][t])))
     solver = cp_model.CpSolver()
     solver.parameters.max_time_in_seconds = time_limit_s
     solver.parameters.num_workers = 2

@@ -165,7 +165,7 @@ def search(
     best = int(order[0])
     top = tuple(hardware_at(int(j)) for j in order)
     return SearchResult(top[0], float(period[best]), template.clock_mhz * 1e6 / float(period[best]) * sum(weights),
-                        float(area[best]), int(len(period)), top)
+                        float(area[best]), len(period), top)
 
 
 def has_mac_work(nets: Sequence[Network]) -> bool:
