@@ -1,7 +1,12 @@
-"""Cost-model speed: one MobileNetV2 evaluation, batched configurations, and the ratio to a
-naive per-layer Python loop of the same formulas. Writes JSON (not a timed test).
+"""Benchmark the analytical cost model; write JSON (not a timed test).
 
-Usage: ``python benchmarks/bench_cost.py [--out results/cost.json]``.
+* ``evaluate`` of MobileNetV2 (224x224) on each preset: one configuration, target < 1 ms;
+* ``core_costs`` on one configuration and on 10,000 configurations at once (the tuner's
+  batched path), in evaluations (one network on one core configuration) per second;
+* the same formulas as a naive per-layer Python loop (`dualopu.cost.reference`), and the
+  ratio "vectorized vs naive loop"; the two must give identical numbers (checked here).
+
+Usage: ``python benchmarks/bench_cost.py [--out results/cost.json] [--quick]``.
 """
 
 from __future__ import annotations
@@ -9,76 +14,122 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from dualopu.cost import CoreParams, core_costs, evaluate
-from dualopu.cost.model import core_costs as vectorized
-from dualopu.hw import load_hardware
-from dualopu.ir.zoo import build
+from dualopu.cost import evaluate
+from dualopu.cost.model import CoreParams, core_costs
+from dualopu.cost.reference import network_costs_reference
+from dualopu.hw.config import Core, CoreType, load_hardware
+from dualopu.ir.network import Network
+from dualopu.util import write_atomic
+
+PRESETS = ("dual-opu", "single-opu", "tpu-like")
 
 
-def best_of(fn, repeat: int = 7, number: int = 20) -> float:  # type: ignore[no-untyped-def]
-    """Best mean seconds per call over ``repeat`` batches of ``number`` calls."""
-    times = []
-    for _ in range(repeat):
+def _network() -> Network:
+    from dualopu.ir.zoo import build
+
+    return build("mobilenet_v2")
+
+
+def _timeit(fn: Callable[[], object], min_time: float = 0.5, min_runs: int = 5) -> float:
+    """Median seconds per call over repeated batches lasting at least ``min_time`` in total."""
+    fn()
+    times: list[float] = []
+    start = time.perf_counter()
+    while len(times) < min_runs or time.perf_counter() - start < min_time:
         t0 = time.perf_counter()
-        for _ in range(number):
-            fn()
-        times.append((time.perf_counter() - t0) / number)
-    return min(times)
+        fn()
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times))
 
 
-def naive_loop(net, params, bw):  # type: ignore[no-untyped-def]
-    """The same model, one layer at a time through the vectorized code with 1-row tables:
-    what a per-layer Python implementation pays in interpreter overhead."""
-    from dataclasses import replace
+def _configs(n: int, seed: int = 0) -> dict[str, np.ndarray]:
+    """``n`` random unified-core configurations (the tuner's kind of batch)."""
+    rng = np.random.default_rng(seed)
+    isz = rng.choice([4, 8, 9, 16, 32], n)
+    return {
+        "pe_count": rng.integers(8, 257, n),
+        "input_size": isz,
+        "ic_parallel": isz * rng.choice([2, 4, 8], n),
+        "input_buffer_kib": rng.choice([32, 64, 128, 256], n).astype(float),
+        "weight_buffer_kib": rng.choice([16, 64, 128, 256], n).astype(float),
+        "output_buffer_kib": rng.choice([16, 32, 64, 128], n).astype(float),
+    }
 
+
+def _core(cfg: dict[str, np.ndarray], k: int) -> Core:
+    return Core(name="u", type=CoreType.UNIFIED, **{key: v[k].item() for key, v in cfg.items()})  # type: ignore[arg-type]
+
+
+def bench(quick: bool = False) -> dict[str, Any]:
+    net = _network()
     t = net.table
-    out = []
-    for i in range(len(t)):
-        row = replace(t, **{f: getattr(t, f)[i:i + 1] for f in t.__dataclass_fields__})
-        out.append(vectorized(row, params, bw).cycles[0, 0])
-    return np.array(out)
+    out: dict[str, Any] = {"model": net.name, "layers": len(net), "total_macs": net.total_macs}
+
+    # whole-network evaluate on each preset (placement, checks, per-core totals)
+    out["evaluate_ms"] = {p: 1e3 * _timeit(lambda p=p: evaluate(net, load_hardware(p))) for p in PRESETS}
+    hw = load_hardware("single-opu")
+    core = hw.cores[0]
+    params = CoreParams.of(core)
+    single = _timeit(lambda: core_costs(t, params, hw.dram_bytes_per_cycle))
+    out["core_costs_single_us"] = 1e6 * single
+    out["core_costs_single_evals_per_s"] = 1.0 / single
+
+    n = 1000 if quick else 10_000
+    cfg = _configs(n)
+    batch = CoreParams.batch(CoreType.UNIFIED, "opu", **cfg)
+    batched = _timeit(lambda: core_costs(t, batch, 64.0), min_time=1.0 if not quick else 0.2, min_runs=3)
+    out["batched_configs"] = n
+    out["batched_seconds"] = batched
+    out["batched_configs_per_s"] = n / batched
+
+    # naive per-layer loop on a sample of the same configurations; identical numbers required
+    n_naive = 20 if quick else 100
+    vec = core_costs(t, batch, 64.0)
+    t0 = time.perf_counter()
+    worst = 0.0
+    for k in range(n_naive):
+        ref = network_costs_reference(net, _core(cfg, k), 64.0)
+        got = vec.cycles[k]
+        want = np.array([r.cycles for r in ref])
+        same_inf = np.isinf(got) == np.isinf(want)
+        fin = np.isfinite(want)
+        assert same_inf.all(), f"config {k}: feasibility differs"
+        worst = max(worst, float(np.max(np.abs(got[fin] - want[fin]) / np.maximum(want[fin], 1.0), initial=0.0)))
+    naive = (time.perf_counter() - t0) / n_naive
+    assert worst < 1e-12, f"vectorized and naive models differ by {worst:.3g}"
+    out["naive_configs_per_s"] = 1.0 / naive
+    out["naive_seconds_per_config"] = naive
+    out["max_rel_diff_vectorized_vs_naive"] = worst
+    out["speedup_single_vs_naive"] = naive / single
+    out["speedup_batched_vs_naive"] = naive / (batched / n)
+    out["target_evaluate_under_1ms"] = bool(max(out["evaluate_ms"].values()) < 1.0)
+    return out
 
 
-def main() -> None:
+def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "results" / "cost.json"))
+    ap.add_argument("--quick", action="store_true", help="1,000 batched configurations, fewer naive runs")
     args = ap.parse_args()
-    net = build("mobilenet_v2")
-    hw = load_hardware("dual-opu")
-    core = hw.cores[0]
-    p1 = CoreParams.of(core)
-    one_core = best_of(lambda: core_costs(net.table, p1, hw.dram_bytes_per_cycle))
-    whole = best_of(lambda: evaluate(net, hw))
-    n = 10_000
-    rng = np.random.default_rng(0)
-    pb = CoreParams.batch(core.type, core.dataflow, pe_count=rng.integers(1, 64, n) * 4,
-                          input_size=rng.choice([4, 8, 16, 32, 64], n), input_buffer_kib=128, weight_buffer_kib=128,
-                          output_buffer_kib=64)
-    batched = best_of(lambda: core_costs(net.table, pb, hw.dram_bytes_per_cycle), repeat=3, number=2)
-    naive = best_of(lambda: naive_loop(net, p1, hw.dram_bytes_per_cycle), repeat=3, number=2)
-    same = np.allclose(naive_loop(net, p1, hw.dram_bytes_per_cycle),
-                       core_costs(net.table, p1, hw.dram_bytes_per_cycle).cycles[0], equal_nan=True)
-    result = {
-        "network": "mobilenet_v2", "layers": len(net),
-        "core_costs_one_config_ms": one_core * 1e3,
-        "evaluate_whole_network_dual_opu_ms": whole * 1e3,
-        "batched_configs": n,
-        "batched_seconds": batched,
-        "batched_configs_per_s": n / batched,
-        "naive_per_layer_loop_ms": naive * 1e3,
-        "vectorized_vs_naive_loop_speedup": naive / one_core,
-        "batched_vs_naive_per_config_speedup": naive / (batched / n),
-        "naive_equals_vectorized": bool(same),
-        "target_evaluate_under_ms": 1.0,
-    }
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    res = bench(args.quick)
+    write_atomic(args.out, json.dumps(res, indent=2) + "\n")
+    ev = ", ".join(f"{k} {v:.3f} ms" for k, v in res["evaluate_ms"].items())
+    print(f"MobileNetV2 ({res['layers']} layers) evaluate: {ev}")
+    print(f"core_costs one config: {res['core_costs_single_us']:.0f} us ({res['core_costs_single_evals_per_s']:,.0f}/s); "
+          f"batched {res['batched_configs']:,} configs: {res['batched_seconds'] * 1e3:.1f} ms "
+          f"({res['batched_configs_per_s']:,.0f} configs/s)")
+    print(f"naive per-layer loop: {res['naive_configs_per_s']:,.0f} configs/s; vectorized vs naive: "
+          f"x{res['speedup_single_vs_naive']:.1f} single, x{res['speedup_batched_vs_naive']:,.0f} batched; "
+          f"max rel diff {res['max_rel_diff_vectorized_vs_naive']:.1e}")
+    print(f"wrote {args.out}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -12,7 +12,19 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from dualopu.cost import NetworkCost, evaluate
 from dualopu.errors import DualOpuError
+from dualopu.hw import Hardware, load_hardware
 from dualopu.ir import Layer, LayerKind, Network
 
-__all__ = ["DualOpuError", "Layer", "LayerKind", "Network", "__version__"]
+__all__ = [
+    "DualOpuError",
+    "Hardware",
+    "Layer",
+    "LayerKind",
+    "Network",
+    "NetworkCost",
+    "__version__",
+    "evaluate",
+    "load_hardware",
+]

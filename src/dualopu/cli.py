@@ -176,10 +176,10 @@ def presets_cmd(as_json: bool = typer.Option(False, "--json", help="print JSON")
         print_json(rows)
         return
     table = Table(title="hardware presets (--hw NAME, or a YAML file of the same form)")
-    for col in ("name", "cores", "MACs/cycle", "area", "description"):
+    for col in ("name", "cores (name: type dataflow PEs x inputs)", "MACs/cycle", "area"):
         table.add_column(col, justify="right" if col in ("MACs/cycle", "area") else "left")
     for r in rows:
-        table.add_row(r["name"], "\n".join(r["cores"]), str(r["macs_per_cycle"]), f"{r['area']:.1f}", r["description"])
+        table.add_row(r["name"], "\n".join(r["cores"]), str(r["macs_per_cycle"]), f"{r['area']:.1f}")
     console.print(table)
 
 
@@ -210,8 +210,8 @@ def area_cmd(
         print_json({"hardware": hardware.name, "total_area": total, "cores": rows})
         return
     table = Table(title=f"{hardware.name}: area in MAC-equivalents (1 = one INT8 MAC)")
-    for col in ("core", "type", "PEs x inputs", "MACs/cycle", "PE area", "SRAM area", "fixed", "total"):
-        table.add_column(col, justify="left" if col in ("core", "type") else "right")
+    for col in ("core", "type", "PEs x in", "MACs", "PE area", "SRAM", "fixed", "total"):
+        table.add_column(col, justify="left" if col in ("core", "type") else "right", no_wrap=True)
     for r in rows:
         table.add_row(r["core"], r["type"], f"{r['pe_count']} x {r['input_size']}", str(r["macs_per_cycle"]),
                       f"{r['pe_area']:.1f}", f"{r['sram_area']:.1f}", f"{r['fixed_area']:.1f}", f"{r['total_area']:.1f}")

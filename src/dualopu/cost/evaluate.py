@@ -102,7 +102,7 @@ def _too_small(layer: Layer, hw: Hardware, j: int) -> str:
         if nbytes > have * 1024 / 2:
             return (
                 f"field 'cores[{j}].{field}' (core {c.name!r}): {have:g} KiB cannot hold the minimum tile of "
-                f"layer {layer.name!r} ({what} = {nbytes} B per half buffer); needs >= {2 * nbytes / 1024:.1f} KiB"
+                f"layer {layer.name!r} ({what} = {nbytes} B per half buffer); needs >= {2 * nbytes / 1024:.3g} KiB"
             )
     return (  # not expected: the minimum tile fits every buffer
         f"field 'cores[{j}].input_buffer_kib/weight_buffer_kib/output_buffer_kib' (core {c.name!r}): "
