@@ -8,9 +8,9 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import shared_models
 from typer.testing import CliRunner
 
+from conftest import shared_models
 from dualopu.cli import app
 from dualopu.ir.zoo import list_zoo
 

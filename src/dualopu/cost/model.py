@@ -19,22 +19,29 @@ Mapping rules (docs/assumptions.md has the sources):
   row), then spread evenly, ``tc = ceil(C / ceil(C / tc))``; ``pw = floor(P / tc)`` PEs
   share a channel.
 * ``systolic`` dataflow (TPU-like, weight-stationary, rows = input_size, columns = pe_count):
-  im2col reduction over rows, output channels over columns; a column tile pays the fill and
-  drain ``rows + (columns it uses)``, so a layer pays ``ceil(C_out/cols) * (HW + rows) + C_out``
-  per reduction pass and group. A depthwise channel occupies one column (inputs flow across
-  all columns, so channels run one after another): ``HW + rows + 1`` per channel and pass;
-  its tiles hold as many channels as the buffers allow (the array width does not matter).
+  im2col reduction over rows, output channels over columns; every tile restarts the
+  wavefront and pays the fill and drain ``rows + (columns it uses)``, so a layer with
+  ``R`` row tiles pays ``ceil(C_out/cols) * (HW + R*rows) + R*C_out`` per reduction pass and
+  group. A depthwise channel occupies one column (inputs flow across all columns, so
+  channels run one after another): ``HW + R*(rows + 1)`` per channel and pass; its tiles
+  hold as many channels as the buffers allow (the array width does not matter).
 * Element-wise layers (pool, add, mul, standalone activation) stream through the
   post-processing unit: ``ceil(ops / post_ops_per_cycle)`` cycles, memory-bound in practice.
   Concat, slice, channel shuffle and flatten cost nothing: OPU writes outputs at remapped
   addresses.
 * Tiling: output rows x output-channel tiles sized to half of each buffer (double
-  buffering). Regular layers take all output channels in one tile when their weights fit,
-  else a multiple of the array's output-channel parallelism. Weights and inputs are loaded
-  once when they stay resident, otherwise the cheaper loop order is chosen. Every stage costs ``max(memory, compute)`` in steady state,
-  with one load and one store exposed at the ends:
-  ``cycles = max(S*mem_s + comp_s, S*comp_s + load_s + store_s)``, where each per-stage term
+  buffering). Regular layers take all output channels in one tile when their weights and
+  one output row fit, else a multiple of the array's output-channel parallelism. Weights
+  and inputs are loaded once when they stay resident, otherwise the cheaper loop order is
+  chosen. Every stage costs ``max(memory, compute)`` in steady state, with one load and
+  one store exposed at the ends:
+  ``cycles = max(S*mem_s + max(comp_s - store_s, 0), S*comp_s + load_s + store_s)``, where each per-stage term
   includes ``instr_overhead_cycles`` per instruction. Loads and stores share one DRAM port.
+
+The minimum tile (one output channel's weights, ``kh`` input rows, one output row) does not
+depend on the PE array, so a bigger array never refuses a layer; with the same tiles, more
+PEs never make a layer slower. Tiles do follow the PE count, though, so a bigger array can
+occasionally be a little slower (docs/assumptions.md, "more PEs, same buffers").
 """
 
 from __future__ import annotations
@@ -158,7 +165,9 @@ def _pipeline_cycles(
     load_s = load_bytes / s / bw + ovh
     store_s = store_bytes / s / bw + ovh
     mem_s = load_s + store_s
-    return np.maximum(s * mem_s + comp_s, s * comp_s + load_s + store_s)
+    # memory-bound: the DRAM port is busy S*mem_s, plus the part of the last compute not hidden
+    # behind the previous tile's store; compute-bound: S computes plus the first load and last store
+    return np.maximum(s * mem_s + np.maximum(comp_s - store_s, 0.0), s * comp_s + load_s + store_s)
 
 
 def _rows_per_tile(
@@ -215,11 +224,9 @@ def core_costs(t: LayerTable, p: CoreParams, dram_bytes_per_cycle: float, data_b
     if runs_reg and is_reg.any():
         cin_g, cout_g = cin / groups, cout / groups
         kk = kh * kw
+        comp = np.zeros(shape)
         if p.dataflow == "systolic":
-            rows, cols = isz, P
-            # each column tile pays the fill/drain of the rows and of the columns it uses
-            comp = groups * _cdiv(cin_g * kk, rows) * (_cdiv(cout_g, cols) * (hout * wout + rows) + cout_g)
-            poc_e = cols
+            poc_e = P  # columns
         else:
             macs_pc = P * isz
             pic = np.minimum(p.ic_parallel, macs_pc)
@@ -238,6 +245,11 @@ def core_costs(t: LayerTable, p: CoreParams, dram_bytes_per_cycle: float, data_b
         n_w = _cdiv(cout, toc)
         tr, ok_rows = _rows_per_tile(half_in, win * cin * db, kh, sh, half_out, wout * toc * db, hout)
         n_in = _cdiv(hout, tr)
+        if p.dataflow == "systolic":
+            # every tile restarts the wavefront: fill and drain of the rows and of the columns it
+            # uses, per reduction pass and group (row tiles each pay it again)
+            red = _cdiv(cin_g * kk, isz)
+            comp = groups * red * (_cdiv(cout_g, P) * (hout * wout + n_in * isz) + n_in * cout_g)
         in_pass = np.minimum(hin, n_in * ((tr - 1) * sh + kh)) * win * cin * db
         load_a = w_bytes + in_pass * np.where(n_in > 1, n_w, 1.0)  # weights outer
         load_b = in_pass + w_bytes * np.where(n_w > 1, n_in, 1.0)  # inputs outer
@@ -263,17 +275,18 @@ def core_costs(t: LayerTable, p: CoreParams, dram_bytes_per_cycle: float, data_b
         tc = np.maximum(np.minimum(np.minimum(lanes, cap_w), np.minimum(cap_out, cap_in)), 1.0)
         n_ct = _cdiv(cout, tc)
         tc = _cdiv(cout, n_ct)
+        tc_in = np.maximum(np.floor(tc / mult), 1.0)
+        tr, ok_rows = _rows_per_tile(half_in, win * tc_in * db, kh, sh, half_out, wout * tc * db, hout)
+        n_rt = _cdiv(hout, tr)
+        s = n_ct * n_rt
         if p.dataflow == "systolic":
-            comp = cout * _cdiv(kk, isz) * (hout * wout + isz + 1)  # rows + one column of fill
+            # channels one after another, each tile paying rows + one column of fill per channel
+            comp = cout * _cdiv(kk, isz) * (hout * wout + n_rt * (isz + 1))
             fill = np.zeros_like(comp)
         else:
             pw = np.floor(P / tc)
             comp = n_ct * hout * _cdiv(wout, pw) * _cdiv(kk, isz)
             fill = (kh - 1) * win + (kw - 1)
-        tc_in = np.maximum(np.floor(tc / mult), 1.0)
-        tr, ok_rows = _rows_per_tile(half_in, win * tc_in * db, kh, sh, half_out, wout * tc * db, hout)
-        n_rt = _cdiv(hout, tr)
-        s = n_ct * n_rt
         ok_w = tc * kk * db <= half_w
         in_pass = np.minimum(hin, n_rt * ((tr - 1) * sh + kh)) * win * cin * db
         m = is_dw

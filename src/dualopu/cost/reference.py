@@ -48,7 +48,7 @@ def _pipeline(stages: float, compute: float, load: float, store: float, bw: floa
     comp_s = compute / s + ovh
     load_s = load / s / bw + ovh
     store_s = store / s / bw + ovh
-    return max(s * (load_s + store_s) + comp_s, s * comp_s + load_s + store_s)
+    return max(s * (load_s + store_s) + max(comp_s - store_s, 0.0), s * comp_s + load_s + store_s)
 
 
 def layer_cost_reference(layer: Layer, core: Core, dram_bytes_per_cycle: float, data_bytes: int = 1) -> LayerCostRef:
@@ -84,11 +84,9 @@ def layer_cost_reference(layer: Layer, core: Core, dram_bytes_per_cycle: float, 
         if core.type not in (CoreType.REGULAR, CoreType.UNIFIED):
             return LayerCostRef(math.inf, 0.0, 0.0, 0.0, 0.0, 1.0, False, True)
         cin_g, cout_g = cin / groups, cout / groups
+        comp = 0.0
         if systolic:
-            rows, cols = i, p
-            n_col = math.ceil(cout_g / cols)
-            comp = groups * math.ceil(cin_g * kk / rows) * (n_col * (hout * wout + rows) + cout_g)
-            poc_e = cols
+            poc_e = p
         else:
             pic = min(float(core.ic_parallel), p * i)
             poc = math.floor(p * i / pic)
@@ -106,6 +104,9 @@ def layer_cost_reference(layer: Layer, core: Core, dram_bytes_per_cycle: float, 
         n_w = math.ceil(cout / toc)
         tr, ok_rows = _rows_per_tile(half_in, win * cin * db, kh, sh, half_out, wout * toc * db, hout)
         n_in = math.ceil(hout / tr)
+        if systolic:
+            red = math.ceil(cin_g * kk / i)
+            comp = groups * red * (math.ceil(cout_g / p) * (hout * wout + n_in * i) + n_in * cout_g)
         in_pass = min(hin, n_in * ((tr - 1) * sh + kh)) * win * cin * db
         load_a = w_bytes + in_pass * (n_w if n_in > 1 else 1.0)
         load_b = in_pass + w_bytes * (n_in if n_w > 1 else 1.0)
@@ -123,16 +124,17 @@ def layer_cost_reference(layer: Layer, core: Core, dram_bytes_per_cycle: float, 
         tc = max(min(lanes, cap), 1.0)
         n_ct = math.ceil(cout / tc)
         tc = math.ceil(cout / n_ct)
+        tc_in = max(math.floor(tc / mult), 1.0)
+        tr, ok_rows = _rows_per_tile(half_in, win * tc_in * db, kh, sh, half_out, wout * tc * db, hout)
+        n_rt = math.ceil(hout / tr)
+        stages = n_ct * n_rt
         if systolic:
-            comp = cout * math.ceil(kk / i) * (hout * wout + i + 1)
+            comp = cout * math.ceil(kk / i) * (hout * wout + n_rt * (i + 1))
             fill = 0.0
         else:
             pw = math.floor(p / tc)
             comp = n_ct * hout * math.ceil(wout / pw) * math.ceil(kk / i)
             fill = (kh - 1) * win + (kw - 1)
-        tc_in = max(math.floor(tc / mult), 1.0)
-        tr, ok_rows = _rows_per_tile(half_in, win * tc_in * db, kh, sh, half_out, wout * tc * db, hout)
-        stages = n_ct * math.ceil(hout / tr)
         in_pass = min(hin, math.ceil(hout / tr) * ((tr - 1) * sh + kh)) * win * cin * db
         load = in_pass + w_bytes
         comp = comp + stages * fill
