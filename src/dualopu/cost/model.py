@@ -224,7 +224,7 @@ def core_costs(t: LayerTable, p: CoreParams, dram_bytes_per_cycle: float, data_b
     if runs_reg and is_reg.any():
         cin_g, cout_g = cin / groups, cout / groups
         kk = kh * kw
-        comp = np.zeros(shape)
+        pic_e = np.ones(shape)
         if p.dataflow == "systolic":
             poc_e = P  # columns
         else:
@@ -234,7 +234,6 @@ def core_costs(t: LayerTable, p: CoreParams, dram_bytes_per_cycle: float, data_b
             widen = np.where(cin_g <= pic / 4, 4.0, np.where(cin_g <= pic / 2, 2.0, 1.0))
             widen = np.minimum(widen, np.maximum(np.floor(pic / isz), 1.0))
             pic_e, poc_e = pic / widen, poc * widen
-            comp = groups * _cdiv(cin_g, pic_e) * _cdiv(cout_g, poc_e) * kk * hout * wout
         w_per_oc = cin_g * kk * db
         # output channels whose weights and one output row fit (P-independent)
         toc_cap = np.minimum(np.floor(half_w / w_per_oc), np.floor(half_out / np.maximum(wout * db, 1.0)))
@@ -245,11 +244,18 @@ def core_costs(t: LayerTable, p: CoreParams, dram_bytes_per_cycle: float, data_b
         n_w = _cdiv(cout, toc)
         tr, ok_rows = _rows_per_tile(half_in, win * cin * db, kh, sh, half_out, wout * toc * db, hout)
         n_in = _cdiv(hout, tr)
+        # output-channel blocks of poc_e the array computes: per tile, so a tile narrower than
+        # the array wastes the rest of it (exact for groups == 1; grouped: per group)
+        last = cout - (n_w - 1.0) * toc
+        blocks = np.where(groups == 1, (n_w - 1.0) * _cdiv(toc, poc_e) + _cdiv(last, poc_e),
+                          groups * _cdiv(cout_g, poc_e))
         if p.dataflow == "systolic":
             # every tile restarts the wavefront: fill and drain of the rows and of the columns it
             # uses, per reduction pass and group (row tiles each pay it again)
             red = _cdiv(cin_g * kk, isz)
-            comp = groups * red * (_cdiv(cout_g, P) * (hout * wout + n_in * isz) + n_in * cout_g)
+            comp = red * (blocks * (hout * wout + n_in * isz) + n_in * cout)
+        else:
+            comp = _cdiv(cin_g, pic_e) * blocks * kk * hout * wout
         in_pass = np.minimum(hin, n_in * ((tr - 1) * sh + kh)) * win * cin * db
         load_a = w_bytes + in_pass * np.where(n_in > 1, n_w, 1.0)  # weights outer
         load_b = in_pass + w_bytes * np.where(n_w > 1, n_in, 1.0)  # inputs outer

@@ -84,7 +84,7 @@ def layer_cost_reference(layer: Layer, core: Core, dram_bytes_per_cycle: float, 
         if core.type not in (CoreType.REGULAR, CoreType.UNIFIED):
             return LayerCostRef(math.inf, 0.0, 0.0, 0.0, 0.0, 1.0, False, True)
         cin_g, cout_g = cin / groups, cout / groups
-        comp = 0.0
+        pic_e = 1.0
         if systolic:
             poc_e = p
         else:
@@ -93,7 +93,6 @@ def layer_cost_reference(layer: Layer, core: Core, dram_bytes_per_cycle: float, 
             widen = 4.0 if cin_g <= pic / 4 else (2.0 if cin_g <= pic / 2 else 1.0)
             widen = min(widen, max(math.floor(pic / i), 1.0))
             pic_e, poc_e = pic / widen, poc * widen
-            comp = groups * math.ceil(cin_g / pic_e) * math.ceil(cout_g / poc_e) * kk * hout * wout
         toc_cap = min(math.floor(half_w / (cin_g * kk * db)), math.floor(half_out / max(wout * db, 1.0)))
         if toc_cap >= cout:
             toc = cout
@@ -104,9 +103,15 @@ def layer_cost_reference(layer: Layer, core: Core, dram_bytes_per_cycle: float, 
         n_w = math.ceil(cout / toc)
         tr, ok_rows = _rows_per_tile(half_in, win * cin * db, kh, sh, half_out, wout * toc * db, hout)
         n_in = math.ceil(hout / tr)
+        if groups == 1:
+            blocks = (n_w - 1) * math.ceil(toc / poc_e) + math.ceil((cout - (n_w - 1) * toc) / poc_e)
+        else:
+            blocks = groups * math.ceil(cout_g / poc_e)
         if systolic:
             red = math.ceil(cin_g * kk / i)
-            comp = groups * red * (math.ceil(cout_g / p) * (hout * wout + n_in * i) + n_in * cout_g)
+            comp = red * (blocks * (hout * wout + n_in * i) + n_in * cout)
+        else:
+            comp = math.ceil(cin_g / pic_e) * blocks * kk * hout * wout
         in_pass = min(hin, n_in * ((tr - 1) * sh + kh)) * win * cin * db
         load_a = w_bytes + in_pass * (n_w if n_in > 1 else 1.0)
         load_b = in_pass + w_bytes * (n_in if n_w > 1 else 1.0)
