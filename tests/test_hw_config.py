@@ -185,7 +185,12 @@ _DW = dict(name="dw", type="depthwise", pe_count=16, input_size=9, input_buffer_
            output_buffer_kib=32)
 
 
-def test_core_type_that_cannot_run_a_layer_kind() -> None:
+def test_core_type_that_cannot_run_a_layer_kind(tmp_path: Path) -> None:
+    path = tmp_path / "regular-only.yaml"
+    path.write_text(yaml.safe_dump({"name": "regular-only", "cores": [_REG]}))
+    res = runner.invoke(app, ["evaluate", "mobilenet_v2", "--hw", str(path)])
+    assert res.exit_code == 2 and "cores[].type" in res.stderr and "depthwise" in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1
     net = build("mobilenet_v2", (1, 3, 96, 96))
     with pytest.raises(HardwareError, match=r"cores\[\]\.type.*depthwise layer.*depthwise or unified"):
         evaluate(net, _hw_with([_REG]))

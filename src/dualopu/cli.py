@@ -253,7 +253,8 @@ def evaluate_cmd(
     table = Table(title=f"{net.name} on {result.hardware.name}")
     for col in ("#", "layer", "kind", "core", "cycles", "compute", "memory", "bound", "PE eff", "MAC/B"):
         table.add_column(col, justify="left" if col in ("layer", "kind", "core", "bound") else "right")
-    for i, r in enumerate(frame.itertuples(index=False)):
+    for i, row in enumerate(frame.itertuples(index=False)):
+        r: Any = row
         table.add_row(str(i), r.layer, r.kind, r.core, f"{r.cycles:,.0f}", f"{r.compute_cycles:,.0f}",
                       f"{r.memory_cycles:,.0f}", r.bound, f"{r.pe_efficiency:.2f}", f"{r.macs_per_dram_byte:.1f}")
     console.print(table)

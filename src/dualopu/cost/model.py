@@ -10,7 +10,7 @@ Mapping rules (docs/assumptions.md has the sources):
   array consumes ``pic`` input channels x ``poc`` output channels for one kernel position
   and one output pixel, ``pic * poc = pe_count * input_size``. With few input channels
   (``<= pic/4`` or ``<= pic/2``) it widens the outputs 4x or 2x (OPU). Ceil-division waste
-  is counted.
+  is counted tile by tile: an output-channel tile narrower than the array wastes the rest.
 * Depthwise layers on the ``opu`` dataflow (depthwise or unified core): each PE computes
   one output pixel of one channel from a line buffer, ``ceil(kh*kw / input_size)`` cycles
   per output (a 3x3 kernel uses 9 of 16 inputs), plus a line-buffer fill of

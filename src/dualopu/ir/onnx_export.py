@@ -4,6 +4,7 @@ to the identical layer list. Weights are seeded random unless given."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
@@ -109,7 +110,7 @@ def build_onnx(net: Network, weights: Weights | None = None, seed: int = 0) -> o
                 else:
                     nodes.append(helper.make_node("GlobalAveragePool", ins, [raw], name=name))
             else:
-                extra = {"count_include_pad": int(layer.attrs.get("count_include_pad", False))} \
+                extra: dict[str, Any] = {"count_include_pad": int(layer.attrs.get("count_include_pad", False))} \
                     if layer.op == "avgpool" else {}
                 nodes.append(helper.make_node(
                     "MaxPool" if layer.op == "maxpool" else "AveragePool", ins, [raw], name=name,

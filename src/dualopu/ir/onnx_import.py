@@ -201,13 +201,13 @@ class _Importer:
             start, end = a.get("start", 0), a.get("end", None)
             self.consts[node.output[0]] = shape[start:end]
             return
-        xs = [self.const(i, node) if i else None for i in node.input]
+        xs: list[Any] = [self.const(i, node) if i else None for i in node.input]
         x = xs[0]
         assert x is not None
         if op == "Gather":
             out = np.take(x, xs[1], axis=a.get("axis", 0))
         elif op == "Unsqueeze":
-            axes = a.get("axes", xs[1] if len(xs) > 1 else None)
+            axes: Any = a.get("axes", xs[1] if len(xs) > 1 else None)
             out = np.expand_dims(x, tuple(int(v) for v in np.atleast_1d(axes)))
         elif op == "Squeeze":
             axes = a.get("axes", xs[1] if len(xs) > 1 else None)

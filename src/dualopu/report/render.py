@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import html
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,7 +41,7 @@ class Link:
 class Section:
     title: str
     paragraphs: list[str] = field(default_factory=list)
-    blocks: list[Table | Figure | Link] = field(default_factory=list)
+    blocks: Sequence[Table | Figure | Link] = field(default_factory=list)
 
 
 @dataclass

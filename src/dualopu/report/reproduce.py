@@ -202,12 +202,12 @@ def reproduce(out: str | Path, quick: bool = False, progress: Progress | None = 
         figures.grouped_bars(mixes, "mix", ["dual_ips", "single_opu_ips", "tpu_like_ips"], "images/s",
                              "Multi-network workloads, all designs tuned to the same area", fig / "mixes.png"),
     ]
-    abl_mean = abl.groupby("configuration", sort=False)["vs_tuned_single_core"].mean().reset_index()
+    abl_mean = pd.DataFrame(abl.groupby("configuration", sort=False)["vs_tuned_single_core"].mean()).reset_index()
     abl_mean["label"] = [f"A{i + 1}" for i in range(len(abl_mean))]
     figs.append(figures.grouped_bars(abl_mean, "label", ["vs_tuned_single_core"], "throughput vs tuned single core",
                                      "Ablations (mean over networks)", fig / "ablations.png", reference=0.0))
-    bw_mean = bw.groupby("dram_bytes_per_cycle")["gain"].mean().reset_index()
-    area_mean = area.groupby("area_scale")["gain"].mean().reset_index()
+    bw_mean = pd.DataFrame(bw.groupby("dram_bytes_per_cycle")["gain"].mean()).reset_index()
+    area_mean = pd.DataFrame(area.groupby("area_scale")["gain"].mean()).reset_index()
     figs.append(figures.lines(bw_mean, "dram_bytes_per_cycle", ["gain"], "DRAM bytes/cycle",
                               "dual-core throughput gain", "Sensitivity to DRAM bandwidth", fig / "sens_bw.png",
                               logx=True, reference=0.0))
@@ -309,7 +309,7 @@ def _build_report(plan: Plan, budget: float, claims: pd.DataFrame, single: pd.Da
         "Each row's throughput relative to the tuned single core (0 = equal). A1 adds specialization only (the "
         "untuned `dual-opu` preset, images one after another); A2 adds concurrent images; A3 tunes PE counts only; "
         "A4 tunes input size per PE only; A5 is the full design.",
-    ], [Table("Ablations, mean over networks", abl_mean[["label", "configuration", "vs_tuned_single_core"]],
+    ], [Table("Ablations, mean over networks", pd.DataFrame(abl_mean[["label", "configuration", "vs_tuned_single_core"]]),
               "ablations.csv"), Table("Ablations per network", abl, "ablations.csv"),
         Figure("Ablations", fig_by["ablations"])])
     s_sens = Section("4. Sensitivity: DRAM bandwidth and area budget", [

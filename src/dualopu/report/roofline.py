@@ -10,6 +10,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 
 from dualopu.cost.evaluate import NetworkCost
 from dualopu.util import write_atomic
@@ -18,7 +19,7 @@ from dualopu.util import write_atomic
 def roofline_png(result: NetworkCost, path: str | Path) -> Path:
     """Achieved MACs/cycle vs MACs per DRAM byte, with each core's compute roof and the DRAM slope."""
     frame = result.to_dataframe()
-    frame = frame[frame["macs"] > 0]
+    frame = pd.DataFrame(frame[frame["macs"] > 0])
     hw = result.hardware
     cores = [c for c in hw.cores if (frame["core"] == c.name).any()]
     fig, axes = plt.subplots(1, max(len(cores), 1), figsize=(5.5 * max(len(cores), 1), 4.2), squeeze=False)

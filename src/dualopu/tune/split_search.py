@@ -127,7 +127,7 @@ def build_grid(nets: Sequence[Network], template: Hardware, spaces: Sequence[Cor
     return Grid(tuple(cand), tuple(busy), tuple(areas), dram / template.dram_bytes_per_cycle)
 
 
-def hardware_from(template: Hardware, spaces: Sequence[CoreSpace], grid: Grid, idx: Sequence[int]) -> Hardware:
+def hardware_from(template: Hardware, spaces: Sequence[CoreSpace], grid: Grid, idx: Sequence[int] | np.ndarray) -> Hardware:
     """The Hardware of one combination (per-core candidate indices)."""
     cores = []
     for k, space in enumerate(spaces):

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -133,8 +133,8 @@ def tune(
     executor: str = "local",
     chunk_size: int = 2048,
     objective: str = "throughput",
-    pe_counts: dict[str, Sequence[int]] | None = None,
-    input_sizes: dict[str, Sequence[int]] | None = None,
+    pe_counts: Mapping[str, Sequence[int]] | None = None,
+    input_sizes: Mapping[str, Sequence[int]] | None = None,
     dram: float | None = None,
     confirm_top: int = 16,
     confirm_images: int = 8,
@@ -276,8 +276,8 @@ def tune(
 
 def pareto_front(points: pd.DataFrame) -> pd.DataFrame:
     """Points not dominated in (higher throughput bound, smaller area)."""
-    p = points[np.isfinite(points["throughput_bound_ips"])].sort_values(["area", "throughput_bound_ips"],
-                                                                       ascending=[True, False])
+    finite = pd.DataFrame(points[np.isfinite(points["throughput_bound_ips"])])
+    p = finite.sort_values(by=["area", "throughput_bound_ips"], ascending=[True, False])
     keep, best = [], -np.inf
     for i, row in p.iterrows():
         if row["throughput_bound_ips"] > best:
@@ -297,7 +297,7 @@ def write_outputs(result: TuneResult, out: Path, template: Hardware) -> dict[str
              "points_csv": str(write_atomic(out / "points.csv", result.points.to_csv(index=False)))}
     front = pareto_front(result.points)
     files["pareto_csv"] = str(write_atomic(out / "pareto.csv", front.to_csv(index=False)))
-    feas = result.points[result.points["feasible"]]
+    feas = pd.DataFrame(result.points[result.points["feasible"]])
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     if len(template.cores) >= 2:
         first = feas["config"].str.split("|").str[0].str.split(":").str[1].str.split("x")
