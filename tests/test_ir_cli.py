@@ -113,3 +113,18 @@ def test_export_failure_leaves_nothing(tmp_path: Path) -> None:
     out = tmp_path / "x.onnx"
     assert_user_error(run("export", "squeezenet1_1", str(out), "--input-shape", "1x3x2x2"), "too small")
     assert not out.exists() and not list(tmp_path.iterdir())
+
+
+def test_written_files_get_usual_permissions(tmp_path: Path) -> None:
+    import os
+    import stat
+
+    from dualopu.util import write_atomic
+
+    umask = os.umask(0o022)
+    try:
+        path = write_atomic(tmp_path / "x.txt", "hello")
+    finally:
+        os.umask(umask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
+    assert path.read_text() == "hello"
