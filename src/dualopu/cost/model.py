@@ -155,14 +155,24 @@ def _cdiv(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.ceil(a / b)
 
 
+#: Bytes per output channel loaded with the weights: a float32 requantization multiplier,
+#: and an int32 bias where the layer has one (replacing the bias element of the weights).
+PARAM_BYTES_MULT = 4
+PARAM_BYTES_BIAS = 4
+#: Bytes of a 256-entry activation table, loaded once per layer.
+TABLE_BYTES = 256
+
+
 def _pipeline_cycles(
     stages: np.ndarray, compute: np.ndarray, load_bytes: np.ndarray, store_bytes: np.ndarray,
-    bw: float, ovh: np.ndarray,
+    bw: float, ovh: np.ndarray, load_instrs: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Double-buffered pipeline of ``stages`` uniform tiles: max(load+store, compute) per stage."""
+    """Double-buffered pipeline of ``stages`` uniform tiles: max(load+store, compute) per stage.
+    ``load_instrs`` LOAD instructions in all (default one per stage) each pay the overhead."""
     s = np.maximum(stages, 1.0)
+    n_loads = s if load_instrs is None else np.maximum(load_instrs, 1.0)
     comp_s = compute / s + ovh
-    load_s = load_bytes / s / bw + ovh
+    load_s = load_bytes / s / bw + ovh * n_loads / s
     store_s = store_bytes / s / bw + ovh
     mem_s = load_s + store_s
     # memory-bound: the DRAM port is busy S*mem_s, plus the part of the last compute not hidden
@@ -219,6 +229,12 @@ def core_costs(t: LayerTable, p: CoreParams, dram_bytes_per_cycle: float, data_b
     in_bytes = t.in_elems.astype(f) * db
     out_bytes = t.out_elems.astype(f) * db
     w_bytes = t.weight_elems.astype(f) * db
+    has_bias = t.has_bias.astype(f)
+    # weights as loaded: INT8 weights, a requantization multiplier per output channel and an
+    # int32 bias (in place of the bias element counted in ``weight_elems``)
+    w_full = w_bytes - has_bias * cout * db + cout * (PARAM_BYTES_MULT + PARAM_BYTES_BIAS * has_bias)
+    table = t.table_act.astype(f) * TABLE_BYTES
+    load_instrs = np.zeros(shape)
 
     # ---- regular layers: input-channel x output-channel unrolling ---------------------
     if runs_reg and is_reg.any():
@@ -259,9 +275,18 @@ def core_costs(t: LayerTable, p: CoreParams, dram_bytes_per_cycle: float, data_b
         in_pass = np.minimum(hin, n_in * ((tr - 1) * sh + kh)) * win * cin * db
         load_a = w_bytes + in_pass * np.where(n_in > 1, n_w, 1.0)  # weights outer
         load_b = in_pass + w_bytes * np.where(n_w > 1, n_in, 1.0)  # inputs outer
+        w_outer = load_a <= load_b  # the loop order is chosen on the weights and inputs alone
+        # what is loaded: weights with their requantization parameters, the table once
+        wp = w_full
+        loaded = np.where(w_outer, wp + in_pass * np.where(n_in > 1, n_w, 1.0),
+                          in_pass + wp * np.where(n_w > 1, n_in, 1.0)) + table
+        # a LOAD whenever the weight tile or the input tile changes
+        instrs = np.where(w_outer, n_w + np.where(n_in > 1, n_w * n_in, 1.0),
+                          n_in + np.where(n_w > 1, n_in * n_w, 1.0))
         m = is_reg
         compute = np.where(m, comp, compute)
-        load = np.where(m, np.minimum(load_a, load_b), load)
+        load = np.where(m, loaded, load)
+        load_instrs = np.where(m, instrs, load_instrs)
         store = np.where(m, out_bytes, store)
         stages = np.where(m, n_w * n_in, stages)
         feasible = np.where(m, ok_w & ok_rows, feasible)
@@ -295,9 +320,12 @@ def core_costs(t: LayerTable, p: CoreParams, dram_bytes_per_cycle: float, data_b
             fill = (kh - 1) * win + (kw - 1)
         ok_w = tc * kk * db <= half_w
         in_pass = np.minimum(hin, n_rt * ((tr - 1) * sh + kh)) * win * cin * db
+        # one LOAD per stage for inputs; weights of several channel tiles per LOAD
+        per_load = np.maximum(np.floor(half_w / (tc * kk * db)), 1.0)
         m = is_dw
         compute = np.where(m, comp + s * fill, compute)
-        load = np.where(m, in_pass + w_bytes, load)
+        load = np.where(m, in_pass + w_full + table, load)
+        load_instrs = np.where(m, s + _cdiv(n_ct, per_load), load_instrs)
         store = np.where(m, out_bytes, store)
         stages = np.where(m, s, stages)
         feasible = np.where(m, ok_w & ok_rows, feasible)
@@ -309,11 +337,12 @@ def core_costs(t: LayerTable, p: CoreParams, dram_bytes_per_cycle: float, data_b
         s = np.maximum(_cdiv(in_bytes, half_in), _cdiv(out_bytes, half_out))
         m = is_elt
         compute = np.where(m, comp, compute)
-        load = np.where(m, in_bytes, load)
+        load = np.where(m, in_bytes + table, load)
+        load_instrs = np.where(m, s * t.n_inputs + (table > 0), load_instrs)
         store = np.where(m, out_bytes, store)
         stages = np.where(m, s, stages)
 
-    cycles = _pipeline_cycles(stages, compute, load, store, bw, ovh)
+    cycles = _pipeline_cycles(stages, compute, load, store, bw, ovh, load_instrs)
     cycles = np.where(np.broadcast_to(is_free, shape), 0.0, cycles)
     compute = np.where(np.broadcast_to(is_free, shape), 0.0, compute)
     load = np.where(np.broadcast_to(is_free, shape), 0.0, load)

@@ -11,8 +11,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from dualopu.cost.model import PARAM_BYTES_BIAS, PARAM_BYTES_MULT, TABLE_BYTES
 from dualopu.hw.config import Core, CoreType
-from dualopu.ir.network import Layer, LayerKind, Network
+from dualopu.ir.network import Layer, LayerKind, Network, uses_table
 
 _REGULAR = (LayerKind.CONV, LayerKind.POINTWISE, LayerKind.GROUPED, LayerKind.FC)
 _ELTWISE = (LayerKind.POOL, LayerKind.ADD, LayerKind.MUL, LayerKind.ACTIVATION)
@@ -43,10 +44,12 @@ def _rows_per_tile(
     return tr, rows_in >= kh and tr_out >= 1.0
 
 
-def _pipeline(stages: float, compute: float, load: float, store: float, bw: float, ovh: float) -> float:
+def _pipeline(stages: float, compute: float, load: float, store: float, bw: float, ovh: float,
+              load_instrs: float | None = None) -> float:
     s = max(stages, 1.0)
+    n_loads = s if load_instrs is None else max(load_instrs, 1.0)
     comp_s = compute / s + ovh
-    load_s = load / s / bw + ovh
+    load_s = load / s / bw + ovh * n_loads / s
     store_s = store / s / bw + ovh
     return max(s * (load_s + store_s) + max(comp_s - store_s, 0.0), s * comp_s + load_s + store_s)
 
@@ -67,6 +70,9 @@ def layer_cost_reference(layer: Layer, core: Core, dram_bytes_per_cycle: float, 
     ovh = float(core.instr_overhead_cycles)
     in_bytes, out_bytes, w_bytes = layer.in_elems * db, layer.out_elems * db, layer.weight_count * db
     systolic = core.dataflow == "systolic"
+    bias = 1.0 if layer.has_bias else 0.0
+    w_full = w_bytes - bias * cout * db + cout * (PARAM_BYTES_MULT + PARAM_BYTES_BIAS * bias)
+    table = TABLE_BYTES if uses_table(layer) else 0.0
 
     if kind in _FREE:
         ok = core.runs_elementwise
@@ -76,8 +82,10 @@ def layer_cost_reference(layer: Layer, core: Core, dram_bytes_per_cycle: float, 
             return LayerCostRef(math.inf, 0.0, 0.0, 0.0, 0.0, 1.0, False, True)
         comp = math.ceil(layer.elementwise_ops / core.post_ops_per_cycle)
         s = max(math.ceil(in_bytes / half_in), math.ceil(out_bytes / half_out))
-        cyc = _pipeline(s, comp, in_bytes, out_bytes, bw, ovh)
-        return LayerCostRef(cyc, comp, (in_bytes + out_bytes) / bw, in_bytes, out_bytes, s, True, True)
+        load = in_bytes + table
+        instrs = s * len(layer.inputs) + (1 if table else 0)
+        cyc = _pipeline(s, comp, load, out_bytes, bw, ovh, instrs)
+        return LayerCostRef(cyc, comp, (load + out_bytes) / bw, load, out_bytes, s, True, True)
 
     kk = kh * kw
     if kind in _REGULAR:
@@ -115,7 +123,12 @@ def layer_cost_reference(layer: Layer, core: Core, dram_bytes_per_cycle: float, 
         in_pass = min(hin, n_in * ((tr - 1) * sh + kh)) * win * cin * db
         load_a = w_bytes + in_pass * (n_w if n_in > 1 else 1.0)
         load_b = in_pass + w_bytes * (n_in if n_w > 1 else 1.0)
-        load = min(load_a, load_b)
+        if load_a <= load_b:  # weights outer
+            load = w_full + in_pass * (n_w if n_in > 1 else 1.0) + table
+            instrs = n_w + (n_w * n_in if n_in > 1 else 1.0)
+        else:
+            load = in_pass + w_full * (n_in if n_w > 1 else 1.0) + table
+            instrs = n_in + (n_in * n_w if n_w > 1 else 1.0)
         stages = n_w * n_in
         feasible = ok_w and ok_rows
     else:  # depthwise
@@ -141,12 +154,13 @@ def layer_cost_reference(layer: Layer, core: Core, dram_bytes_per_cycle: float, 
             comp = n_ct * hout * math.ceil(wout / pw) * math.ceil(kk / i)
             fill = (kh - 1) * win + (kw - 1)
         in_pass = min(hin, math.ceil(hout / tr) * ((tr - 1) * sh + kh)) * win * cin * db
-        load = in_pass + w_bytes
+        load = in_pass + w_full + table
+        instrs = stages + math.ceil(n_ct / max(math.floor(half_w / (tc * kk * db)), 1.0))
         comp = comp + stages * fill
         feasible = ok_rows and tc * kk * db <= half_w
 
     store = out_bytes
-    cyc = _pipeline(stages, comp, load, store, bw, ovh) if feasible else math.inf
+    cyc = _pipeline(stages, comp, load, store, bw, ovh, instrs) if feasible else math.inf
     return LayerCostRef(cyc, comp, (load + store) / bw, load, store, stages, True, feasible)
 
 

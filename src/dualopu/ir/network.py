@@ -49,6 +49,8 @@ import numpy as np
 Shape = tuple[int, int, int, int]
 
 ACTIVATIONS = ("relu", "relu6", "hardswish", "hardsigmoid", "sigmoid", "silu")
+#: Activations the post-processing unit applies through a 256-entry INT8 table (the rest clip).
+TABLE_ACTIVATIONS = ("hardswish", "hardsigmoid", "sigmoid", "silu")
 
 
 class LayerKind(str, Enum):
@@ -222,6 +224,11 @@ class Layer:
         )
 
 
+def uses_table(layer: Layer) -> bool:
+    """Whether a layer's post-processing ends in a table lookup (nonlinear activation)."""
+    return layer.kind is LayerKind.ACTIVATION or layer.activation in TABLE_ACTIVATIONS
+
+
 @dataclass(frozen=True)
 class LayerTable:
     """Struct-of-arrays view of a network for vectorized cost models (one row per layer)."""
@@ -243,6 +250,9 @@ class LayerTable:
     in_elems: np.ndarray
     out_elems: np.ndarray
     elementwise_ops: np.ndarray
+    has_bias: np.ndarray  # 0/1
+    table_act: np.ndarray  # 0/1: the post-processing applies a 256-entry activation table
+    n_inputs: np.ndarray
 
     def __len__(self) -> int:
         return int(self.kind.shape[0])
@@ -336,6 +346,9 @@ class Network:
             in_elems=arr([layer.in_elems for layer in ls]),
             out_elems=arr([layer.out_elems for layer in ls]),
             elementwise_ops=arr([layer.elementwise_ops for layer in ls]),
+            has_bias=arr([int(layer.has_bias) for layer in ls]),
+            table_act=arr([int(uses_table(layer)) for layer in ls]),
+            n_inputs=arr([len(layer.inputs) for layer in ls]),
         )
 
     def with_name(self, name: str) -> Network:
