@@ -30,23 +30,10 @@ from dualopu.compiler.isa import Compute, Instr, Load, Post, Store
 from dualopu.compiler.program import LayerProgram, Program, TensorInfo, core_snapshot, runs_of
 from dualopu.compiler.tiling import Mapping, Tiling, kernel_extent, plan_layer
 from dualopu.cost.evaluate import evaluate
+from dualopu.cost.model import PARAM_BYTES_BIAS, PARAM_BYTES_MULT, TABLE_BYTES
 from dualopu.errors import ModelError, ProgramError
 from dualopu.hw.config import Core, Hardware
-from dualopu.ir.network import MAC_KINDS, Layer, LayerKind, Network
-
-#: Activations the post-processing unit applies through a 256-entry INT8 table.
-TABLE_ACTIVATIONS = ("hardswish", "hardsigmoid", "sigmoid", "silu")
-#: Bytes per output channel loaded with the weights: float32 requantization multiplier.
-PARAM_BYTES_MULT = 4
-#: Bytes per output channel of an int32 bias.
-PARAM_BYTES_BIAS = 4
-#: Bytes of an activation table.
-TABLE_BYTES = 256
-
-
-def uses_table(layer: Layer) -> bool:
-    """Whether the layer's post-processing ends in a table lookup."""
-    return layer.kind is LayerKind.ACTIVATION or layer.activation in TABLE_ACTIVATIONS
+from dualopu.ir.network import MAC_KINDS, TABLE_ACTIVATIONS, Layer, LayerKind, Network, uses_table
 
 
 def weight_tile_bytes(layer: Layer, oc: int, first: bool, data_bytes: int) -> int:

@@ -38,9 +38,8 @@ from typing import Any
 import numpy as np
 
 from dualopu.errors import ModelError
-from dualopu.ir.network import MAC_KINDS, Layer, LayerKind, Network
+from dualopu.ir.network import MAC_KINDS, TABLE_ACTIVATIONS, Layer, LayerKind, Network
 
-TABLE_ACTIVATIONS = ("hardswish", "hardsigmoid", "sigmoid", "silu")
 FREE_KINDS = (LayerKind.CONCAT, LayerKind.SHUFFLE)
 
 FloatWeights = Mapping[str, Mapping[str, np.ndarray]]
