@@ -1,73 +1,181 @@
-"""Schedule outputs: Gantt chart (plotly HTML, matplotlib PNG) and a Perfetto/Chrome trace."""
+"""Schedule outputs: utilization / PE efficiency / DRAM over time, Gantt charts, Perfetto trace."""
 
 from __future__ import annotations
 
 import io
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from dualopu.hw.config import Hardware
-from dualopu.sched.engine import Schedule, Workload
+from dualopu.sched.fluid import constant_rate_profile, natural_rates, replay
+from dualopu.sched.graph import TaskGraph, build_task_graph
+from dualopu.sched.schedule import Schedule
+from dualopu.sched.workload import Workload
 from dualopu.util import write_atomic
 
-_MAX_BARS = 20000
+_PALETTE = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7",
+            "#9c755f", "#bab0ac")
 
 
-def _rows(sched: Schedule, workload: Workload) -> list[dict[str, object]]:
-    keep = np.flatnonzero(sched.end - sched.start > 0)[:_MAX_BARS]
-    rows = []
-    for t in keep:
-        net = workload.networks[int(sched.net[t])]
-        layer = net.layers[int(sched.layer[t])]
-        rows.append({"core": sched.core_names[int(sched.core[t])], "start": float(sched.start[t]),
-                     "end": float(sched.end[t]), "network": net.name, "image": int(sched.image[t]),
-                     "layer": layer.name, "kind": layer.kind.value})
-    return rows
+def dram_profile(sched: Schedule, workload: Workload, hw: Hardware, graph: TaskGraph | None = None
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """DRAM bytes/cycle in use over time, ``(t, rate)`` piecewise constant from ``t[i]``: the fluid
+    model's replay for a contention schedule, else each task's bytes spread over its run."""
+    g = graph if graph is not None else build_task_graph(workload, hw)
+    ids = sched.task if sched.task is not None else g.task_id(sched.net, sched.image, sched.layer)
+    dram = g.dram_bytes[ids, sched.core]
+    if not sched.contention:
+        return constant_rate_profile(sched.start, sched.end, dram)
+    dur = np.where(sched.end > sched.start, g.cost[ids, sched.core], 0.0)
+    rate = natural_rates(dur, dram, hw.dram_bytes_per_cycle)
+    _, t, r = replay(sched.core, sched.start, dur, rate, hw.dram_bytes_per_cycle, len(hw.cores))
+    return t, r
 
 
-def gantt_html(sched: Schedule, workload: Workload, hw: Hardware, path: str | Path) -> Path:
-    """Interactive Gantt chart: one row per core, bars coloured by image, hover shows the layer."""
+@dataclass(frozen=True)
+class Timeline:
+    """Per-bin metrics over the makespan: ``edges`` (bins + 1) in cycles; per core (K, bins)
+    busy fraction and PE efficiency (MACs done / MAC units x bin); DRAM fraction of bandwidth."""
+
+    edges: np.ndarray
+    core_names: tuple[str, ...]
+    utilization: np.ndarray
+    pe_efficiency: np.ndarray
+    dram: np.ndarray
+
+    def to_dict(self) -> dict[str, object]:
+        return {"edges_cycles": self.edges.tolist(), "cores": list(self.core_names),
+                "utilization": self.utilization.tolist(), "pe_efficiency": self.pe_efficiency.tolist(),
+                "dram_fraction": self.dram.tolist()}
+
+
+def _cumulative(start: np.ndarray, end: np.ndarray, weight: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Sum over non-overlapping tasks of ``weight`` spread evenly over [start, end), done by each ``t``."""
+    o = np.argsort(start, kind="stable")
+    s, e, w = start[o], end[o], weight[o]
+    prefix = np.concatenate([[0.0], np.cumsum(w)])
+    i = np.searchsorted(e, t, side="right")  # tasks fully done by t
+    part = np.zeros(len(t))
+    live = i < len(s)
+    j = i[live]
+    span = np.maximum(e[j] - s[j], 1e-12)
+    part[live] = w[j] * np.clip((t[live] - s[j]) / span, 0.0, 1.0)
+    return prefix[i] + part
+
+
+def timeline(sched: Schedule, workload: Workload, hw: Hardware, bins: int = 200,
+             graph: TaskGraph | None = None) -> Timeline:
+    """Utilization, PE efficiency and DRAM use of every core over time."""
+    g = graph if graph is not None else build_task_graph(workload, hw)
+    mk = max(sched.makespan_cycles, 1e-9)
+    edges = np.linspace(0.0, mk, bins + 1)
+    width = np.diff(edges)
+    ids = sched.task if sched.task is not None else g.task_id(sched.net, sched.image, sched.layer)
+    macs = np.concatenate([p.network.table.macs for p in g.plans]).astype(float)[g.cls[ids]]
+    K = len(hw.cores)
+    util, eff = np.zeros((K, bins)), np.zeros((K, bins))
+    for k, c in enumerate(hw.cores):
+        sel = (sched.core == k) & (sched.end > sched.start)
+        s, e = sched.start[sel], sched.end[sel]
+        util[k] = np.diff(_cumulative(s, e, e - s, edges)) / width
+        eff[k] = np.diff(_cumulative(s, e, macs[sel], edges)) / (width * c.macs_per_cycle)
+    t, r = dram_profile(sched, workload, hw, g)
+    if len(t):
+        cum = np.concatenate([[0.0], np.cumsum(r[:-1] * np.diff(t))])
+        at = np.interp(edges, t, cum) + np.where(edges > t[-1], (edges - t[-1]) * r[-1], 0.0)
+        dram = np.diff(at) / (width * hw.dram_bytes_per_cycle)
+    else:
+        dram = np.zeros(bins)
+    return Timeline(edges, tuple(c.name for c in hw.cores), util, eff, dram)
+
+
+def _bars(sched: Schedule, workload: Workload, max_bars: int) -> tuple[np.ndarray, bool]:
+    busy = np.flatnonzero(sched.end > sched.start)
+    busy = busy[np.argsort(sched.start[busy], kind="stable")]
+    return busy[:max_bars], len(busy) > max_bars
+
+
+def _label(sched: Schedule, workload: Workload, t: int) -> tuple[str, str, str]:
+    net = workload.networks[int(sched.net[t])]
+    layer = net.layers[int(sched.layer[t])]
+    return net.name, layer.name, layer.kind.value
+
+
+def _title(sched: Schedule, workload: Workload, hw: Hardware) -> str:
+    return (f"{', '.join(n.name for n in workload.networks)} on {hw.name}: {sched.method}, "
+            f"{sched.total_images} images, makespan {sched.makespan_cycles:,.0f} cycles, "
+            f"{sched.throughput_ips:.1f} images/s ({sched.fraction_of_bound:.1%} of the bound)")
+
+
+def gantt_html(sched: Schedule, workload: Workload, hw: Hardware, path: str | Path, max_bars: int = 20000) -> Path:
+    """Interactive Gantt chart (plotly, self-contained HTML): one row per core, bars coloured by
+    image, hover shows the layer; below, per-core utilization, PE efficiency and DRAM use."""
     import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
 
-    rows = _rows(sched, workload)
-    fig = go.Figure()
-    images = sorted({(r["network"], r["image"]) for r in rows})
-    palette = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7"]
-    for i, (netname, img) in enumerate(images):
-        sel = [r for r in rows if r["network"] == netname and r["image"] == img]
+    rows, cut = _bars(sched, workload, max_bars)
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.6, 0.4], vertical_spacing=0.08,
+                        subplot_titles=("tasks per core (colour: image)", "utilization, PE efficiency, DRAM"))
+    for ni, net in enumerate(workload.networks):
+        sel = rows[sched.net[rows] == ni]
+        if not len(sel):
+            continue
+        text = []
+        for t in sel.tolist():
+            _, lname, kind = _label(sched, workload, t)
+            text.append(f"{net.name} image {int(sched.image[t])}<br>{lname} ({kind})<br>"
+                        f"{sched.start[t]:,.0f} - {sched.end[t]:,.0f} cycles")
         fig.add_trace(go.Bar(
-            y=[r["core"] for r in sel], x=[float(r["end"]) - float(r["start"]) for r in sel],  # type: ignore[arg-type]
-            base=[r["start"] for r in sel], orientation="h", marker_color=palette[i % len(palette)],
-            name=f"{netname} #{img}", showlegend=i < 16,
-            hovertext=[f"{r['network']} image {r['image']}<br>{r['layer']} ({r['kind']})<br>"
-                       f"{r['start']:.0f}-{r['end']:.0f} cycles" for r in sel], hoverinfo="text"))
-    fig.update_layout(barmode="overlay", title=f"{', '.join(n.name for n in workload.networks)} on {hw.name}: "
-                      f"{sched.method}, makespan {sched.makespan_cycles:,.0f} cycles, "
-                      f"{sched.throughput_ips:.1f} images/s", xaxis_title="cycles", height=220 + 60 * len(hw.cores))
+            y=[sched.core_names[int(c)] for c in sched.core[sel]], x=(sched.end[sel] - sched.start[sel]).tolist(),
+            base=sched.start[sel].tolist(), orientation="h", name=net.name, hovertext=text, hoverinfo="text",
+            marker={"color": [_PALETTE[(int(i) + 3 * ni) % len(_PALETTE)] for i in sched.image[sel]],
+                    "line": {"width": 0}}), row=1, col=1)
+    tl = timeline(sched, workload, hw)
+    mid = (tl.edges[:-1] + tl.edges[1:]) / 2
+    for k, name in enumerate(tl.core_names):
+        fig.add_trace(go.Scatter(x=mid, y=tl.utilization[k], name=f"{name} utilization", mode="lines"), row=2, col=1)
+        fig.add_trace(go.Scatter(x=mid, y=tl.pe_efficiency[k], name=f"{name} PE efficiency", mode="lines",
+                                 line={"dash": "dot"}), row=2, col=1)
+    fig.add_trace(go.Scatter(x=mid, y=tl.dram, name="DRAM / bandwidth", mode="lines", line={"color": "black"}),
+                  row=2, col=1)
+    title = _title(sched, workload, hw) + (f" (first {max_bars:,} tasks shown)" if cut else "")
+    fig.update_layout(barmode="overlay", title={"text": title, "font": {"size": 13}},
+                      height=420 + 50 * len(hw.cores), bargap=0.15)
+    fig.update_xaxes(title_text="cycles", row=2, col=1)
+    fig.update_yaxes(range=[0, 1.05], row=2, col=1)
     return write_atomic(path, fig.to_html(include_plotlyjs=True, full_html=True))
 
 
-def gantt_png(sched: Schedule, workload: Workload, hw: Hardware, path: str | Path) -> Path:
-    """Static Gantt chart (matplotlib)."""
+def gantt_png(sched: Schedule, workload: Workload, hw: Hardware, path: str | Path, max_bars: int = 20000) -> Path:
+    """Static Gantt chart (matplotlib PNG) with utilization and DRAM use below."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = _rows(sched, workload)
+    rows, cut = _bars(sched, workload, max_bars)
     names = list(sched.core_names)
-    fig, ax = plt.subplots(figsize=(11, 1.0 + 0.7 * len(names)))
-    cmap = plt.get_cmap("tab10")
-    for r in rows:
-        y = names.index(str(r["core"]))
-        ax.broken_barh([(float(r["start"]), float(r["end"]) - float(r["start"]))], (y - 0.4, 0.8),  # type: ignore[arg-type]
-                       facecolors=cmap(int(r["image"]) % 10))  # type: ignore[call-overload]
+    fig, (ax, ax2) = plt.subplots(2, 1, figsize=(12, 2.4 + 0.6 * len(names)), sharex=True,
+                                  gridspec_kw={"height_ratios": [max(len(names), 1), 2]})
+    for k in range(len(names)):
+        sel = rows[sched.core[rows] == k]
+        colors = [_PALETTE[(int(i) + 3 * int(n)) % len(_PALETTE)] for i, n in zip(sched.image[sel], sched.net[sel])]
+        ax.broken_barh(list(zip(sched.start[sel].tolist(), (sched.end[sel] - sched.start[sel]).tolist())),
+                       (k - 0.4, 0.8), facecolors=colors)
     ax.set_yticks(range(len(names)), names)
-    ax.set_xlabel("cycles")
-    ax.set_title(f"{sched.method} on {hw.name}: {sched.throughput_ips:.1f} images/s "
-                 f"({sched.fraction_of_bound:.1%} of bound)", fontsize=9)
+    ax.set_title(_title(sched, workload, hw) + (" (truncated)" if cut else ""), fontsize=9)
+    tl = timeline(sched, workload, hw)
+    mid = (tl.edges[:-1] + tl.edges[1:]) / 2
+    for k, name in enumerate(tl.core_names):
+        ax2.plot(mid, tl.utilization[k], label=f"{name} util.")
+        ax2.plot(mid, tl.pe_efficiency[k], linestyle=":", label=f"{name} PE eff.")
+    ax2.plot(mid, tl.dram, color="black", label="DRAM")
+    ax2.set_ylim(0, 1.05)
+    ax2.set_xlabel("cycles")
+    ax2.legend(fontsize=7, ncol=3, loc="lower right")
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110)
@@ -76,15 +184,28 @@ def gantt_png(sched: Schedule, workload: Workload, hw: Hardware, path: str | Pat
 
 
 def perfetto_trace(sched: Schedule, workload: Workload, hw: Hardware, path: str | Path) -> Path:
-    """Chrome trace-event JSON (opens in ui.perfetto.dev): one track per core, a DRAM counter."""
-    us_per_cycle = 1.0 / hw.clock_mhz
-    events: list[dict[str, object]] = [{"ph": "M", "pid": 1, "name": "process_name", "args": {"name": hw.name}}]
+    """Chrome trace-event JSON (opens in ui.perfetto.dev): one track per core, a DRAM
+    bandwidth counter track (GB/s). Times in microseconds at ``hw.clock_mhz``."""
+    us = 1.0 / hw.clock_mhz
+    events: list[dict[str, object]] = [
+        {"ph": "M", "pid": 1, "tid": 0, "name": "process_name", "args": {"name": f"{hw.name} ({sched.method})"}}]
     for k, name in enumerate(sched.core_names):
-        events.append({"ph": "M", "pid": 1, "tid": k, "name": "thread_name", "args": {"name": name}})
-    for r in _rows(sched, workload):
-        k = sched.core_names.index(str(r["core"]))
-        events.append({"ph": "X", "pid": 1, "tid": k, "name": f"{r['layer']}", "cat": str(r["kind"]),
-                       "ts": float(r["start"]) * us_per_cycle,  # type: ignore[arg-type]
-                       "dur": (float(r["end"]) - float(r["start"])) * us_per_cycle,  # type: ignore[arg-type]
-                       "args": {"network": r["network"], "image": r["image"]}})
-    return write_atomic(path, json.dumps({"traceEvents": events, "displayTimeUnit": "ns"}))
+        events.append({"ph": "M", "pid": 1, "tid": k + 1, "name": "thread_name", "args": {"name": name}})
+        events.append({"ph": "M", "pid": 1, "tid": k + 1, "name": "thread_sort_index", "args": {"sort_index": k}})
+    busy = np.flatnonzero(sched.end > sched.start)
+    busy = busy[np.argsort(sched.start[busy], kind="stable")]
+    for t in busy.tolist():
+        net, lname, kind = _label(sched, workload, t)
+        events.append({"ph": "X", "pid": 1, "tid": int(sched.core[t]) + 1, "name": lname, "cat": kind,
+                       "ts": float(sched.start[t]) * us, "dur": float(sched.end[t] - sched.start[t]) * us,
+                       "args": {"network": net, "image": int(sched.image[t]),
+                                "cycles": float(sched.end[t] - sched.start[t])}})
+    tt, rate = dram_profile(sched, workload, hw)
+    gbps = rate * hw.clock_mhz * 1e6 / 1e9
+    keep = np.append(True, np.diff(gbps) != 0) if len(gbps) else np.zeros(0, dtype=bool)
+    for ti, v in zip(tt[keep].tolist(), gbps[keep].tolist()):
+        events.append({"ph": "C", "pid": 1, "name": "DRAM bandwidth", "ts": ti * us, "args": {"GB/s": round(v, 4)}})
+    meta = {"makespan_cycles": sched.makespan_cycles, "throughput_ips": sched.throughput_ips,
+            "lower_bound_cycles": sched.lower_bound_cycles, "clock_mhz": hw.clock_mhz,
+            "dram_peak_GBps": hw.dram_bytes_per_cycle * hw.clock_mhz * 1e6 / 1e9}
+    return write_atomic(path, json.dumps({"traceEvents": events, "displayTimeUnit": "ns", "metadata": meta}))

@@ -1,0 +1,203 @@
+"""Event-driven list scheduler over integer task ids (the ``heuristic`` method).
+
+* Placement: a task goes to the core the lower bound's LP split gives its (network, layer)
+  class (``balanced``: flexible element-wise work lands where it does not lengthen the
+  busiest core; a class split between cores alternates images), or to the cost model's
+  default core (``default``).
+* Priority: a global order of task ids. ``rank``: the oldest image first (networks
+  interleaved by arrival rank), then the longest remaining critical path, so every core
+  takes whatever ready work of any image comes first and images interleave. ``tail``:
+  critical path first, then age (better for a few images).
+* Each core has a heap of ready task positions in that order; whenever a core is idle it
+  takes the best ready task. Zero-cost tasks finish the moment they are ready.
+* Shared DRAM (fluid, max-min fair, `sched.fluid`): running tasks' speeds are recomputed
+  at every event. Before starting a task whose bandwidth demand would not fit beside the
+  running ones, a core looks a few tasks down its heap for one that fits (pairing a
+  memory-bound layer with a compute-bound one); a core with slack (less loaded than the
+  busiest) rather waits than slow down a busier core's task.
+"""
+
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass
+
+import numpy as np
+
+from dualopu.errors import ScheduleError
+from dualopu.sched.bound import Split
+from dualopu.sched.fluid import fair_speeds, natural_rates
+from dualopu.sched.graph import TaskGraph
+
+_INF = float("inf")
+
+
+@dataclass(frozen=True)
+class Options:
+    """Knobs of one heuristic run."""
+
+    priority: str = "rank"  # "rank" | "tail"
+    placement: str = "balanced"  # "balanced" | "default"
+    lookahead: int = 8  # ready tasks a core inspects for one that fits the free DRAM bandwidth
+    hold: bool = True  # a core with slack waits rather than slow a busier core
+    slack: float = 0.9  # a core is "with slack" below this fraction of the busiest core's load
+
+
+def placement(g: TaskGraph, mode: str, split: Split | None) -> np.ndarray:
+    """Core of every task: the LP split (``balanced``) or the cost model's default."""
+    if mode == "default" or split is None:
+        return g.default_core.copy()
+    counts = split.counts
+    single = (counts > 0).sum(axis=1) == 1
+    core = np.argmax(counts, axis=1)[g.cls]
+    sizes = np.array([len(p.network) for p in g.plans], dtype=np.int64)
+    cls_net = np.repeat(np.arange(len(g.plans)), sizes)
+    cls_layer = np.concatenate([np.arange(s) for s in sizes])
+    for c in np.flatnonzero(~single).tolist():  # few classes: spread their images over cores evenly
+        ni, li = int(cls_net[c]), int(cls_layer[c])
+        m = int(g.workload.images[ni])
+        share = counts[c] / max(counts[c].sum(), 1)
+        given = np.zeros(len(share))
+        ids = g.offset[ni] + np.arange(m) * sizes[ni] + li
+        for j in range(m):
+            k = int(np.argmax(share * (j + 1) - given))
+            given[k] += 1
+            core[ids[j]] = k
+    return core.astype(np.int64)
+
+
+def priority_order(g: TaskGraph, mode: str) -> np.ndarray:
+    """Task ids, best first."""
+    ids = np.arange(len(g))
+    if mode == "tail":
+        return np.lexsort((ids, g.rank, -np.round(g.tail, 6)))
+    return np.lexsort((ids, -np.round(g.tail, 6), g.rank))
+
+
+def list_schedule(g: TaskGraph, core: np.ndarray, order: np.ndarray, *, contention: bool,
+                  opts: Options = Options(), load: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Start and end of every task with the given placement and priority order."""
+    n, K = len(g), g.n_cores
+    bw = float(g.hardware.dram_bytes_per_cycle)
+    rows = np.arange(n)
+    dur_a = g.cost[rows, core]
+    if not np.isfinite(dur_a).all():
+        raise ScheduleError(f"{g.describe(int(np.flatnonzero(~np.isfinite(dur_a))[0]))} placed on a core that "
+                            "cannot run it")
+    rate_a = natural_rates(dur_a, g.dram_bytes[rows, core], bw) if contention else np.zeros(n)
+    pos_a = np.empty(n, dtype=np.int64)
+    pos_a[order] = rows
+    dur, rate, co = dur_a.tolist(), rate_a.tolist(), core.tolist()
+    pos, order_l = pos_a.tolist(), order.tolist()
+    sp, si = g.succ_ptr.tolist(), g.succ_idx.tolist()
+    indeg = np.diff(g.pred_ptr).tolist()
+    start, end = [0.0] * n, [0.0] * n
+    lo = np.ones(K) if load is None else np.asarray(load, dtype=float) / max(float(np.max(load)), 1e-12)
+    crit = lo.tolist()
+    slack = [c < opts.slack for c in crit]
+    heaps: list[list[int]] = [[] for _ in range(K)]
+    zero: list[int] = []
+    for t in np.flatnonzero(np.diff(g.pred_ptr) == 0).tolist():
+        if dur[t] > 0:
+            heaps[co[t]].append(pos[t])
+        else:
+            zero.append(t)
+    for h in heaps:
+        heapq.heapify(h)
+    run = [-1] * K
+    since, left, spd, endp = [0.0] * K, [0.0] * K, [1.0] * K, [_INF] * K
+    now, done = 0.0, 0
+    push, pop = heapq.heappush, heapq.heappop
+    rng = range(K)
+    look = max(int(opts.lookahead), 1)
+
+    def pick(k: int) -> int:
+        """Task to start on idle core k now, or -1 to wait."""
+        h = heaps[k]
+        t = order_l[h[0]]
+        other = 0.0
+        for j in rng:
+            if run[j] >= 0:
+                other += rate[run[j]]
+        if other == 0.0 or rate[t] + other <= bw:
+            pop(h)
+            return t
+        held: list[int] = []
+        choice = -1
+        while h and len(held) < look:
+            p = pop(h)
+            u = order_l[p]
+            if rate[u] + other <= bw:
+                choice = u
+                break
+            held.append(p)
+        if choice < 0:
+            # nothing fits: start the best one unless it slows a busier core and this one has slack
+            p0 = held[0]
+            u = order_l[p0]
+            harm = False
+            if opts.hold and slack[k]:
+                act = [j for j in rng if run[j] >= 0]
+                new = fair_speeds([rate[run[j]] for j in act] + [rate[u]], bw)
+                harm = any(new[i] < spd[j] - 1e-12 and crit[j] > crit[k] for i, j in enumerate(act))
+            if harm:
+                for p in held:
+                    push(h, p)
+                return -1
+            choice = u
+            held = held[1:]
+        for p in held:
+            push(h, p)
+        return choice
+
+    while True:
+        while zero:
+            t = zero.pop()
+            start[t] = end[t] = now
+            done += 1
+            for j in range(sp[t], sp[t + 1]):
+                s = si[j]
+                indeg[s] -= 1
+                if indeg[s] == 0:
+                    if dur[s] > 0:
+                        push(heaps[co[s]], pos[s])
+                    else:
+                        zero.append(s)
+        for k in rng:
+            if run[k] < 0 and heaps[k]:
+                t = pick(k) if contention else order_l[pop(heaps[k])]
+                if t >= 0:
+                    run[k] = t
+                    start[t] = since[k] = now
+                    left[k], spd[k] = dur[t], 1.0
+                    endp[k] = now + dur[t]
+        if contention:
+            act = [k for k in rng if run[k] >= 0]
+            if act:
+                new = fair_speeds([rate[run[k]] for k in act], bw)
+                for k, s in zip(act, new):
+                    if s != spd[k]:
+                        left[k] -= (now - since[k]) * spd[k]
+                        since[k], spd[k] = now, s
+                        endp[k] = now + max(left[k], 0.0) / s
+        nxt = min(endp)
+        if nxt == _INF:
+            break
+        now = nxt
+        for k in rng:
+            if endp[k] == now:
+                t = run[k]
+                end[t] = now
+                run[k], endp[k] = -1, _INF
+                done += 1
+                for j in range(sp[t], sp[t + 1]):
+                    s = si[j]
+                    indeg[s] -= 1
+                    if indeg[s] == 0:
+                        if dur[s] > 0:
+                            push(heaps[co[s]], pos[s])
+                        else:
+                            zero.append(s)
+    if done < n:
+        raise ScheduleError(f"scheduler stalled after {done} of {n} tasks (a cycle in the task graph?)")
+    return np.asarray(start), np.asarray(end)
