@@ -8,16 +8,18 @@ in its own package, not here.
 
 from __future__ import annotations
 
-import functools
 import json
+import os
 import sys
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import typer
 from rich.console import Console
 
+from dualopu.clikit.app import DualOpuGroup, handle_errors, print_error
 from dualopu.errors import DualOpuError
+
+__all__ = ["DualOpuError", "app", "console", "err_console", "fail", "handle_errors", "main", "print_json"]
 
 app = typer.Typer(
     name="dualopu",
@@ -26,34 +28,19 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=DualOpuGroup,  # checks every parameter, one error path, one-line usage errors (dualopu.clikit)
 )
-console = Console()
+#: Tables go to stdout. Outside a terminal rich would cut every table at 80 columns ("113,…");
+#: there we use a wide page instead (COLUMNS still wins when set).
+_PIPE_WIDTH = 200
+console = Console(width=None if sys.stdout.isatty() or os.environ.get("COLUMNS") else _PIPE_WIDTH)
 err_console = Console(stderr=True)
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 
 def fail(message: str) -> typer.Exit:
     """Print one error line on stderr and return the exit-2 exception to raise."""
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    print_error(message)
     return typer.Exit(code=2)
-
-
-def handle_errors(fn: F) -> F:
-    """Turn user errors into one stderr line and exit 2 (no traceback)."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except DualOpuError as exc:
-            raise fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from None
-        except FileNotFoundError as exc:
-            raise fail(f"file not found: {exc.filename}") from None
-        except KeyboardInterrupt:
-            raise fail("interrupted") from None
-
-    return wrapper  # type: ignore[return-value]
 
 
 def print_json(obj: Any) -> None:
