@@ -333,3 +333,10 @@ def schedule_energy(
         "energy_static_uj_per_image": static / PJ_PER_UJ / n_images,
         "gops_per_watt": OPS_PER_MAC * macs / (total_uj * 1e-6) / 1e9 if total_uj > 0 else 0.0,
     }
+
+
+def scheduled_energy(result: Any, workload: Any, hw: Hardware) -> dict[str, float]:
+    """`schedule_energy` of a `sched.Schedule` (tasks' net, layer, core; makespan) and its workload."""
+    return schedule_energy(
+        workload.networks, workload.images, hw, result.net, result.layer, result.core, result.makespan_cycles
+    )
