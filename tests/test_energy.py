@@ -184,3 +184,44 @@ def test_evaluate_json_has_energy_fields():
             assert row[f"energy_{c}_uj"] >= 0
     total = sum(r["energy_uj"] for r in d["layers"]) + d["energy_idle_static_uj"]
     assert total == pytest.approx(d["energy_uj_per_image"], rel=1e-9)
+
+
+def test_batched_candidate_energy_equals_network_energy():
+    """The tuner's vectorized path (many configurations per core at once, template placement)
+    gives the preset's energy per image exactly when the preset is among the candidates.
+    Catches the two paths drifting apart (placement, bank sizes, static term); both rest on
+    the same access counts, so it cannot catch a wrong count."""
+    from dualopu.cost.energy import energy_per_image_uj, placed_dynamic_pj
+    from dualopu.cost.model import core_costs
+    from dualopu.hw import core_area
+    from dualopu.ir.zoo import build
+
+    hw = load_hardware("dual-opu")
+    net = build("mobilenet_v2")
+    cost = evaluate(net, hw)
+    dyn, areas, busy = [], [], []
+    for k, c in enumerate(hw.cores):
+        pes = np.array([8, c.pe_count, 64])
+        p = CoreParams.batch(
+            c.type,
+            c.dataflow,
+            pe_count=pes,
+            input_size=c.input_size,
+            ic_parallel=c.ic_parallel,
+            input_buffer_kib=c.input_buffer_kib,
+            weight_buffer_kib=c.weight_buffer_kib,
+            output_buffer_kib=c.output_buffer_kib,
+        )
+        costs = core_costs(net.table, p, hw.dram_bytes_per_cycle, hw.data_bytes)
+        mask = cost.core == k
+        dyn.append(placed_dynamic_pj(net.table, p, costs, mask, hw.energy_model, hw.data_bytes))
+        busy.append(costs.cycles[:, mask].sum(axis=1))
+        buffers = c.input_buffer_kib + c.weight_buffer_kib + c.output_buffer_kib
+        areas.append(core_area(hw.area_model, c.type, pes, c.input_size, buffers))
+    idx = np.array([[1, 1], [0, 2], [2, 0]])
+    dram_cycles = cost.dram_bytes / hw.dram_bytes_per_cycle
+    period = np.maximum(np.maximum(busy[0][idx[:, 0]], busy[1][idx[:, 1]]), dram_cycles)
+    area = areas[0][idx[:, 0]] + areas[1][idx[:, 1]]
+    e = energy_per_image_uj(dyn, idx, area, period, hw.energy_model, hw.clock_mhz)
+    assert e[0] == pytest.approx(cost.summary()["energy_uj_per_image"], rel=1e-9)
+    assert np.all(np.isfinite(e)) and len(set(np.round(e, 6))) == 3

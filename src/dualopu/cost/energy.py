@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from dualopu.cost.model import PARAM_BYTES_BIAS, PARAM_BYTES_MULT, TABLE_BYTES, CoreParams
+from dualopu.cost.model import PARAM_BYTES_BIAS, PARAM_BYTES_MULT, TABLE_BYTES, CoreCosts, CoreParams
 from dualopu.hw.area import area_breakdown
 from dualopu.hw.config import Hardware
 from dualopu.hw.energy import EnergyModel
@@ -340,3 +340,32 @@ def scheduled_energy(result: Any, workload: Any, hw: Hardware) -> dict[str, floa
     return schedule_energy(
         workload.networks, workload.images, hw, result.net, result.layer, result.core, result.makespan_cycles
     )
+
+
+# ---- many candidate designs at once (the tuner) ----------------------------------------------
+
+
+def placed_dynamic_pj(
+    t: LayerTable, p: CoreParams, costs: CoreCosts, mask: np.ndarray, em: EnergyModel, data_bytes: int = 1
+) -> np.ndarray:
+    """Per candidate configuration of core(s) ``p``: dynamic energy (pJ) of the layers ``mask``
+    places on this core, from the same `core_costs` that gives its cycles. Shape ``(n_configs,)``."""
+    e = core_dynamic_energy(t, p, costs.compute_cycles, costs.load_bytes, costs.store_bytes, em, data_bytes)
+    return e.total_pj[:, np.asarray(mask, dtype=bool)].sum(axis=1)
+
+
+def energy_per_image_uj(
+    dynamic_pj: Sequence[np.ndarray],
+    idx: np.ndarray,
+    area: np.ndarray,
+    period_cycles: np.ndarray,
+    em: EnergyModel,
+    clock_mhz: float,
+    images_per_round: float = 1.0,
+) -> np.ndarray:
+    """Energy per image (uJ) of design combinations: ``idx[:, k]`` picks core ``k``'s candidate,
+    whose dynamic energy per workload round is ``dynamic_pj[k]``; leakage of the combination's
+    ``area`` over its ``period_cycles`` per round. Vectorized over the rows of ``idx``."""
+    dyn = np.sum([np.asarray(d)[idx[:, k]] for k, d in enumerate(dynamic_pj)], axis=0)
+    static = static_energy_pj(em, area, period_cycles, clock_mhz)
+    return (dyn + static) / PJ_PER_UJ / images_per_round
