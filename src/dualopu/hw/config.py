@@ -14,6 +14,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from dualopu.errors import HardwareError
+from dualopu.hw.energy import EnergyModel
 from dualopu.ir.network import LayerKind
 
 
@@ -110,6 +111,7 @@ class Hardware(_Strict):
     data_bytes: int = Field(default=1, gt=0, description="bytes per activation/weight element (INT8 = 1)")
     cores: tuple[Core, ...] = Field(min_length=1)
     area_model: AreaModel = AreaModel()
+    energy_model: EnergyModel = EnergyModel()  # per-access energies (hw/energy.py)
 
     @model_validator(mode="after")
     def _unique_names(self) -> Hardware:
