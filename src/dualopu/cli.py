@@ -342,6 +342,7 @@ def schedule_cmd(
 ) -> None:
     """Schedule layers of many images (and networks) concurrently on the cores, with a lower bound."""
     from dualopu import sched as S
+    from dualopu.cost.energy import scheduled_energy
     from dualopu.hw import load_hardware
     from dualopu.util import write_atomic
 
@@ -358,14 +359,15 @@ def schedule_cmd(
     if output:
         write_atomic(output, result.to_json())
     summary = result.summary(workload, hardware)
+    summary.update(scheduled_energy(result, workload, hardware))  # energy per image (cost/energy.py)
     if as_json:
         print_json(summary)
         return
     console.print(
         f"{', '.join(summary['networks'])} x {images} images on {hardware.name} ({method}, {summary['status']}): "
         f"makespan {summary['makespan_cycles']:,.0f} cycles, {summary['throughput_ips']:.1f} images/s, "
-        f"{summary['fraction_of_bound']:.1%} of the lower bound {summary['lower_bound_cycles']:,.0f}",
-        highlight=False)
+        f"{summary['fraction_of_bound']:.1%} of the lower bound {summary['lower_bound_cycles']:,.0f}; "
+        f"{summary['energy_uj_per_image']:,.1f} uJ/image", highlight=False)
     for name, util in summary["core_utilization"].items():
         console.print(f"  {name}: utilization {util:.1%}, PE efficiency {summary['core_pe_efficiency'][name]:.1%}",
                       highlight=False)

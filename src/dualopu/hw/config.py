@@ -22,6 +22,7 @@ from pydantic import (
 )
 
 from dualopu.errors import HardwareError
+from dualopu.hw.energy import EnergyModel
 from dualopu.ir.network import LayerKind
 from dualopu.util import MAX_YAML_BYTES, read_text_limited
 
@@ -129,6 +130,7 @@ class Hardware(_Strict):
     data_bytes: int = Field(default=1, gt=0, description="bytes per activation/weight element (INT8 = 1)")
     cores: tuple[Core, ...] = Field(min_length=1)
     area_model: AreaModel = AreaModel()
+    energy_model: EnergyModel = EnergyModel()  # per-access energies (hw/energy.py)
 
     @model_validator(mode="after")
     def _unique_names(self) -> Hardware:
