@@ -13,8 +13,8 @@ The public API mirrors the CLI (one function per command)::
     best = dualopu.tune([net], budget=2000.0)           # `dualopu tune`
     dualopu.reproduce("reproduce-out", quick=True)      # `dualopu reproduce`
 
-Heavier layers (compiler, simulators, scheduler, tuner, report) are imported on first use,
-so `import dualopu` stays fast.
+Every layer is imported on first attribute access (module ``__getattr__``), so ``import dualopu``
+and ``dualopu --help`` stay fast (issue 17).
 """
 
 from __future__ import annotations
@@ -23,20 +23,24 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-from dualopu.cost import NetworkCost, evaluate
 from dualopu.errors import DualOpuError
-from dualopu.hw import Hardware, load_hardware
-from dualopu.ir import Layer, LayerKind, Network
-from dualopu.ir.loader import load_network
 
 if TYPE_CHECKING:
     from dualopu.compiler import compile_network, quantize
+    from dualopu.cost import NetworkCost, evaluate
+    from dualopu.hw import Hardware, load_hardware
+    from dualopu.ir import Layer, LayerKind, Network
+    from dualopu.ir.loader import load_network
     from dualopu.report.reproduce import reproduce
     from dualopu.sched import Schedule, Workload, lower_bound, schedule, validate
     from dualopu.sim import run_functional, simulate_cycles
     from dualopu.tune import TuneResult, tune
 
 _LAZY = {
+    "NetworkCost": "dualopu.cost", "evaluate": "dualopu.cost",
+    "Hardware": "dualopu.hw", "load_hardware": "dualopu.hw",
+    "Layer": "dualopu.ir", "LayerKind": "dualopu.ir", "Network": "dualopu.ir",
+    "load_network": "dualopu.ir.loader",
     "compile_network": "dualopu.compiler", "quantize": "dualopu.compiler",
     "simulate_cycles": "dualopu.sim", "run_functional": "dualopu.sim",
     "Schedule": "dualopu.sched", "Workload": "dualopu.sched", "schedule": "dualopu.sched",

@@ -12,6 +12,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from dualopu.report.render import column_label
+
 
 def _save(fig: Figure, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -31,13 +33,15 @@ def grouped_bars(
     width = 0.8 / max(len(value_cols), 1)
     fig, ax = plt.subplots(figsize=(max(6.0, 0.9 * len(labels) + 2), 4.0))
     for k, col in enumerate(value_cols):
-        ax.bar(x + (k - (len(value_cols) - 1) / 2) * width, frame[col].to_numpy(dtype=float), width, label=col)
+        ax.bar(x + (k - (len(value_cols) - 1) / 2) * width, frame[col].to_numpy(dtype=float), width,
+               label=column_label(col))
     if reference is not None:
         ax.axhline(reference, color="k", ls="--", lw=1, label=reference_label)
     ax.set_xticks(x, labels, rotation=30, ha="right")
     ax.set_ylabel(ylabel)
     ax.set_title(title)
-    ax.legend(fontsize=8)
+    if ax.get_legend_handles_labels()[1]:  # no "No artists with labels" warning
+        ax.legend(fontsize=8)
     ax.grid(axis="y", alpha=0.3)
     return _save(fig, path)
 
@@ -49,7 +53,7 @@ def lines(
     """Line plot of several series against one x column."""
     fig, ax = plt.subplots(figsize=(6.0, 4.0))
     for col in y_cols:
-        ax.plot(frame[x_col].to_numpy(dtype=float), frame[col].to_numpy(dtype=float), marker="o", label=col)
+        ax.plot(frame[x_col].to_numpy(dtype=float), frame[col].to_numpy(dtype=float), marker="o", label=column_label(col))
     if reference is not None:
         ax.axhline(reference, color="k", ls="--", lw=1)
     if logx:
@@ -57,6 +61,7 @@ def lines(
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title)
-    ax.legend(fontsize=8)
+    if ax.get_legend_handles_labels()[1]:
+        ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     return _save(fig, path)

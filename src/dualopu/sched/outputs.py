@@ -146,7 +146,18 @@ def gantt_html(sched: Schedule, workload: Workload, hw: Hardware, path: str | Pa
                       height=420 + 50 * len(hw.cores), bargap=0.15)
     fig.update_xaxes(title_text="cycles", row=2, col=1)
     fig.update_yaxes(range=[0, 1.05], row=2, col=1)
-    return write_atomic(path, fig.to_html(include_plotlyjs=True, full_html=True))
+    # plotly.js (~4.7 MB) is written once beside the HTML files and referenced, not embedded in each
+    # (offline: no CDN); a folder of Gantt charts shares one copy.
+    js = Path(path).with_name(PLOTLY_JS)
+    if not js.is_file():
+        from plotly.offline import get_plotlyjs
+
+        write_atomic(js, get_plotlyjs())
+    return write_atomic(path, fig.to_html(include_plotlyjs=PLOTLY_JS, full_html=True))
+
+
+#: File name of the shared plotly.js beside Gantt HTML files.
+PLOTLY_JS = "plotly.min.js"
 
 
 def gantt_png(sched: Schedule, workload: Workload, hw: Hardware, path: str | Path, max_bars: int = 20000) -> Path:
