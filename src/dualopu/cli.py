@@ -405,29 +405,33 @@ def validate_cmd(
 def tune_cmd(
     models: str = typer.Argument(..., help="network(s) to tune for, comma-separated (one image of each per round)"),
     area: float = typer.Option(None, "--area", help="area budget in MAC-equivalents (see `dualopu area`)"),
-    like: str = typer.Option(None, "--like", help="use the area of this hardware as the budget (default dual-opu)"),
+    like: str = typer.Option(None, "--like", help="use the area of this hardware as the budget (default dual-opu); "
+                             "it is also always a candidate when it has the same cores"),
     cores: str = typer.Option("regular,depthwise", "--cores",
-                              help="cores to size: e.g. regular,depthwise | unified | unified:systolic | "
-                                   "regular,regular,depthwise"),
-    method: str = typer.Option("exhaustive", "--method", help="exhaustive | optuna | auto"),
+                              help="cores to size, any number: e.g. regular,depthwise | unified | unified:systolic | "
+                                   "regular,regular,depthwise | regular,depthwise,unified"),
+    space: str = typer.Option(None, "--space", help="design space YAML (per core kind: pe_count {min,max} or list, "
+                              "input_size, ic_parallel, *_buffer_kib lists; dram_bytes_per_cycle, clock_mhz lists)"),
+    method: str = typer.Option("auto", "--method", help="auto (exhaustive while it fits, else optuna) | exhaustive | "
+                               "optuna"),
     trials: int = typer.Option(300, "--trials", help="Optuna trials"),
     seed: int = typer.Option(0, "--seed", help="random seed (Optuna)"),
     objective: str = typer.Option("throughput", "--objective", help="throughput | latency | efficiency"),
     out: str = typer.Option("tune-out", "--out", "-o", "--output",
-                            help="folder: best.yaml, points.csv, pareto.csv, tune.png, tune.db"),
+                            help="folder: best.yaml, candidates.csv, pareto.csv, summary.json, tune.png, tune.db"),
     resume: bool = typer.Option(False, "--resume", help="continue an interrupted run in --out"),
     overwrite: bool = typer.Option(False, "--overwrite", help="discard the results already in --out"),
-    executor: str = typer.Option("local", "--executor", help="local | dask://HOST:PORT"),
-    chunk_size: int = typer.Option(2048, "--chunk-size", help="configurations per stored chunk"),
+    executor: str = typer.Option("local", "--executor", help="where candidates are scheduled: local (all cores) | "
+                                 "dask://HOST:PORT"),
+    confirm_top: int = typer.Option(16, "--confirm-top", help="K: best candidates by the bound confirmed by schedules"),
     dram: float = typer.Option(None, "--dram", help="override the DRAM bandwidth (bytes/cycle)"),
     images: int = typer.Option(8, "--images", help="images per network when confirming the best candidates"),
     input_shape: str = typer.Option(None, "--input-shape", help="NxCxHxW for every model"),
     as_json: bool = typer.Option(False, "--json", help="print JSON"),
-    quiet: bool = typer.Option(False, "--quiet", help="no progress bar"),
+    quiet: bool = typer.Option(False, "--quiet", help="no progress lines"),
 ) -> None:
-    """Pick each core's PE count and input size per PE to maximize throughput under an area budget."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
+    """Size every core (PE count, input size per PE, ic_parallel, buffers) to maximize throughput under an
+    area budget; the best candidates by the bound are confirmed by schedules."""
     from dualopu.clikit.outputs import output_dir, published
     from dualopu.hw import load_hardware, total_area
     from dualopu.ir.loader import load_network
@@ -439,30 +443,24 @@ def tune_cmd(
     nets = [load_network(m.strip(), input_shape) for m in models.split(",") if m.strip()]
     if not nets:
         raise DualOpuError("no model given")
-    t_start = __import__("time").perf_counter()
-    with Progress(TextColumn("tuning"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
-                  TextColumn("best bound {task.fields[best]}"), TimeElapsedColumn(), console=err_console,
-                  disable=quiet or as_json, transient=True) as bar:
-        task = bar.add_task("tune", total=None, rate="", best="-")
 
-        def progress(done: int, total: int, best_period: float) -> None:
-            dt = max(__import__("time").perf_counter() - t_start, 1e-9)
-            best = f"{len(nets) * 200e6 / best_period:.1f} img/s" if best_period < 1e299 else "-"
-            bar.update(task, completed=done, total=total, rate=f"{done * chunk_size / dt:,.0f} cfg/s", best=best)
+    def progress(msg: str) -> None:
+        if not quiet:
+            err_console.print(msg, highlight=False)
 
-        with output_dir(out, resume=resume, keep_partial=True, carry=not overwrite) as stage:  # atomic --out
-            result = tune(nets, budget, cores, method=method, trials=trials, seed=seed, out=stage, resume=resume,
-                          overwrite=overwrite, executor=executor, chunk_size=chunk_size, objective=objective,
-                          dram=dram, confirm_images=images, progress=progress)
-        result.files = {k: published(v, stage, out) for k, v in result.files.items()}
+    with output_dir(out, resume=resume, keep_partial=True, carry=not overwrite) as stage:  # atomic --out
+        result = tune(nets, budget, cores, space=space, method=method, trials=trials, seed=seed, out=stage,
+                      resume=resume, overwrite=overwrite, executor=executor, objective=objective, dram=dram,
+                      preset=like, confirm_top=confirm_top, confirm_images=images, progress=progress)
+    result.files = {k: published(v, stage, out) for k, v in result.files.items()}
     if as_json:
         print_json(result.to_dict())
         return
-    best = ", ".join(f"{c.name} {c.pe_count} PEs x {c.input_size}" for c in result.best.cores)
-    console.print(f"best: {best}; area {result.area:.1f} of {budget:.1f}; scheduled {result.throughput_ips:.1f} "
-                  f"images/s (bound {result.bound_ips:.1f}); {result.evaluated:,} configurations in "
+    console.print(f"best: {result.best.description}; area {result.area:.1f} of {budget:.1f}; scheduled "
+                  f"{result.throughput_ips:.1f} images/s (bound {result.bound_ips:.1f}; preset "
+                  f"{result.preset_ips or float('nan'):.1f}); {result.evaluated:,} combinations in "
                   f"{result.seconds:.1f} s", highlight=False)
-    console.print(f"wrote {result.files.get('best_hw')} (use with --hw), {result.files.get('points_csv')}, "
+    console.print(f"wrote {result.files.get('best_hw')} (use with --hw), {result.files.get('candidates_csv')}, "
                   f"{result.files.get('plot')}", highlight=False)
 
 

@@ -17,7 +17,7 @@ from dualopu.errors import TuneError
 #: Retries of a job whose Dask worker died.
 DASK_RETRIES = 2
 #: Seconds to wait for a Dask scheduler.
-DASK_CONNECT_TIMEOUT_S = 10
+DASK_CONNECT_TIMEOUT_S = 5
 
 
 def local_workers() -> int:
@@ -32,6 +32,8 @@ def dask_address(executor: str) -> str | None:
     """The scheduler address of ``dask://HOST:PORT`` (None for ``local``); other values are refused."""
     if executor == "local":
         return None
+    if executor.startswith("inproc://"):  # an in-process cluster (tests, notebooks)
+        return executor
     if executor.startswith("dask://") or executor.startswith("tcp://"):
         rest = executor.removeprefix("dask://").removeprefix("tcp://")
         if ":" not in rest:
@@ -46,8 +48,12 @@ def _check_worker() -> str:
     return getattr(dualopu, "__version__", "unknown")
 
 
-def run_jobs(fn: Callable[..., Any], jobs: Sequence[tuple[Any, ...]], executor: str = "local",
-             workers: int | None = None) -> Iterator[tuple[int, Any]]:
+def run_jobs(
+    fn: Callable[..., Any],
+    jobs: Sequence[tuple[Any, ...]],
+    executor: str = "local",
+    workers: int | None = None,
+) -> Iterator[tuple[int, Any]]:
     """Yield ``(job index, fn(*job))`` as jobs finish (any order)."""
     if not jobs:
         return
@@ -70,11 +76,15 @@ def run_jobs(fn: Callable[..., Any], jobs: Sequence[tuple[Any, ...]], executor: 
     yield from _run_dask(fn, jobs, address)
 
 
-def _run_dask(fn: Callable[..., Any], jobs: Sequence[tuple[Any, ...]], address: str) -> Iterator[tuple[int, Any]]:
+def _run_dask(
+    fn: Callable[..., Any], jobs: Sequence[tuple[Any, ...]], address: str
+) -> Iterator[tuple[int, Any]]:
     try:
         from distributed import Client, as_completed
     except ImportError:
-        raise TuneError("--executor dask:// needs the 'distributed' package (pip install 'dask[distributed]')") from None
+        raise TuneError(
+            "--executor dask:// needs the 'distributed' package (pip install 'dask[distributed]')"
+        ) from None
     try:
         client = Client(address, timeout=f"{DASK_CONNECT_TIMEOUT_S}s")
     except (OSError, TimeoutError) as exc:
@@ -85,17 +95,22 @@ def _run_dask(fn: Callable[..., Any], jobs: Sequence[tuple[Any, ...]], address: 
         try:
             client.run(_check_worker)
         except (ImportError, ModuleNotFoundError) as exc:
-            raise TuneError(f"a Dask worker at {address} cannot import dualopu ({exc}); install it on every "
-                            "worker") from None
+            raise TuneError(
+                f"a Dask worker at {address} cannot import dualopu ({exc}); install it on every worker"
+            ) from None
         futs = {client.submit(fn, *job, pure=False, retries=DASK_RETRIES): i for i, job in enumerate(jobs)}
         for fut in as_completed(futs):
             try:
                 yield futs[fut], fut.result()
             except (ImportError, ModuleNotFoundError) as exc:
                 raise TuneError(f"a Dask worker cannot import what a job needs ({exc})") from None
-            except Exception as exc:  # a job that failed remotely, or a worker lost more than DASK_RETRIES times
+            except (
+                Exception
+            ) as exc:  # a job that failed remotely, or a worker lost more than DASK_RETRIES times
                 if "KilledWorker" in type(exc).__name__:
-                    raise TuneError(f"Dask workers kept dying on a job ({exc}); check worker memory/logs") from None
+                    raise TuneError(
+                        f"Dask workers kept dying on a job ({exc}); check worker memory/logs"
+                    ) from None
                 raise
     finally:
         client.close()

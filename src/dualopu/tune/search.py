@@ -34,6 +34,8 @@ EXHAUSTIVE_LIMIT = 20_000_000
 BLOCK = 1 << 20
 #: Relative slack of the area budget (floating-point sums of the area model).
 AREA_SLACK = 1e-9
+#: Relative weight of the tie-break between designs of equal bound.
+TIE_BREAK = 1e-9
 
 
 def spread_period_cycles(busy: Sequence[np.ndarray]) -> np.ndarray:
@@ -45,13 +47,16 @@ def spread_period_cycles(busy: Sequence[np.ndarray]) -> np.ndarray:
     if len(busy) == 1:
         return busy[0]
     with np.errstate(divide="ignore"):
-        return 1.0 / np.sum([1.0 / b for b in busy], axis=0)
+        return 1.0 / np.sum([1.0 / b for b in busy], axis=0)  # a core without work (b = 0) takes none
 
 
 def spread_fractions(busy: Sequence[np.ndarray]) -> list[np.ndarray]:
     """Share of the group's work each core runs under `spread_period_cycles`."""
+    if len(busy) == 1:
+        return [np.ones_like(busy[0])]
     period = spread_period_cycles(busy)
-    return [period / b for b in busy]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return [np.where(b > 0, period / b, 0.0) for b in busy]
 
 
 @dataclass(frozen=True)
@@ -80,30 +85,63 @@ def _layer_groups(nets: Sequence[Network], template: Hardware) -> list[np.ndarra
 
 def _rows(tables: Sequence[LayerTable], masks: Sequence[np.ndarray]) -> LayerTable:
     """The rows ``masks`` of every table, concatenated (one cost-model call for a whole workload)."""
-    return LayerTable(**{f.name: np.concatenate([getattr(t, f.name)[m] for t, m in zip(tables, masks)])
-                         for f in fields(LayerTable)})
+    return LayerTable(
+        **{
+            f.name: np.concatenate([getattr(t, f.name)[m] for t, m in zip(tables, masks)])
+            for f in fields(LayerTable)
+        }
+    )
 
 
-def price_core(nets: Sequence[Network], weights: Sequence[float], template: Hardware, k: int,
-               values: np.ndarray, layer_groups: Sequence[np.ndarray], dram_bpc: float) -> tuple[np.ndarray, ...]:
+def price_core(
+    nets: Sequence[Network],
+    weights: Sequence[float],
+    template: Hardware,
+    k: int,
+    values: np.ndarray,
+    layer_groups: Sequence[np.ndarray],
+    dram_bpc: float,
+) -> tuple[np.ndarray, ...]:
     """Busy cycles, DRAM bytes and area of core ``k``'s candidates ``values`` for its group's work."""
     core: Core = template.cores[k]
     group = _group_of(template)[k]
     params = CoreParams.batch(
-        core.type, core.dataflow, pe_count=values[:, PE], input_size=values[:, ISZ], ic_parallel=values[:, ICP],
-        input_buffer_kib=values[:, IB], weight_buffer_kib=values[:, WB], output_buffer_kib=values[:, OB],
-        instr_overhead_cycles=core.instr_overhead_cycles, post_ops_per_cycle=core.post_ops_per_cycle,
-        runs_elementwise=core.runs_elementwise)
+        core.type,
+        core.dataflow,
+        pe_count=values[:, PE],
+        input_size=values[:, ISZ],
+        ic_parallel=values[:, ICP],
+        input_buffer_kib=values[:, IB],
+        weight_buffer_kib=values[:, WB],
+        output_buffer_kib=values[:, OB],
+        instr_overhead_cycles=core.instr_overhead_cycles,
+        post_ops_per_cycle=core.post_ops_per_cycle,
+        runs_elementwise=core.runs_elementwise,
+    )
     table = _rows([net.table for net in nets], [lg == group for lg in layer_groups])
     w = np.concatenate([np.full(int((lg == group).sum()), wt) for wt, lg in zip(weights, layer_groups)])
     if len(w) == 0:
-        return np.zeros(len(values)), np.zeros(len(values)), core_area(
-            template.area_model, core.type, values[:, PE], values[:, ISZ], values[:, IB] + values[:, WB] + values[:, OB])
+        return (
+            np.zeros(len(values)),
+            np.zeros(len(values)),
+            core_area(
+                template.area_model,
+                core.type,
+                values[:, PE],
+                values[:, ISZ],
+                values[:, IB] + values[:, WB] + values[:, OB],
+            ),
+        )
     costs = core_costs(table, params, dram_bpc, template.data_bytes)
     busy = costs.cycles @ w
     dram = costs.dram_bytes @ w
-    area = core_area(template.area_model, core.type, values[:, PE], values[:, ISZ],
-                     values[:, IB] + values[:, WB] + values[:, OB])
+    area = core_area(
+        template.area_model,
+        core.type,
+        values[:, PE],
+        values[:, ISZ],
+        values[:, IB] + values[:, WB] + values[:, OB],
+    )
     return busy, dram, area
 
 
@@ -116,13 +154,16 @@ def dominance_mask(area: np.ndarray, busy: np.ndarray, dram: np.ndarray, block: 
     sky_b = np.empty(0)
     sky_d = np.empty(0)
     for lo in range(0, n, block):
-        bb, dd = b[lo:lo + block], d[lo:lo + block]
-        dom = ((sky_b[None, :] <= bb[:, None]) & (sky_d[None, :] <= dd[:, None])).any(axis=1) if len(sky_b) else \
-            np.zeros(len(bb), dtype=bool)
+        bb, dd = b[lo : lo + block], d[lo : lo + block]
+        dom = (
+            ((sky_b[None, :] <= bb[:, None]) & (sky_d[None, :] <= dd[:, None])).any(axis=1)
+            if len(sky_b)
+            else np.zeros(len(bb), dtype=bool)
+        )
         inner = (bb[None, :] <= bb[:, None]) & (dd[None, :] <= dd[:, None])
         inner &= np.tri(len(bb), k=-1, dtype=bool)  # j earlier in the order (no more area)
         dom |= inner.any(axis=1)
-        keep[lo:lo + block] = ~dom & np.isfinite(bb)
+        keep[lo : lo + block] = ~dom & np.isfinite(bb)
         sky_b = np.concatenate([sky_b, bb[~dom]])
         sky_d = np.concatenate([sky_d, dd[~dom]])
     del a
@@ -131,23 +172,36 @@ def dominance_mask(area: np.ndarray, busy: np.ndarray, dram: np.ndarray, block: 
     return out
 
 
-def price_and_prune(nets: Sequence[Network], weights: Sequence[float], template: Hardware, space: DesignSpace,
-                    budget: float, dram_bpc: float, keep: Sequence[np.ndarray] = ()) -> list[CorePricing]:
+def price_and_prune(
+    nets: Sequence[Network],
+    weights: Sequence[float],
+    template: Hardware,
+    space: DesignSpace,
+    budget: float,
+    dram_bpc: float,
+    keep: Sequence[np.ndarray] = (),
+) -> list[CorePricing]:
     """Every core's candidates priced and pruned (``keep``: per core, values always kept)."""
     layer_groups = _layer_groups(nets, template)
     raw = [candidates(c, space.ranges(core_kind(c))) for c in template.cores]
     if any(len(v) == 0 for v in raw):
         raise TuneError("empty design space: a core has no valid candidate")
     am = template.area_model
-    areas = [core_area(am, c.type, v[:, PE], v[:, ISZ], v[:, IB] + v[:, WB] + v[:, OB])
-             for c, v in zip(template.cores, raw)]
+    areas = [
+        core_area(am, c.type, v[:, PE], v[:, ISZ], v[:, IB] + v[:, WB] + v[:, OB])
+        for c, v in zip(template.cores, raw)
+    ]
     mins = [float(a.min()) for a in areas]
     if sum(mins) > budget * (1 + AREA_SLACK):
-        raise TuneError(f"no configuration fits the area budget {budget:.1f}; the smallest feasible area is "
-                        f"{sum(mins):.1f}")
+        raise TuneError(
+            f"no configuration fits the area budget {budget:.1f}; the smallest feasible area is "
+            f"{sum(mins):.1f}"
+        )
     out = []
     for k, (v, a) in enumerate(zip(raw, areas)):
-        room = budget * (1 + AREA_SLACK) - (sum(mins) - mins[k])  # per-core bound: the others at their smallest
+        room = budget * (1 + AREA_SLACK) - (
+            sum(mins) - mins[k]
+        )  # per-core bound: the others at their smallest
         forced = np.zeros(len(v), dtype=bool)
         if k < len(keep):
             forced = (v[:, None, :] == np.asarray(keep[k])[None, :, :]).all(axis=2).any(axis=1)
@@ -173,8 +227,9 @@ class Ranked:
     method: str
 
 
-def combine(pricing: Sequence[CorePricing], template: Hardware, idx: np.ndarray,
-            dram_bpc: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def combine(
+    pricing: Sequence[CorePricing], template: Hardware, idx: np.ndarray, dram_bpc: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Bound period, area and per-core busy fraction of combinations ``idx`` ``(m, K)``."""
     groups = _group_of(template)
     K = len(pricing)
@@ -191,7 +246,8 @@ def combine(pricing: Sequence[CorePricing], template: Hardware, idx: np.ndarray,
             share[k] = f
             dram += f * pricing[k].dram_bytes[idx[:, k]]
     period = np.maximum(period, dram / dram_bpc)
-    busy_frac = np.stack([share[k] * busy[k] for k in range(K)], axis=1) / period[:, None]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        busy_frac = np.nan_to_num(np.stack([share[k] * busy[k] for k in range(K)], axis=1) / period[:, None])
     return period, area, busy_frac
 
 
@@ -206,8 +262,17 @@ def pareto_indices(area: np.ndarray, score: np.ndarray) -> np.ndarray:
 Objective = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 
 
-def rank(pricing: Sequence[CorePricing], template: Hardware, budget: float, dram_bpc: float, top: int,
-         objective: Objective, method: str = "auto", trials: int = 300, seed: int = 0) -> Ranked:
+def rank(
+    pricing: Sequence[CorePricing],
+    template: Hardware,
+    budget: float,
+    dram_bpc: float,
+    top: int,
+    objective: Objective,
+    method: str = "auto",
+    trials: int = 300,
+    seed: int = 0,
+) -> Ranked:
     """Best ``top`` feasible combinations by ``objective(period, area, busy_frac)`` (lower is better)."""
     sizes = [len(p.values) for p in pricing]
     total = int(np.prod(sizes))
@@ -222,9 +287,14 @@ def rank(pricing: Sequence[CorePricing], template: Hardware, budget: float, dram
         period, area, frac = combine(pricing, template, idx, dram_bpc)
         ok = area <= lim
         fi = pareto_indices(area, np.where(np.isfinite(period), 1.0 / period, -np.inf))
-        f_idx, f_p, f_a = np.concatenate([f_idx, idx[fi]]), np.concatenate([f_p, period[fi]]), \
-            np.concatenate([f_a, area[fi]])
-        score = np.where(ok & np.isfinite(period), objective(period, area, frac) * (1 + 1e-9 * area / budget), np.inf)
+        f_idx, f_p, f_a = (
+            np.concatenate([f_idx, idx[fi]]),
+            np.concatenate([f_p, period[fi]]),
+            np.concatenate([f_a, area[fi]]),
+        )
+        # ties (equal bound): the design whose other cores are least loaded (slack for the scheduler)
+        tie = 1 + TIE_BREAK * frac.sum(axis=1) / frac.shape[1]
+        score = np.where(ok & np.isfinite(period), objective(period, area, frac) * tie, np.inf)
         m = min(top, len(score))
         part = np.argpartition(score, m - 1)[:m]
         best_idx = np.concatenate([best_idx, idx[part]])
@@ -263,23 +333,37 @@ def rank(pricing: Sequence[CorePricing], template: Hardware, budget: float, dram
     return Ranked(best_idx, period, area, f_idx[fi], f_p[fi], f_a[fi], evaluated, method)
 
 
-def hardware_of(template: Hardware, values: Sequence[np.ndarray], *, dram_bpc: float, clock_mhz: float,
-                name: str) -> Hardware:
+def hardware_of(
+    template: Hardware, values: Sequence[np.ndarray], *, dram_bpc: float, clock_mhz: float, name: str
+) -> Hardware:
     """The Hardware of one combination (one ``(6,)`` value row per core), with a true description."""
     cores = []
     for core, v in zip(template.cores, values):
-        upd = {c: (int(x) if c in ("pe_count", "input_size", "ic_parallel") else float(x)) for c, x in zip(COLUMNS, v)}
+        upd = {
+            c: (int(x) if c in ("pe_count", "input_size", "ic_parallel") else float(x))
+            for c, x in zip(COLUMNS, v)
+        }
         cores.append({**core.model_dump(), **upd})
-    desc = " + ".join(f"{c['name']} {c['pe_count']} PEs x {c['input_size']} (ic_parallel {c['ic_parallel']}, "
-                      f"buffers {c['input_buffer_kib']:g}/{c['weight_buffer_kib']:g}/{c['output_buffer_kib']:g} KiB)"
-                      for c in cores)
-    return Hardware.model_validate({**template.model_dump(), "name": name, "cores": cores,
-                                    "description": f"tuned: {desc}; DRAM {dram_bpc:g} B/cycle at {clock_mhz:g} MHz",
-                                    "dram_bytes_per_cycle": dram_bpc, "clock_mhz": clock_mhz})
+    desc = " + ".join(
+        f"{c['name']} {c['pe_count']} PEs x {c['input_size']} (ic_parallel {c['ic_parallel']}, "
+        f"buffers {c['input_buffer_kib']:g}/{c['weight_buffer_kib']:g}/{c['output_buffer_kib']:g} KiB)"
+        for c in cores
+    )
+    return Hardware.model_validate(
+        {
+            **template.model_dump(),
+            "name": name,
+            "cores": cores,
+            "description": f"tuned: {desc}; DRAM {dram_bpc:g} B/cycle at {clock_mhz:g} MHz",
+            "dram_bytes_per_cycle": dram_bpc,
+            "clock_mhz": clock_mhz,
+        }
+    )
 
 
-def combine_values(nets: Sequence[Network], weights: Sequence[float], template: Hardware,
-                   hw: Hardware) -> tuple[float, float]:
+def combine_values(
+    nets: Sequence[Network], weights: Sequence[float], template: Hardware, hw: Hardware
+) -> tuple[float, float]:
     """Bound period and area of one design ``hw`` of ``template``'s family (e.g. the preset)."""
     layer_groups = _layer_groups(nets, template)
     pricing = []
@@ -287,5 +371,7 @@ def combine_values(nets: Sequence[Network], weights: Sequence[float], template: 
         v = np.array([[float(getattr(c, col)) for col in COLUMNS]])
         busy, dram, area = price_core(nets, weights, template, k, v, layer_groups, hw.dram_bytes_per_cycle)
         pricing.append(CorePricing(v, busy, dram, area, 1))
-    period, area, _ = combine(pricing, template, np.zeros((1, len(pricing)), dtype=np.int64), hw.dram_bytes_per_cycle)
+    period, area, _ = combine(
+        pricing, template, np.zeros((1, len(pricing)), dtype=np.int64), hw.dram_bytes_per_cycle
+    )
     return float(period[0]), float(area[0])

@@ -20,7 +20,14 @@ from dualopu.errors import TuneError
 from dualopu.hw.config import Core, CoreType
 
 #: Numeric columns of one core's candidates, in order.
-COLUMNS = ("pe_count", "input_size", "ic_parallel", "input_buffer_kib", "weight_buffer_kib", "output_buffer_kib")
+COLUMNS = (
+    "pe_count",
+    "input_size",
+    "ic_parallel",
+    "input_buffer_kib",
+    "weight_buffer_kib",
+    "output_buffer_kib",
+)
 PE, ISZ, ICP, IB, WB, OB = range(len(COLUMNS))
 
 
@@ -59,7 +66,9 @@ class CoreRanges(_Strict):
     weight_buffer_kib: list[float]
     output_buffer_kib: list[float]
 
-    @field_validator("input_size", "ic_parallel", "input_buffer_kib", "weight_buffer_kib", "output_buffer_kib")
+    @field_validator(
+        "input_size", "ic_parallel", "input_buffer_kib", "weight_buffer_kib", "output_buffer_kib"
+    )
     @classmethod
     def _positive(cls, v: list[float]) -> list[float]:
         return _positive_list(v)
@@ -78,21 +87,36 @@ class CoreRanges(_Strict):
 
     @property
     def size(self) -> int:
-        return (len(self.pe_values()) * len(self.input_size) * len(self.ic_parallel) * len(self.input_buffer_kib)
-                * len(self.weight_buffer_kib) * len(self.output_buffer_kib))
+        return (
+            len(self.pe_values())
+            * len(self.input_size)
+            * len(self.ic_parallel)
+            * len(self.input_buffer_kib)
+            * len(self.weight_buffer_kib)
+            * len(self.output_buffer_kib)
+        )
 
 
-def _default(pe: tuple[int, int], isz: list[int], icp: list[int], ib: list[float], wb: list[float],
-             ob: list[float]) -> CoreRanges:
-    return CoreRanges(pe_count=IntRange(min=pe[0], max=pe[1]), input_size=isz, ic_parallel=icp,
-                      input_buffer_kib=ib, weight_buffer_kib=wb, output_buffer_kib=ob)
+def _default(
+    pe: tuple[int, int], isz: list[int], icp: list[int], ib: list[float], wb: list[float], ob: list[float]
+) -> CoreRanges:
+    return CoreRanges(
+        pe_count=IntRange(min=pe[0], max=pe[1]),
+        input_size=isz,
+        ic_parallel=icp,
+        input_buffer_kib=ib,
+        weight_buffer_kib=wb,
+        output_buffer_kib=ob,
+    )
 
 
 #: Default candidates per core kind (our choice: around the presets, buffers down to a quarter of theirs).
 DEFAULT_CORES: dict[str, CoreRanges] = {
     "regular": _default((16, 160), [8, 16, 32], [32, 64], [32, 64, 128], [32, 64, 128], [16, 32, 64]),
     "depthwise": _default((4, 48), [9, 16, 25], [64], [16, 32, 64], [4, 8], [16, 32]),
-    "unified": _default((16, 200), [8, 16, 32], [32, 64], [32, 64, 128, 192], [32, 64, 128, 192], [32, 64, 136]),
+    "unified": _default(
+        (16, 200), [8, 16, 32], [32, 64], [32, 64, 128, 192], [32, 64, 128, 192], [32, 64, 136]
+    ),
     "systolic": _default((8, 96), [8, 16, 32, 64], [32, 64], [64, 128, 240], [64, 128, 240], [32, 64, 120]),
 }
 
@@ -143,13 +167,15 @@ def load_space(path: str | Path | None) -> DesignSpace:
 
 
 def candidates(core: Core, r: CoreRanges) -> np.ndarray:
-    """Valid candidates of ``core`` (its type and dataflow) as ``(n, 6)`` floats; the core's own
-    values are always included so the preset's configuration is in the space."""
-    lists = [sorted(set(r.pe_values()) | {core.pe_count}), sorted(set(r.input_size) | {core.input_size}),
-             sorted(set(r.ic_parallel) | {core.ic_parallel}),
-             sorted(set(r.input_buffer_kib) | {core.input_buffer_kib}),
-             sorted(set(r.weight_buffer_kib) | {core.weight_buffer_kib}),
-             sorted(set(r.output_buffer_kib) | {core.output_buffer_kib})]
+    """Valid candidates of ``core`` (its type and dataflow) under ``r`` as ``(n, 6)`` floats."""
+    lists = [
+        sorted(set(r.pe_values())),
+        sorted(set(r.input_size)),
+        sorted(set(r.ic_parallel)),
+        sorted(set(r.input_buffer_kib)),
+        sorted(set(r.weight_buffer_kib)),
+        sorted(set(r.output_buffer_kib)),
+    ]
     grid = np.array(list(itertools.product(*lists)), dtype=float).reshape(-1, len(COLUMNS))
     if core.type is CoreType.DEPTHWISE or core.dataflow == "systolic":  # ic_parallel unused: keep the core's
         grid = grid[grid[:, ICP] == core.ic_parallel]

@@ -12,6 +12,7 @@ one type), so every comparison is tuned vs tuned:
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -25,20 +26,27 @@ from dualopu.errors import TuneError
 from dualopu.hw.area import total_area
 from dualopu.hw.config import Core, Hardware, load_hardware
 from dualopu.ir.network import Network
-from dualopu.tune.executor import run_jobs
-from dualopu.tune.search import AREA_SLACK, hardware_of, price_and_prune, rank
+from dualopu.tune.executor import dask_address, run_jobs
+from dualopu.tune.search import AREA_SLACK, CorePricing, hardware_of, price_and_prune, rank
 from dualopu.tune.space import COLUMNS, CoreRanges, DesignSpace, core_kind, load_space, space_size
 from dualopu.tune.store import ROW_COLUMNS, ResultStore, core_columns
 from dualopu.util import write_atomic
 
 #: Template of each core kind in a `--cores` list (buffers, dataflow from the presets).
-_CORE_TEMPLATES = {"regular": ("dual-opu", 0), "depthwise": ("dual-opu", 1), "unified": ("single-opu", 0),
-                   "unified:systolic": ("tpu-like", 0), "systolic": ("tpu-like", 0)}
+_CORE_TEMPLATES = {
+    "regular": ("dual-opu", 0),
+    "depthwise": ("dual-opu", 1),
+    "unified": ("single-opu", 0),
+    "unified:systolic": ("tpu-like", 0),
+    "systolic": ("tpu-like", 0),
+}
 #: Objectives: lower is better, from (period in seconds, area, per-core busy fraction (m, K)).
 Objective = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 OBJECTIVES: dict[str, Objective] = {
     "throughput": lambda period_s, area, frac: period_s,
-    "latency": lambda period_s, area, frac: period_s * frac.sum(axis=1),  # work of one round, cores in sequence
+    "latency": lambda period_s, area, frac: (
+        period_s * frac.sum(axis=1)
+    ),  # work of one round, cores in sequence
     "efficiency": lambda period_s, area, frac: period_s * area,  # images per second per unit area
 }
 Progress = Callable[[str], None]
@@ -60,8 +68,11 @@ def template_for(cores: str, dram: float | None = None) -> Hardware:
         name = core.name if sum(1 for x in kinds if x == kind) == 1 else f"{core.name}{len(built)}"
         built.append(core.model_copy(update={"name": name}))
     base = load_hardware("dual-opu")
-    data = {**base.model_dump(), "name": f"tuned-{'-'.join(k.replace(':', '_') for k in kinds)}",
-            "cores": [c.model_dump() for c in built]}
+    data = {
+        **base.model_dump(),
+        "name": f"tuned-{'-'.join(k.replace(':', '_') for k in kinds)}",
+        "cores": [c.model_dump() for c in built],
+    }
     if dram is not None:
         data["dram_bytes_per_cycle"] = dram
     return Hardware.model_validate(data)
@@ -97,14 +108,31 @@ class TuneResult:
     files: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"throughput_ips": self.throughput_ips, "bound_ips": self.bound_ips, "area": self.area,
-                "budget": self.budget, "evaluated": self.evaluated, "space_size": self.space_size,
-                "pruned_sizes": self.pruned_sizes, "method": self.method, "seconds": self.seconds,
-                "core_busy_fraction": self.core_busy_fraction, "preset_ips": self.preset_ips,
-                "timings": self.timings, "best_hw": self.files.get("best_hw", ""),
-                "best": [{"name": c.name, "type": c.type.value, "dataflow": c.dataflow,
-                          **{col: getattr(c, col) for col in COLUMNS}} for c in self.best.cores],
-                "files": self.files}
+        return {
+            "throughput_ips": self.throughput_ips,
+            "bound_ips": self.bound_ips,
+            "area": self.area,
+            "budget": self.budget,
+            "evaluated": self.evaluated,
+            "space_size": self.space_size,
+            "pruned_sizes": self.pruned_sizes,
+            "method": self.method,
+            "seconds": self.seconds,
+            "core_busy_fraction": self.core_busy_fraction,
+            "preset_ips": self.preset_ips,
+            "timings": self.timings,
+            "best_hw": self.files.get("best_hw", ""),
+            "best": [
+                {
+                    "name": c.name,
+                    "type": c.type.value,
+                    "dataflow": c.dataflow,
+                    **{col: getattr(c, col) for col in COLUMNS},
+                }
+                for c in self.best.cores
+            ],
+            "files": self.files,
+        }
 
 
 def confirm_one(nets: Sequence[Network], hw: Hardware, images: int) -> tuple[float, list[float]]:
@@ -118,8 +146,12 @@ def confirm_one(nets: Sequence[Network], hw: Hardware, images: int) -> tuple[flo
     return float(s.throughput_ips), [float(b) for b in busy]
 
 
-def _space_with(space: DesignSpace, pe_counts: Mapping[str, Sequence[int]] | None,
-                input_sizes: Mapping[str, Sequence[int]] | None, kinds: Sequence[str]) -> DesignSpace:
+def _space_with(
+    space: DesignSpace,
+    pe_counts: Mapping[str, Sequence[int]] | None,
+    input_sizes: Mapping[str, Sequence[int]] | None,
+    kinds: Sequence[str],
+) -> DesignSpace:
     """``space`` with per-kind PE counts / input sizes pinned (ablations, tests)."""
     cores = dict(space.cores)
     for kind in kinds:
@@ -170,6 +202,7 @@ def tune(
         raise TuneError(f"area budget must be positive, got {budget}")
     if confirm_top < 1 or confirm_images < 1:
         raise TuneError("--confirm-top and --images must be at least 1")
+    dask_address(executor)  # refuse a bad --executor before any work
     template = template_for(cores, dram)
     ds = space if isinstance(space, DesignSpace) else load_space(space)
     ds = _space_with(ds, pe_counts, input_sizes, [core_kind(c) for c in template.cores])
@@ -180,14 +213,27 @@ def tune(
         pre = template
     if pre is not None and not _same_family(pre, template):
         pre = None
-    size = space_size(template.cores, ds.model_copy(update={"dram_bytes_per_cycle": drams, "clock_mhz": clocks}))
+    size = space_size(
+        template.cores, ds.model_copy(update={"dram_bytes_per_cycle": drams, "clock_mhz": clocks})
+    )
     say(f"design space: {size:,} configurations ({len(template.cores)} cores)")
     K = len(template.cores)
-    signature = {"nets": [[n.name, list(n.input_shape), len(n)] for n in nets], "cores": cores, "budget": budget,
-                 "template": template.model_dump(mode="json"), "space": ds.model_dump(mode="json"),
-                 "drams": drams, "clocks": clocks, "method": method, "seed": seed, "trials": trials,
-                 "objective": objective, "top": confirm_top, "images": confirm_images,
-                 "preset": pre.model_dump(mode="json") if pre is not None else None}
+    signature = {
+        "nets": [[n.name, list(n.input_shape), len(n)] for n in nets],
+        "cores": cores,
+        "budget": budget,
+        "template": template.model_dump(mode="json"),
+        "space": ds.model_dump(mode="json"),
+        "drams": drams,
+        "clocks": clocks,
+        "method": method,
+        "seed": seed,
+        "trials": trials,
+        "objective": objective,
+        "top": confirm_top,
+        "images": confirm_images,
+        "preset": pre.model_dump(mode="json") if pre is not None else None,
+    }
     out_dir = Path(out) if out is not None else None
     store = ResultStore(out_dir / "tune.db", signature, K, resume, overwrite) if out_dir else None
     ncol = len(ROW_COLUMNS) + 2
@@ -197,8 +243,9 @@ def tune(
             cand, is_preset, front, info = store.load_ranked()
         else:
             t1 = time.perf_counter()
-            cand, is_preset, front, info = _search(nets, template, ds, budget, drams, clocks, objective, method,
-                                                   trials, seed, confirm_top, pre)
+            cand, is_preset, front, info = _search(
+                nets, template, ds, budget, drams, clocks, objective, method, trials, seed, confirm_top, pre
+            )
             timings["search_s"] = time.perf_counter() - t1
             if store is not None:
                 store.put_ranked(cand, is_preset, front, info)
@@ -207,8 +254,9 @@ def tune(
         done = store.confirmed() if store is not None else {}
         hws = [_hw_of_row(template, r, ncol, name or template.name) for r in cand]
         todo = [i for i in range(len(cand)) if i not in done]
-        for i, (ips, busy) in run_jobs(confirm_one, [(list(nets), hws[i], confirm_images) for i in todo], executor,
-                                       workers):
+        for i, (ips, busy) in run_jobs(
+            confirm_one, [(list(nets), hws[i], confirm_images) for i in todo], executor, workers
+        ):
             done[todo[i]] = (ips, busy)
             if store is not None:
                 store.put_confirmed(todo[i], ips, busy)
@@ -217,19 +265,30 @@ def tune(
         if store is not None:
             store.close()
     scheduled = np.array([done[i][0] for i in range(len(cand))])
-    if objective == "throughput":  # ties: the better bound (earlier rank)
-        pick = int(np.argmax(scheduled))
-    else:
-        pick = 0
+    pick = int(np.argmax(scheduled)) if objective == "throughput" else 0  # ties: the earlier rank
     points = pd.DataFrame(cand, columns=[*ROW_COLUMNS, "dram_bytes_per_cycle", "clock_mhz", *core_columns(K)])
     points.insert(0, "preset", is_preset)
     points["scheduled_ips"] = scheduled
     pareto = pd.DataFrame(front, columns=list(points.columns[1:-1])) if len(front) else pd.DataFrame()
     best = hws[pick].model_copy(update={"name": name or template.name})
     preset_ips = float(scheduled[is_preset][0]) if is_preset.any() else None
-    result = TuneResult(best, float(scheduled[pick]), float(cand[pick, 2]), float(cand[pick, 1]), budget,
-                        int(info["evaluated"]), points, str(info["method"]), time.perf_counter() - t0,
-                        done[pick][1], size, [int(x) for x in info["pruned_sizes"]], preset_ips, pareto, timings)
+    result = TuneResult(
+        best,
+        float(scheduled[pick]),
+        float(cand[pick, 2]),
+        float(cand[pick, 1]),
+        budget,
+        int(info["evaluated"]),
+        points,
+        str(info["method"]),
+        time.perf_counter() - t0,
+        done[pick][1],
+        size,
+        [int(x) for x in info["pruned_sizes"]],
+        preset_ips,
+        pareto,
+        timings,
+    )
     if out_dir is not None:
         t3 = time.perf_counter()
         result.files = write_outputs(result, out_dir)
@@ -243,9 +302,50 @@ def _hw_of_row(template: Hardware, row: np.ndarray, ncol: int, name: str) -> Har
     return hardware_of(template, list(vals), dram_bpc=float(row[3]), clock_mhz=float(row[4]), name=name)
 
 
-def _search(nets: Sequence[Network], template: Hardware, ds: DesignSpace, budget: float, drams: Sequence[float],
-            clocks: Sequence[float], objective: str, method: str, trials: int, seed: int, top: int,
-            pre: Hardware | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+def _scaled(
+    obj: Objective, scale: float, period: np.ndarray, area: np.ndarray, frac: np.ndarray
+) -> np.ndarray:
+    return obj(period * scale, area, frac)
+
+
+def _table(
+    pricing: Sequence[CorePricing],
+    idx: np.ndarray,
+    period: np.ndarray,
+    area: np.ndarray,
+    dram_bpc: float,
+    clock_mhz: float,
+    n_img: float,
+) -> np.ndarray:
+    """Rows: period, area, bound (images/s), DRAM, clock, then every core's values."""
+    vals = np.concatenate([pricing[k].values[idx[:, k]] for k in range(len(pricing))], axis=1)
+    head = np.stack(
+        [
+            period,
+            area,
+            n_img * clock_mhz * 1e6 / period,
+            np.full(len(idx), dram_bpc),
+            np.full(len(idx), clock_mhz),
+        ],
+        axis=1,
+    )
+    return np.concatenate([head, vals], axis=1)
+
+
+def _search(
+    nets: Sequence[Network],
+    template: Hardware,
+    ds: DesignSpace,
+    budget: float,
+    drams: Sequence[float],
+    clocks: Sequence[float],
+    objective: str,
+    method: str,
+    trials: int,
+    seed: int,
+    top: int,
+    pre: Hardware | None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
     """Ranked candidates (rows: period, area, bound, DRAM, clock, core values), preset flags, front, info."""
     obj = OBJECTIVES[objective]
     n_img = float(len(nets))
@@ -258,18 +358,21 @@ def _search(nets: Sequence[Network], template: Hardware, ds: DesignSpace, budget
         pruned = [max(a, len(p.values)) for a, p in zip(pruned, pricing)]
         for clk in clocks:
             scale = 1.0 / (clk * 1e6)
-            r = rank(pricing, template, budget, d, top, lambda p, a, f: obj(p * scale, a, f), method, trials, seed)
+            r = rank(
+                pricing,
+                template,
+                budget,
+                d,
+                top,
+                functools.partial(_scaled, obj, scale),
+                method,
+                trials,
+                seed,
+            )
             evaluated += r.evaluated
             used = r.method
-
-            def table(idx: np.ndarray, period: np.ndarray, area: np.ndarray) -> np.ndarray:
-                vals = np.concatenate([pricing[k].values[idx[:, k]] for k in range(len(pricing))], axis=1)
-                head = np.stack([period, area, n_img * clk * 1e6 / period, np.full(len(idx), d),
-                                 np.full(len(idx), clk)], axis=1)
-                return np.concatenate([head, vals], axis=1)
-
-            rows.append(table(r.idx, r.period_cycles, r.area))
-            fronts.append(table(r.front_idx, r.front_period, r.front_area))
+            rows.append(_table(pricing, r.idx, r.period_cycles, r.area, d, clk, n_img))
+            fronts.append(_table(pricing, r.front_idx, r.front_period, r.front_area, d, clk, n_img))
     cand = np.concatenate(rows)
     score = cand[:, 0] / cand[:, 4]  # period in (us): the ranks merge across clocks
     if objective != "throughput":
@@ -279,16 +382,29 @@ def _search(nets: Sequence[Network], template: Hardware, ds: DesignSpace, budget
     is_preset = np.zeros(len(cand), dtype=bool)
     if pre is not None:
         pv = np.concatenate(_values(pre))
-        hit = (cand[:, ncol:] == pv[None, :]).all(axis=1) & (cand[:, 3] == pre.dram_bytes_per_cycle) & \
-            (cand[:, 4] == pre.clock_mhz)
+        hit = (
+            (cand[:, ncol:] == pv[None, :]).all(axis=1)
+            & (cand[:, 3] == pre.dram_bytes_per_cycle)
+            & (cand[:, 4] == pre.clock_mhz)
+        )
         if hit.any():
             is_preset[int(np.argmax(hit))] = True
         else:  # the preset is always a candidate
             from dualopu.tune.search import combine_values
 
             period, area = combine_values(nets, weights, template, pre)
-            row = np.concatenate([[period, area, n_img * pre.clock_mhz * 1e6 / period, pre.dram_bytes_per_cycle,
-                                   pre.clock_mhz], pv])
+            row = np.concatenate(
+                [
+                    [
+                        period,
+                        area,
+                        n_img * pre.clock_mhz * 1e6 / period,
+                        pre.dram_bytes_per_cycle,
+                        pre.clock_mhz,
+                    ],
+                    pv,
+                ]
+            )
             cand = np.concatenate([cand, row[None, :]])
             is_preset = np.concatenate([is_preset, [True]])
     front = np.concatenate(fronts)
@@ -303,9 +419,11 @@ def write_outputs(result: TuneResult, out: Path) -> dict[str, str]:
     """best.yaml (loadable by --hw), candidates.csv, pareto.csv, summary.json and tune.png, once each."""
     import json
 
-    files = {"best_hw": str(write_atomic(out / "best.yaml", result.best.to_yaml())),
-             "candidates_csv": str(write_atomic(out / "candidates.csv", result.points.to_csv(index=False))),
-             "pareto_csv": str(write_atomic(out / "pareto.csv", result.pareto.to_csv(index=False)))}
+    files = {
+        "best_hw": str(write_atomic(out / "best.yaml", result.best.to_yaml())),
+        "candidates_csv": str(write_atomic(out / "candidates.csv", result.points.to_csv(index=False))),
+        "pareto_csv": str(write_atomic(out / "pareto.csv", result.pareto.to_csv(index=False))),
+    }
     summary = {k: v for k, v in result.to_dict().items() if k != "files"}
     files["summary_json"] = str(write_atomic(out / "summary.json", json.dumps(summary, indent=2)))
     files["plot"] = str(write_atomic(out / "tune.png", _plot(result)))
