@@ -37,11 +37,19 @@ def per_network(budget: float) -> list[dict[str, object]]:
         dual = tune([net], budget, "regular,depthwise", preset=preset, confirm_images=IMAGES)
         single = tune([net], budget, "unified", preset="single-opu", confirm_images=IMAGES)
         preset_ips = confirm_one([net], preset, IMAGES)[0]
-        rows.append({"network": name, "tuned_dual_ips": dual.throughput_ips, "preset_dual_ips": preset_ips,
-                     "tuned_single_ips": single.throughput_ips, "dual_over_preset": dual.throughput_ips / preset_ips,
-                     "dual_over_single": dual.throughput_ips / single.throughput_ips,
-                     "dual_design": dual.best.description, "single_design": single.best.description,
-                     "seconds": time.perf_counter() - t0})
+        rows.append(
+            {
+                "network": name,
+                "tuned_dual_ips": dual.throughput_ips,
+                "preset_dual_ips": preset_ips,
+                "tuned_single_ips": single.throughput_ips,
+                "dual_over_preset": dual.throughput_ips / preset_ips,
+                "dual_over_single": dual.throughput_ips / single.throughput_ips,
+                "dual_design": dual.best.description,
+                "single_design": single.best.description,
+                "seconds": time.perf_counter() - t0,
+            }
+        )
         print(json.dumps(rows[-1]), flush=True)
     return rows
 
@@ -52,9 +60,16 @@ def optuna_gap(budget: float) -> list[dict[str, object]]:
         net = build(name)
         ex = tune([net], budget, method="exhaustive", confirm_top=1)
         op = tune([net], budget, method="optuna", trials=300, seed=0, confirm_top=1)
-        out.append({"network": name, "exhaustive_bound_ips": ex.bound_ips, "optuna_bound_ips": op.bound_ips,
-                    "exhaustive_combinations": ex.evaluated, "optuna_trials": 300,
-                    "optuna_fraction_of_exhaustive": op.bound_ips / ex.bound_ips})
+        out.append(
+            {
+                "network": name,
+                "exhaustive_bound_ips": ex.bound_ips,
+                "optuna_bound_ips": op.bound_ips,
+                "exhaustive_combinations": ex.evaluated,
+                "optuna_trials": 300,
+                "optuna_fraction_of_exhaustive": op.bound_ips / ex.bound_ips,
+            }
+        )
     return out
 
 
@@ -69,8 +84,13 @@ def dask_vs_local(budget: float) -> dict[str, object]:
         t1 = time.perf_counter()
         remote = tune([net], budget, confirm_top=256, executor=cluster.scheduler_address)
         t_dask = time.perf_counter() - t1
-    return {"K": 256, "local_s": t_local, "dask_2_workers_s": t_dask, "same_winner": remote.best == local.best,
-            "winner_ips": local.throughput_ips}
+    return {
+        "K": 256,
+        "local_s": t_local,
+        "dask_2_workers_s": t_dask,
+        "same_winner": remote.best == local.best,
+        "winner_ips": local.throughput_ips,
+    }
 
 
 def cli_profile() -> dict[str, object]:
@@ -78,8 +98,22 @@ def cli_profile() -> dict[str, object]:
     search + confirmation (cProfile of the same call in-process, children's CPU counted)."""
     with tempfile.TemporaryDirectory() as d:
         t0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-        subprocess.run([sys.executable, "-m", "dualopu.cli", "tune", "mobilenet_v2", "--like", "dual-opu", "--out",
-                        f"{d}/cli", "--quiet"], check=True, capture_output=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "dualopu.cli",
+                "tune",
+                "mobilenet_v2",
+                "--like",
+                "dual-opu",
+                "--out",
+                f"{d}/cli",
+                "--quiet",
+            ],
+            check=True,
+            capture_output=True,
+        )
         t1 = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpu = (t1.ru_utime - t0.ru_utime) + (t1.ru_stime - t0.ru_stime)
         written = sum(p.stat().st_size for p in Path(f"{d}/cli").iterdir())
@@ -90,7 +124,10 @@ def cli_profile() -> dict[str, object]:
         from dualopu.cli import app
 
         try:
-            app(["tune", "mobilenet_v2", "--like", "dual-opu", "--out", f"{d}/prof", "--quiet"], standalone_mode=False)
+            app(
+                ["tune", "mobilenet_v2", "--like", "dual-opu", "--out", f"{d}/prof", "--quiet"],
+                standalone_mode=False,
+            )
         finally:
             prof.disable()
         r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -101,12 +138,19 @@ def cli_profile() -> dict[str, object]:
     pstats.Stats(prof, stream=s).sort_stats("cumulative").print_stats(18)
     timings = summary["timings"]
     inside = timings.get("search_s", 0.0) + timings.get("confirm_s", 0.0)
-    return {"cli_cpu_s": cpu, "bytes_written": written, "in_process_cpu_s": own + children,
-            "confirm_children_cpu_s": children, "search_s": timings.get("search_s"),
-            "confirm_wall_s": timings.get("confirm_s"), "outputs_s": timings.get("outputs_s"),
-            "note": "search_s/confirm_wall_s are wall seconds inside tune(); confirmation CPU is in the children",
-            "outside_share_estimate": 1 - (timings.get("search_s", 0.0) + children) / max(cpu, 1e-9),
-            "inside_wall_s": inside, "profile_top": s.getvalue().splitlines()[:40]}
+    return {
+        "cli_cpu_s": cpu,
+        "bytes_written": written,
+        "in_process_cpu_s": own + children,
+        "confirm_children_cpu_s": children,
+        "search_s": timings.get("search_s"),
+        "confirm_wall_s": timings.get("confirm_s"),
+        "outputs_s": timings.get("outputs_s"),
+        "note": "search_s/confirm_wall_s are wall seconds inside tune(); confirmation CPU is in the children",
+        "outside_share_estimate": 1 - (timings.get("search_s", 0.0) + children) / max(cpu, 1e-9),
+        "inside_wall_s": inside,
+        "profile_top": s.getvalue().splitlines()[:40],
+    }
 
 
 def main() -> None:

@@ -464,6 +464,50 @@ def tune_cmd(
                   f"{result.files.get('plot')}", highlight=False)
 
 
+# ---- tune: sweep ----------------------------------------------------------------------
+
+
+@app.command("sweep")
+@handle_errors
+def sweep_cmd(
+    grid: str = typer.Option(None, "--grid", help="sweep grid YAML (fields as the flags below, lists)"),
+    workloads: str = typer.Option(None, "--workloads", help="';'-separated workloads; a mix joins networks with '+'"),
+    families: str = typer.Option(None, "--families", help="';'-separated --cores lists, e.g. 'regular,depthwise;unified'"),
+    areas: str = typer.Option(None, "--areas", help="';'-separated area scales of --like's area, e.g. '0.75;1;1.5'"),
+    drams: str = typer.Option(None, "--drams", help="';'-separated DRAM bandwidths (bytes/cycle)"),
+    clocks: str = typer.Option(None, "--clocks", help="';'-separated clocks (MHz)"),
+    like: str = typer.Option(None, "--like", help="reference design whose area the scales multiply (dual-opu)"),
+    images: int = typer.Option(None, "--images", help="images per network when confirming"),
+    confirm_top: int = typer.Option(None, "--confirm-top", help="K candidates confirmed by schedules per point"),
+    input_shape: str = typer.Option(None, "--input-shape", help="NxCxHxW for every model"),
+    out: str = typer.Option("sweep-out", "--out", "-o", "--output", help="folder: points/, sweep.csv/json/png"),
+    resume: bool = typer.Option(False, "--resume", help="continue an interrupted sweep in --out"),
+    executor: str = typer.Option("local", "--executor", help="local (all cores) | dask://HOST:PORT (a task a point)"),
+    as_json: bool = typer.Option(False, "--json", help="print the table as JSON"),
+    quiet: bool = typer.Option(False, "--quiet", help="no progress lines"),
+) -> None:
+    """Tune + confirm every point of a grid of areas x DRAM bandwidths x clocks x workloads x design
+    families; resumable, on local processes or a Dask cluster."""
+    from pathlib import Path
+
+    from dualopu.clikit.outputs import MARKER
+    from dualopu.tune.sweep import load_grid, parse_list, sweep
+
+    g = load_grid(grid, workloads=parse_list(workloads, str), families=parse_list(families, str),
+                  area_scales=parse_list(areas), dram_bytes_per_cycle=parse_list(drams), clock_mhz=parse_list(clocks),
+                  like=like, images=images, confirm_top=confirm_top, input_shape=input_shape)
+    Path(out).mkdir(parents=True, exist_ok=True)
+    (Path(out) / MARKER).touch()  # a folder dualopu wrote: --resume may continue it
+    table = sweep(g, out, executor=executor, resume=resume,
+                  progress=None if quiet or as_json else (lambda m: err_console.print(m, highlight=False)))
+    if as_json:
+        print_json(json.loads(table.drop(columns=["seconds"]).to_json(orient="records")))
+        return
+    console.print(table[["workload", "family", "area_scale", "dram_bytes_per_cycle", "clock_mhz", "throughput_ips",
+                         "design"]].to_string(index=False), highlight=False)
+    console.print(f"wrote {out}/sweep.csv, sweep.json, sweep.png", highlight=False)
+
+
 # ---- report: reproduce ---------------------------------------------------------------
 
 
