@@ -423,10 +423,11 @@ def tune_cmd(
     overwrite: bool = typer.Option(False, "--overwrite", help="discard the results already in --out"),
     executor: str = typer.Option("local", "--executor", help="where candidates are scheduled: local (all cores) | "
                                  "dask://HOST:PORT"),
-    confirm_top: int = typer.Option(16, "--confirm-top", help="K: best candidates by the bound confirmed by schedules"),
+    confirm_top: int = typer.Option(32, "--confirm-top", help="K: best candidates by the bound confirmed by schedules"),
     dram: float = typer.Option(None, "--dram", help="override the DRAM bandwidth (bytes/cycle)"),
     images: int = typer.Option(8, "--images", help="images per network when confirming the best candidates"),
     input_shape: str = typer.Option(None, "--input-shape", help="NxCxHxW for every model"),
+    plot: bool = typer.Option(False, "--plot", help="also draw tune.png (front and confirmed candidates)"),
     as_json: bool = typer.Option(False, "--json", help="print JSON"),
     quiet: bool = typer.Option(False, "--quiet", help="no progress lines"),
 ) -> None:
@@ -451,7 +452,7 @@ def tune_cmd(
     with output_dir(out, resume=resume, keep_partial=True, carry=not overwrite) as stage:  # atomic --out
         result = tune(nets, budget, cores, space=space, method=method, trials=trials, seed=seed, out=stage,
                       resume=resume, overwrite=overwrite, executor=executor, objective=objective, dram=dram,
-                      preset=like, confirm_top=confirm_top, confirm_images=images, progress=progress)
+                      preset=like, confirm_top=confirm_top, confirm_images=images, progress=progress, plot=plot)
     result.files = {k: published(v, stage, out) for k, v in result.files.items()}
     if as_json:
         print_json(result.to_dict())
@@ -461,7 +462,7 @@ def tune_cmd(
                   f"{result.preset_ips or float('nan'):.1f}); {result.evaluated:,} combinations in "
                   f"{result.seconds:.1f} s", highlight=False)
     console.print(f"wrote {result.files.get('best_hw')} (use with --hw), {result.files.get('candidates_csv')}, "
-                  f"{result.files.get('plot')}", highlight=False)
+                  f"{result.files.get('pareto_csv')}", highlight=False)
 
 
 # ---- tune: sweep ----------------------------------------------------------------------

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from dualopu.errors import TuneError
 from dualopu.hw.area import total_area
@@ -50,6 +49,8 @@ OBJECTIVES: dict[str, Objective] = {
     "efficiency": lambda period_s, area, frac: period_s * area,  # images per second per unit area
 }
 Progress = Callable[[str], None]
+#: Candidates confirmed by schedules by default (K).
+CONFIRM_TOP = 32
 #: Images per network when confirming by default (enough for the steady state of the list scheduler).
 CONFIRM_IMAGES = 8
 
@@ -96,16 +97,32 @@ class TuneResult:
     area: float
     budget: float
     evaluated: int
-    points: pd.DataFrame  # ranked candidates, numeric columns, with scheduled_ips
+    table: np.ndarray  # ranked candidates (rows), numeric columns `columns`, scheduled_ips last
     method: str
     seconds: float
     core_busy_fraction: list[float] = field(default_factory=list)
     space_size: int = 0
     pruned_sizes: list[int] = field(default_factory=list)
     preset_ips: float | None = None
-    pareto: pd.DataFrame = field(default_factory=pd.DataFrame)
+    front: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))  # Pareto front, `columns[1:-1]`
+    columns: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     files: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def points(self) -> Any:
+        """The confirmed candidates as a pandas DataFrame (pandas imported only here)."""
+        import pandas as pd
+
+        frame = pd.DataFrame(self.table, columns=self.columns)
+        frame["preset"] = frame["preset"].astype(bool)
+        return frame
+
+    @property
+    def pareto(self) -> Any:
+        import pandas as pd
+
+        return pd.DataFrame(self.front, columns=self.columns[1:-1])
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -183,17 +200,19 @@ def tune(
     input_sizes: Mapping[str, Sequence[int]] | None = None,
     dram: float | None = None,
     preset: Hardware | str | None = None,
-    confirm_top: int = 16,
+    confirm_top: int = CONFIRM_TOP,
     confirm_images: int = CONFIRM_IMAGES,
     workers: int | None = None,
     progress: Progress | None = None,
     name: str | None = None,
+    plot: bool = False,
 ) -> TuneResult:
     """Tune ``cores`` for the workload ``nets`` (one image of each per round) under ``budget``.
 
     ``space``: a `DesignSpace` or its YAML (default: `space.DEFAULT_CORES`); ``preset``: a
     design of the same family always confirmed (default: the template when it fits);
-    ``confirm_top``: candidates scheduled (K); ``executor``: ``local`` or ``dask://HOST:PORT``."""
+    ``confirm_top``: candidates scheduled (K); ``executor``: ``local`` or ``dask://HOST:PORT``;
+    ``plot``: also draw tune.png (matplotlib costs about a second, more than the search)."""
     t0 = time.perf_counter()
     say = progress or (lambda msg: None)
     if objective not in OBJECTIVES:
@@ -242,18 +261,21 @@ def tune(
         if store is not None and store.ranked():
             cand, is_preset, front, info = store.load_ranked()
         else:
-            t1 = time.perf_counter()
+            t1, c1 = time.perf_counter(), _cpu_s()
             cand, is_preset, front, info = _search(
                 nets, template, ds, budget, drams, clocks, objective, method, trials, seed, confirm_top, pre
             )
             timings["search_s"] = time.perf_counter() - t1
+            timings["search_cpu_s"] = _cpu_s() - c1
             if store is not None:
                 store.put_ranked(cand, is_preset, front, info)
         say(f"confirming {len(cand)} candidates by schedules ({confirm_images} images each)")
-        t2 = time.perf_counter()
+        t2, c2 = time.perf_counter(), _cpu_s()
         done = store.confirmed() if store is not None else {}
         hws = [_hw_of_row(template, r, ncol, name or template.name) for r in cand]
         todo = [i for i in range(len(cand)) if i not in done]
+        import dualopu.sched  # noqa: F401  (once here, not in every forked worker)
+
         for i, (ips, busy) in run_jobs(
             confirm_one, [(list(nets), hws[i], confirm_images) for i in todo], executor, workers
         ):
@@ -261,15 +283,14 @@ def tune(
             if store is not None:
                 store.put_confirmed(todo[i], ips, busy)
         timings["confirm_s"] = time.perf_counter() - t2
+        timings["confirm_cpu_s"] = _cpu_s() - c2
     finally:
         if store is not None:
             store.close()
     scheduled = np.array([done[i][0] for i in range(len(cand))])
     pick = int(np.argmax(scheduled)) if objective == "throughput" else 0  # ties: the earlier rank
-    points = pd.DataFrame(cand, columns=[*ROW_COLUMNS, "dram_bytes_per_cycle", "clock_mhz", *core_columns(K)])
-    points.insert(0, "preset", is_preset)
-    points["scheduled_ips"] = scheduled
-    pareto = pd.DataFrame(front, columns=list(points.columns[1:-1])) if len(front) else pd.DataFrame()
+    columns = ["preset", *ROW_COLUMNS, "dram_bytes_per_cycle", "clock_mhz", *core_columns(K), "scheduled_ips"]
+    table = np.concatenate([is_preset[:, None].astype(float), cand, scheduled[:, None]], axis=1)
     best = hws[pick].model_copy(update={"name": name or template.name})
     preset_ips = float(scheduled[is_preset][0]) if is_preset.any() else None
     result = TuneResult(
@@ -279,22 +300,31 @@ def tune(
         float(cand[pick, 1]),
         budget,
         int(info["evaluated"]),
-        points,
+        table,
         str(info["method"]),
         time.perf_counter() - t0,
         done[pick][1],
         size,
         [int(x) for x in info["pruned_sizes"]],
         preset_ips,
-        pareto,
+        front.reshape(-1, len(columns) - 2),
+        columns,
         timings,
     )
     if out_dir is not None:
         t3 = time.perf_counter()
-        result.files = write_outputs(result, out_dir)
+        result.files = write_outputs(result, out_dir, plot)
         timings["outputs_s"] = time.perf_counter() - t3
     result.seconds = time.perf_counter() - t0
     return result
+
+
+def _cpu_s() -> float:
+    """CPU seconds of this process and its finished children (the confirmation pool)."""
+    import resource
+
+    ch = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + ch.ru_utime + ch.ru_stime
 
 
 def _hw_of_row(template: Hardware, row: np.ndarray, ncol: int, name: str) -> Hardware:
@@ -415,19 +445,36 @@ def _search(
     return cand, is_preset, front, info
 
 
-def write_outputs(result: TuneResult, out: Path) -> dict[str, str]:
-    """best.yaml (loadable by --hw), candidates.csv, pareto.csv, summary.json and tune.png, once each."""
+def write_outputs(result: TuneResult, out: Path, plot: bool = False) -> dict[str, str]:
+    """best.yaml (loadable by --hw), candidates.csv, pareto.csv, summary.json (and tune.png), once each."""
     import json
 
     files = {
         "best_hw": str(write_atomic(out / "best.yaml", result.best.to_yaml())),
-        "candidates_csv": str(write_atomic(out / "candidates.csv", result.points.to_csv(index=False))),
-        "pareto_csv": str(write_atomic(out / "pareto.csv", result.pareto.to_csv(index=False))),
+        "candidates_csv": str(write_atomic(out / "candidates.csv", _csv(result.columns, result.table))),
+        "pareto_csv": str(write_atomic(out / "pareto.csv", _csv(result.columns[1:-1], result.front))),
     }
     summary = {k: v for k, v in result.to_dict().items() if k != "files"}
     files["summary_json"] = str(write_atomic(out / "summary.json", json.dumps(summary, indent=2)))
-    files["plot"] = str(write_atomic(out / "tune.png", _plot(result)))
+    if plot:
+        files["plot"] = str(write_atomic(out / "tune.png", _plot(result)))
     return files
+
+
+def _csv(columns: Sequence[str], rows: np.ndarray) -> str:
+    """Numeric CSV (repr-exact floats, integers without a fraction)."""
+    lines = [",".join(columns)]
+    for r in np.asarray(rows, dtype=float).reshape(-1, len(columns)).tolist():
+        lines.append(",".join(str(int(x)) if x.is_integer() else repr(x) for x in r))
+    return "\n".join(lines) + "\n"
+
+
+def _csv(columns: Sequence[str], rows: np.ndarray) -> str:
+    """Numeric CSV (repr-exact floats, integers without a fraction)."""
+    lines = [",".join(columns)]
+    for r in np.asarray(rows, dtype=float).reshape(-1, len(columns)).tolist():
+        lines.append(",".join(str(int(x)) if x.is_integer() else repr(x) for x in r))
+    return "\n".join(lines) + "\n"
 
 
 def _plot(result: TuneResult) -> bytes:
