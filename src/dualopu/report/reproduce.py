@@ -9,18 +9,21 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from dualopu.hw import load_hardware, total_area
+from dualopu.hw.config import Hardware
 from dualopu.ir.network import Network
 from dualopu.ir.zoo import LIGHTWEIGHT, build
 from dualopu.report import figures
-from dualopu.report.experiments import Run, run_workload, tuned_hardware
+from dualopu.report.experiments import Run, prefetch, run_workload, tuned_hardware
 from dualopu.report.render import Figure, Link, Report, Section, Table, render_html, render_markdown
 from dualopu.util import write_atomic
 
@@ -70,16 +73,18 @@ def _pct(x: float) -> str:
     return f"{x:+.1%}"
 
 
-def per_network(plan: Plan, budget: float, nets: dict[str, Network], out: Path, progress: Progress
+def per_network(plan: Plan, budget: float, nets: dict[str, Network], out: Path, progress: Progress,
+                cache: Mapping[str, Hardware] | None = None
                 ) -> tuple[pd.DataFrame, dict[str, tuple[Run, Run]]]:
     """Experiment 1: tuned dual-core vs tuned single-core of the same area, per network."""
+    tuned = partial(tuned_hardware, cache=cache)
     rows, runs = [], {}
     for name in plan.networks:
         progress(f"per-network: {name}")
         net = nets[name]
-        dual = run_workload([net], tuned_hardware([net], budget, "regular,depthwise", name=f"dual-{name}"),
+        dual = run_workload([net], tuned([net], budget, "regular,depthwise", name=f"dual-{name}"),
                             plan.images, gantt=out / "gantt" / f"{name}-dual.html")
-        single = run_workload([net], tuned_hardware([net], budget, "unified", name=f"single-{name}"), plan.images)
+        single = run_workload([net], tuned([net], budget, "unified", name=f"single-{name}"), plan.images)
         runs[name] = (dual, single)
         rows.append({
             "network": name,
@@ -98,8 +103,10 @@ def per_network(plan: Plan, budget: float, nets: dict[str, Network], out: Path, 
     return pd.DataFrame(rows), runs
 
 
-def multi_network(plan: Plan, budget: float, nets: dict[str, Network], progress: Progress) -> pd.DataFrame:
+def multi_network(plan: Plan, budget: float, nets: dict[str, Network], progress: Progress,
+                cache: Mapping[str, Hardware] | None = None) -> pd.DataFrame:
     """Experiment 2: multi-network mixes, dual-core vs same-area baselines, all tuned."""
+    tuned = partial(tuned_hardware, cache=cache)
     rows = []
     for label, names in plan.mixes:
         progress(f"multi-network: {label}")
@@ -107,7 +114,7 @@ def multi_network(plan: Plan, budget: float, nets: dict[str, Network], progress:
         res = {}
         for design, cores in (("dual", "regular,depthwise"), ("single-opu", "unified"),
                               ("tpu-like", "unified:systolic")):
-            hw = tuned_hardware(mix, budget, cores, name=f"{design}-{label}")
+            hw = tuned(mix, budget, cores, name=f"{design}-{label}")
             res[design] = run_workload(mix, hw, plan.mix_images)
         best_baseline = max(res["single-opu"].throughput_ips, res["tpu-like"].throughput_ips)
         rows.append({
@@ -122,8 +129,10 @@ def multi_network(plan: Plan, budget: float, nets: dict[str, Network], progress:
     return pd.DataFrame(rows)
 
 
-def ablations(plan: Plan, budget: float, nets: dict[str, Network], progress: Progress) -> pd.DataFrame:
+def ablations(plan: Plan, budget: float, nets: dict[str, Network], progress: Progress,
+                cache: Mapping[str, Hardware] | None = None) -> pd.DataFrame:
     """Experiment 3: which ingredient buys what, each normalised to the tuned single core."""
+    tuned = partial(tuned_hardware, cache=cache)
     preset = load_hardware("dual-opu")
     reg = next(c for c in preset.cores if c.type.value == "regular")
     dw = next(c for c in preset.cores if c.type.value == "depthwise")
@@ -131,22 +140,22 @@ def ablations(plan: Plan, budget: float, nets: dict[str, Network], progress: Pro
     for name in plan.networks:
         progress(f"ablations: {name}")
         net = [nets[name]]
-        base = run_workload(net, tuned_hardware(net, budget, "unified", name="single"), plan.images).throughput_ips
+        base = run_workload(net, tuned(net, budget, "unified", name="single"), plan.images).throughput_ips
         steps = {
             "dual-opu preset, images one after another (specialization alone)":
                 run_workload(net, preset, plan.images, method="sequential"),
             "dual-opu preset, images interleaved (+ scheduling)":
                 run_workload(net, preset, plan.images),
             "PE counts tuned, input size fixed at 16 (+ PE-count tuning)":
-                run_workload(net, tuned_hardware(net, budget, "regular,depthwise", name="pe-only",
+                run_workload(net, tuned(net, budget, "regular,depthwise", name="pe-only",
                                                  input_sizes={"regular": [reg.input_size],
                                                               "depthwise": [dw.input_size]}), plan.images),
             "input size per PE tuned, PE counts fixed (+ input-size tuning)":
-                run_workload(net, tuned_hardware(net, budget, "regular,depthwise", name="isz-only",
+                run_workload(net, tuned(net, budget, "regular,depthwise", name="isz-only",
                                                  pe_counts={"regular": [reg.pe_count],
                                                             "depthwise": [dw.pe_count]}), plan.images),
             "both tuned, images interleaved (full dual-OPU)":
-                run_workload(net, tuned_hardware(net, budget, "regular,depthwise", name="full"), plan.images),
+                run_workload(net, tuned(net, budget, "regular,depthwise", name="full"), plan.images),
         }
         for step, run in steps.items():
             rows.append({"network": name, "configuration": step, "throughput_ips": run.throughput_ips,
@@ -154,26 +163,52 @@ def ablations(plan: Plan, budget: float, nets: dict[str, Network], progress: Pro
     return pd.DataFrame(rows)
 
 
-def sensitivity(plan: Plan, budget: float, nets: dict[str, Network], progress: Progress
+def sensitivity(plan: Plan, budget: float, nets: dict[str, Network], progress: Progress,
+                cache: Mapping[str, Hardware] | None = None
                 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Experiment 4: where the dual-core win grows or vanishes (DRAM bandwidth, area budget)."""
+    tuned = partial(tuned_hardware, cache=cache)
     bw_rows, area_rows = [], []
     for name in plan.sweep_networks:
         net = [nets[name] if name in nets else build(name)]
         for bw in plan.bandwidths:
             progress(f"sensitivity: {name} at {bw:g} B/cycle")
-            d = run_workload(net, tuned_hardware(net, budget, "regular,depthwise", name="d", dram=bw), plan.images)
-            s = run_workload(net, tuned_hardware(net, budget, "unified", name="s", dram=bw), plan.images)
+            d = run_workload(net, tuned(net, budget, "regular,depthwise", name="d", dram=bw), plan.images)
+            s = run_workload(net, tuned(net, budget, "unified", name="s", dram=bw), plan.images)
             bw_rows.append({"network": name, "dram_bytes_per_cycle": bw, "dual_ips": d.throughput_ips,
                             "single_ips": s.throughput_ips, "gain": d.throughput_ips / s.throughput_ips - 1})
         for scale in plan.area_scales:
             progress(f"sensitivity: {name} at {scale:g}x area")
-            d = run_workload(net, tuned_hardware(net, budget * scale, "regular,depthwise", name="d"), plan.images)
-            s = run_workload(net, tuned_hardware(net, budget * scale, "unified", name="s"), plan.images)
+            d = run_workload(net, tuned(net, budget * scale, "regular,depthwise", name="d"), plan.images)
+            s = run_workload(net, tuned(net, budget * scale, "unified", name="s"), plan.images)
             area_rows.append({"network": name, "area_scale": scale, "area": budget * scale,
                               "dual_ips": d.throughput_ips, "single_ips": s.throughput_ips,
                               "gain": d.throughput_ips / s.throughput_ips - 1})
     return pd.DataFrame(bw_rows), pd.DataFrame(area_rows)
+
+
+def _requests(plan: Plan, budget: float, nets: dict[str, Network]) -> list[Any]:
+    """Every design the experiments below tune (so they can be tuned at once, in parallel); a
+    design missing here is simply tuned where it is asked for."""
+    preset = load_hardware("dual-opu")
+    reg, dw = preset.cores[0], preset.cores[1]
+    req: list[Any] = []
+    for name in plan.networks:
+        net = [nets[name]]
+        req += [(net, budget, "regular,depthwise", None, None, None), (net, budget, "unified", None, None, None),
+                (net, budget, "regular,depthwise", None, {"regular": [reg.input_size], "depthwise": [dw.input_size]},
+                 None),
+                (net, budget, "regular,depthwise", {"regular": [reg.pe_count], "depthwise": [dw.pe_count]}, None,
+                 None)]
+    for _, names in plan.mixes:
+        mix = [nets[n] for n in names]
+        req += [(mix, budget, c, None, None, None) for c in ("regular,depthwise", "unified", "unified:systolic")]
+    for name in plan.sweep_networks:
+        net = [nets[name]]
+        req += [(net, budget, c, None, None, bw) for bw in plan.bandwidths for c in ("regular,depthwise", "unified")]
+        req += [(net, budget * s, c, None, None, None) for s in plan.area_scales
+                for c in ("regular,depthwise", "unified")]
+    return req
 
 
 def reproduce(out: str | Path, quick: bool = False, progress: Progress | None = None) -> dict[str, object]:
@@ -187,10 +222,12 @@ def reproduce(out: str | Path, quick: bool = False, progress: Progress | None = 
     names = sorted(set(plan.networks) | {n for _, m in plan.mixes for n in m} | set(plan.sweep_networks))
     nets = {n: build(n) for n in names}
 
-    single, runs = per_network(plan, budget, nets, out, say)
-    mixes = multi_network(plan, budget, nets, say)
-    abl = ablations(plan, budget, nets, say)
-    bw, area = sensitivity(plan, budget, nets, say)
+    say("tuning every design (all cores)")
+    cache = prefetch(_requests(plan, budget, nets))
+    single, runs = per_network(plan, budget, nets, out, say, cache)
+    mixes = multi_network(plan, budget, nets, say, cache)
+    abl = ablations(plan, budget, nets, say, cache)
+    bw, area = sensitivity(plan, budget, nets, say, cache)
     say("writing report")
 
     fig = out / "figures"

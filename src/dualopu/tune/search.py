@@ -30,6 +30,8 @@ from dualopu.tune.space import COLUMNS, IB, ICP, ISZ, OB, PE, WB, DesignSpace, c
 
 #: Combinations evaluated exhaustively at most (beyond: Optuna over the pruned space).
 EXHAUSTIVE_LIMIT = 20_000_000
+#: Core candidates priced per cost-model call.
+PRICE_CHUNK = 2048
 #: Combinations per vectorized block.
 BLOCK = 1 << 20
 #: Relative slack of the area budget (floating-point sums of the area model).
@@ -105,19 +107,6 @@ def price_core(
     """Busy cycles, DRAM bytes and area of core ``k``'s candidates ``values`` for its group's work."""
     core: Core = template.cores[k]
     group = _group_of(template)[k]
-    params = CoreParams.batch(
-        core.type,
-        core.dataflow,
-        pe_count=values[:, PE],
-        input_size=values[:, ISZ],
-        ic_parallel=values[:, ICP],
-        input_buffer_kib=values[:, IB],
-        weight_buffer_kib=values[:, WB],
-        output_buffer_kib=values[:, OB],
-        instr_overhead_cycles=core.instr_overhead_cycles,
-        post_ops_per_cycle=core.post_ops_per_cycle,
-        runs_elementwise=core.runs_elementwise,
-    )
     table = _rows([net.table for net in nets], [lg == group for lg in layer_groups])
     w = np.concatenate([np.full(int((lg == group).sum()), wt) for wt, lg in zip(weights, layer_groups)])
     if len(w) == 0:
@@ -132,9 +121,26 @@ def price_core(
                 values[:, IB] + values[:, WB] + values[:, OB],
             ),
         )
-    costs = core_costs(table, params, dram_bpc, template.data_bytes)
-    busy = costs.cycles @ w
-    dram = costs.dram_bytes @ w
+    busy = np.empty(len(values))
+    dram = np.empty(len(values))
+    for lo in range(0, len(values), PRICE_CHUNK):  # chunks: temporaries stay small (no page-fault storm)
+        v = values[lo : lo + PRICE_CHUNK]
+        params = CoreParams.batch(
+            core.type,
+            core.dataflow,
+            pe_count=v[:, PE],
+            input_size=v[:, ISZ],
+            ic_parallel=v[:, ICP],
+            input_buffer_kib=v[:, IB],
+            weight_buffer_kib=v[:, WB],
+            output_buffer_kib=v[:, OB],
+            instr_overhead_cycles=core.instr_overhead_cycles,
+            post_ops_per_cycle=core.post_ops_per_cycle,
+            runs_elementwise=core.runs_elementwise,
+        )
+        costs = core_costs(table, params, dram_bpc, template.data_bytes)
+        busy[lo : lo + len(v)] = np.einsum("cl,l->c", costs.cycles, w)  # einsum: no BLAS threads
+        dram[lo : lo + len(v)] = np.einsum("cl,l->c", costs.dram_bytes, w)
     area = core_area(
         template.area_model,
         core.type,
