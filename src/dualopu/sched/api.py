@@ -93,6 +93,10 @@ def schedule(
         hs, _ = _cpsat.retime(g, h_core, h_start, _cpsat.int_durations(g)[np.arange(len(g)), h_core])
         core, start, end, status, info = _cpsat.solve(g, contention=contention, time_limit_s=time_limit_s,
                                                       workers=workers, lower=bound.cycles, hint=(h_core, hs))
+        if contention:  # CP-SAT's order and cores, re-timed by the fluid model (phases can be slowed)
+            order = np.lexsort((np.arange(len(g)), start))
+            start, end = list_schedule(g, core, order, contention=True, opts=Options(lookahead=1, hold=False))
+            info["retimed_by_fluid_model"] = True
         extra["cpsat"] = info
     extra["elapsed_s"] = time.perf_counter() - t0
     return Schedule(method, hw.name, hw.clock_mhz, g.net, g.image, g.layer, core, start, end, bound.cycles,

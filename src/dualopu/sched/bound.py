@@ -129,7 +129,7 @@ def bound_and_split(workload: Workload, hw: Hardware, graph: TaskGraph | None = 
     """The lower bound and the split of flexible tasks over cores at the joint LP's optimum."""
     g = graph if graph is not None else build_task_graph(workload, hw)
     cost, dram, m, head, after = _classes(g)
-    C, K = cost.shape
+    K = cost.shape[1]
     bw = hw.dram_bytes_per_cycle
     capable = np.isfinite(cost)
     fixed = capable.sum(axis=1) == 1

@@ -113,14 +113,14 @@ def solve(g: TaskGraph, *, contention: bool, time_limit_s: float, workers: int, 
         for j in range(g.workload.images[ni] - 1):
             a = int(g.offset[ni]) + j * L
             m.add(s[a] <= s[a + L])
-    mk = m.new_int_var(int(math.floor(lower)), horizon, "makespan")
+    mk = m.new_int_var(math.floor(lower), horizon, "makespan")
     sinks = np.flatnonzero(np.diff(g.succ_ptr) == 0).tolist()
     m.add_max_equality(mk, [e[t] for t in sinks])
     m.minimize(mk)
     if hint is not None:
         h_core, h_start = hint
         for t in range(n):
-            m.add_hint(s[t], int(round(float(h_start[t]))))
+            m.add_hint(s[t], round(float(h_start[t])))
             for k in range(K):
                 if (t, k) in lits:
                     m.add_hint(lits[t, k], int(h_core[t] == k))

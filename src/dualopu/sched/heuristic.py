@@ -26,7 +26,7 @@ import numpy as np
 
 from dualopu.errors import ScheduleError
 from dualopu.sched.bound import Split
-from dualopu.sched.fluid import fair_speeds, natural_rates
+from dualopu.sched.fluid import N_PHASES, fair_speeds, natural_rates, phases
 from dualopu.sched.graph import TaskGraph
 
 _INF = float("inf")
@@ -85,6 +85,9 @@ def list_schedule(g: TaskGraph, core: np.ndarray, order: np.ndarray, *, contenti
         raise ScheduleError(f"{g.describe(int(np.flatnonzero(~np.isfinite(dur_a))[0]))} placed on a core that "
                             "cannot run it")
     rate_a = natural_rates(dur_a, g.dram_bytes[rows, core], bw) if contention else np.zeros(n)
+    pd_a, pr_a = phases(dur_a, g.dram_bytes[rows, core], g.head_cycles[rows, core], g.head_bytes[rows, core],
+                        g.end_cycles[rows, core], g.end_bytes[rows, core], bw)
+    pdur, prate = pd_a.tolist(), pr_a.tolist()
     pos_a = np.empty(n, dtype=np.int64)
     pos_a[order] = rows
     dur, rate, co = dur_a.tolist(), rate_a.tolist(), core.tolist()
@@ -106,6 +109,8 @@ def list_schedule(g: TaskGraph, core: np.ndarray, order: np.ndarray, *, contenti
         heapq.heapify(h)
     run = [-1] * K
     since, left, spd, endp = [0.0] * K, [0.0] * K, [1.0] * K, [_INF] * K
+    seg = [0] * K  # current phase of the task on each core (contention only)
+    cur = [0.0] * K  # its DRAM rate in that phase
     now, done = 0.0, 0
     push, pop = heapq.heappush, heapq.heappop
     rng = range(K)
@@ -169,12 +174,19 @@ def list_schedule(g: TaskGraph, core: np.ndarray, order: np.ndarray, *, contenti
                 if t >= 0:
                     run[k] = t
                     start[t] = since[k] = now
-                    left[k], spd[k] = dur[t], 1.0
-                    endp[k] = now + dur[t]
+                    spd[k] = 1.0
+                    if contention:
+                        j = 0
+                        while j < N_PHASES - 1 and pdur[t][j] <= 0.0:
+                            j += 1
+                        seg[k], left[k], cur[k] = j, pdur[t][j], prate[t][j]
+                    else:
+                        left[k] = dur[t]
+                    endp[k] = now + left[k]
         if contention:
             act = [k for k in rng if run[k] >= 0]
             if act:
-                new = fair_speeds([rate[run[k]] for k in act], bw)
+                new = fair_speeds([cur[k] for k in act], bw)
                 for k, s in zip(act, new):
                     if s != spd[k]:
                         left[k] -= (now - since[k]) * spd[k]
@@ -187,6 +199,14 @@ def list_schedule(g: TaskGraph, core: np.ndarray, order: np.ndarray, *, contenti
         for k in rng:
             if endp[k] == now:
                 t = run[k]
+                if contention:  # next phase of the same task, if any
+                    j = seg[k] + 1
+                    while j < N_PHASES and pdur[t][j] <= 0.0:
+                        j += 1
+                    if j < N_PHASES:
+                        seg[k], left[k], cur[k], since[k], spd[k] = j, pdur[t][j], prate[t][j], now, 1.0
+                        endp[k] = now + left[k]
+                        continue
                 end[t] = now
                 run[k], endp[k] = -1, _INF
                 done += 1
