@@ -77,12 +77,15 @@ def compile_for_schedule(sched: Schedule, workload: Workload, hw: Hardware) -> l
 
 def simulate_schedule(sched: Schedule, workload: Workload, hw: Hardware, graph: TaskGraph | None = None,
                       programs: Sequence[Sequence[tuple[np.ndarray, Program]]] | None = None,
-                      release: bool = True) -> BridgeResult:
+                      release: bool = True, keep_order: bool = True) -> BridgeResult:
     """Replay ``sched`` on `dualopu.sim.simulate_tasks` (see the module docstring).
 
     ``release``: no task starts before its scheduled start (the scheduler may hold a core idle
     to keep the DRAM port free; without releases the simulator starts every task as soon as
-    its core and predecessors are done, in the same order)."""
+    its core and predecessors are done, in the same order). ``keep_order``: a task also waits
+    for the tasks of other cores that the schedule ends before it starts, so a delay on one
+    core cannot slide two tasks the scheduler kept apart into each other on the DRAM port
+    (a runtime keeps this order with completion flags between cores)."""
     g = graph if graph is not None else build_task_graph(workload, hw)
     progs = programs if programs is not None else compile_for_schedule(sched, workload, hw)
     n = len(g)
@@ -106,16 +109,37 @@ def simulate_schedule(sched: Schedule, workload: Workload, hw: Hardware, graph: 
     pos = np.empty(n, dtype=np.int64)
     pos[order] = np.arange(n)
     pp, pi = g.pred_ptr, g.pred_idx
+    cross = _cross_core_order(core, start, end, pos, len(hw.cores)) if keep_order else [[] for _ in range(n)]
     tasks = []
     for t in order.tolist():
         ni, img, li = int(g.net[t]), int(g.image[t]), int(g.layer[t])
-        after = tuple(sorted(int(pos[p]) for p in pi[pp[t]:pp[t + 1]].tolist()))
+        after = tuple(sorted({int(pos[p]) for p in pi[pp[t]:pp[t + 1]].tolist()} | set(cross[t])))
         if after and after[-1] >= pos[t]:
             raise ScheduleError(f"{g.describe(t)} starts before one of its predecessors")
         rel = float(start[t]) if release else 0.0
         tasks.append(Task(prog_of[ni, img], layers=(li,), release=rel, after=after, label=g.describe(t)))
     sim = simulate_tasks(tasks, hw, strict=True)
     return BridgeResult(sched, sim, sim.makespan)
+
+
+def _cross_core_order(core: np.ndarray, start: np.ndarray, end: np.ndarray, pos: np.ndarray, n_cores: int
+                      ) -> list[list[int]]:
+    """Per task: list positions of, on every other core, the last task that ends by its start."""
+    mk = float(end.max(initial=0.0))
+    tol = 1e-9 * max(1.0, mk)
+    out: list[list[int]] = [[] for _ in range(len(core))]
+    for k in range(n_cores):
+        on_k = np.flatnonzero(core == k)
+        on_k = on_k[np.lexsort((end[on_k], start[on_k]))]
+        ends = np.maximum.accumulate(end[on_k]) if len(on_k) else end[on_k]
+        others = np.flatnonzero(core != k)
+        j = np.searchsorted(ends, start[others] + tol, side="right") - 1
+        for t, i in zip(others.tolist(), j.tolist()):
+            if i >= 0:
+                a = int(on_k[i])
+                if pos[a] < pos[t]:
+                    out[t].append(int(pos[a]))
+    return out
 
 
 def schedule_and_simulate(workload: Workload, hw: Hardware, method: str = "heuristic", *, contention: bool = True,

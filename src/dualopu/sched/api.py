@@ -23,6 +23,8 @@ from dualopu.sched.workload import Workload
 METHODS = ("heuristic", "cpsat", "sequential")
 #: Up to this many tasks the heuristic tries several priority/placement variants and keeps the best.
 PORTFOLIO_MAX_TASKS = 12_000
+#: Placements the heuristic's portfolio tries (``default``: `dualopu.cost.placement`'s rule).
+PLACEMENTS: tuple[str, ...] = ("default",)
 
 
 def _heuristic(g: TaskGraph, split: Split, contention: bool, options: Options | None
@@ -32,7 +34,7 @@ def _heuristic(g: TaskGraph, split: Split, contention: bool, options: Options | 
     elif len(g) <= PORTFOLIO_MAX_TASKS:
         holds = (True, False) if contention else (True,)
         variants = [Options(priority=p, placement=pl, hold=h)
-                    for pl, p, h in itertools.product(("balanced", "default"), ("rank", "tail"), holds)]
+                    for pl, p, h in itertools.product(PLACEMENTS, ("rank", "tail"), holds)]
     else:
         variants = [Options()]
     best: tuple[np.ndarray, np.ndarray, np.ndarray, Options] | None = None
