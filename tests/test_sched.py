@@ -56,7 +56,8 @@ def test_random_dags_valid_and_above_bound(net, images: int, method: str, conten
     w = Workload.single(net, images)
     s = schedule(w, hw, method, contention=contention)
     validate(s, w, hw)
-    assert s.makespan_cycles >= lower_bound(w, hw).cycles * (1 - 1e-9)
+    assert s.makespan_cycles >= lower_bound(w, hw, contention=contention).cycles * (1 - 1e-9)
+    assert s.lower_bound_cycles == lower_bound(w, hw, contention=contention).cycles
 
 
 def _corruptions(s: Schedule) -> dict[str, Schedule]:

@@ -82,7 +82,7 @@ def schedule(
         raise ScheduleError(f"unknown method {method!r}: heuristic, cpsat or sequential")
     t0 = time.perf_counter()
     g = graph if graph is not None else build_task_graph(workload, hw, matrices)
-    bound, split = bound_and_split(workload, hw, g)
+    bound, split = bound_and_split(workload, hw, g, contention)
     extra: dict[str, Any] = {"bound": bound.to_dict()}
     status = method
     if method == "heuristic":

@@ -37,7 +37,7 @@ class Options:
     """Knobs of one heuristic run."""
 
     priority: str = "rank"  # "rank" | "tail"
-    placement: str = "balanced"  # "balanced" | "default"
+    placement: str = "default"  # "default" (the one placement rule) | "balanced" (the bound's LP split)
     lookahead: int = 8  # ready tasks a core inspects for one that fits the free DRAM bandwidth
     hold: bool = True  # a core with slack waits rather than slow a busier core
     slack: float = 0.9  # a core is "with slack" below this fraction of the busiest core's load
