@@ -5,7 +5,9 @@ tasks run on; one program per distinct per-layer placement, normally one per net
 Each scheduled task (one layer of one image) becomes a `dualopu.sim.Task` of that
 program's layer, waiting for the same predecessors; tasks are listed in the schedule's
 start order and simulated with ``strict=True``, so every core runs its tasks in exactly
-the schedule's order. The simulator times them from the instructions (DMA and PE units,
+the schedule's order; a task also waits for the tasks of other cores that end before it
+starts in the schedule (the schedule's order across cores, which keeps apart the tasks the
+scheduler kept apart on the DRAM port). The simulator times them from the instructions (DMA and PE units,
 transfers sharing the DRAM port), so nothing of the scheduler's cost or contention model
 is reused: the simulated makespan checks it.
 """
@@ -77,12 +79,13 @@ def compile_for_schedule(sched: Schedule, workload: Workload, hw: Hardware) -> l
 
 def simulate_schedule(sched: Schedule, workload: Workload, hw: Hardware, graph: TaskGraph | None = None,
                       programs: Sequence[Sequence[tuple[np.ndarray, Program]]] | None = None,
-                      release: bool = True, keep_order: bool = True) -> BridgeResult:
+                      release: bool = False, keep_order: bool = True) -> BridgeResult:
     """Replay ``sched`` on `dualopu.sim.simulate_tasks` (see the module docstring).
 
-    ``release``: no task starts before its scheduled start (the scheduler may hold a core idle
-    to keep the DRAM port free; without releases the simulator starts every task as soon as
-    its core and predecessors are done, in the same order). ``keep_order``: a task also waits
+    ``release``: no task starts before its scheduled start. Off by default, so the simulated
+    times come from the order alone (every task starts as soon as its core, predecessors
+    and, with ``keep_order``, the tasks it follows are done) and can be shorter than the
+    schedule's as well as longer. ``keep_order``: a task also waits
     for the tasks of other cores that the schedule ends before it starts, so a delay on one
     core cannot slide two tasks the scheduler kept apart into each other on the DRAM port
     (a runtime keeps this order with completion flags between cores)."""
