@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from dualopu.cost.energy import NetworkEnergy, network_energy
 from dualopu.cost.model import CoreCosts, CoreParams, core_costs
 from dualopu.cost.placement import BALANCED, FASTEST, place
 from dualopu.errors import HardwareError
@@ -159,6 +160,11 @@ class NetworkCost:
         the busiest core, or the shared DRAM port, whichever is slower."""
         return float(max(self.core_busy_cycles.max(), self.dram_bytes / self.hardware.dram_bytes_per_cycle))
 
+    @property
+    def energy(self) -> NetworkEnergy:
+        """Energy per layer and per image (static over the throughput-bound period)."""
+        return network_energy(self)
+
     def throughput_ips(self, cycles_per_image: float | None = None) -> float:
         period = self.period_bound_cycles if cycles_per_image is None else cycles_per_image
         return self.hardware.clock_mhz * 1e6 / period
@@ -204,6 +210,7 @@ class NetworkCost:
                 "attainable_macs_per_cycle": attainable,
                 "achieved_macs_per_cycle": np.where(cycles > 0, macs / np.maximum(cycles, 1e-9), 0.0),
                 "stages": self._pick(self.matrix.stages),
+                **self.energy.layer_columns(),  # energy_*_uj per layer (cost/energy.py)
             }
         )
 
@@ -236,6 +243,7 @@ class NetworkCost:
             "pe_efficiency_sequential": self.pe_efficiency(seq),
             "pe_efficiency_at_bound": self.pe_efficiency(period),
             "dram_bytes": self.dram_bytes,
+            **self.energy.summary(),  # energy_uj_per_image, breakdown, GOPS/W (cost/energy.py)
             "cores": [
                 {
                     "name": c.name,
