@@ -185,9 +185,15 @@ def list_schedule(g: TaskGraph, core: np.ndarray, order: np.ndarray, *, contenti
                     endp[k] = now + left[k]
         if contention:
             act = [k for k in rng if run[k] >= 0]
-            if act:
-                new = fair_speeds([cur[k] for k in act], bw)
-                for k, s in zip(act, new):
+            demand = [cur[k] for k in act]
+            if sum(demand) <= bw:  # the usual case: everyone at full speed
+                for k in act:
+                    if spd[k] != 1.0:
+                        left[k] -= (now - since[k]) * spd[k]
+                        since[k], spd[k] = now, 1.0
+                        endp[k] = now + max(left[k], 0.0)
+            else:
+                for k, s in zip(act, fair_speeds(demand, bw)):
                     if s != spd[k]:
                         left[k] -= (now - since[k]) * spd[k]
                         since[k], spd[k] = now, s
