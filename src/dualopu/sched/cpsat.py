@@ -8,8 +8,9 @@ order (symmetry breaking), and the makespan is at least the lower bound.
 
 With ``contention`` the DRAM port is a cumulative resource: tasks running together may
 not demand more than the bandwidth at their natural rates. That forbids the slowed-down
-overlaps the fluid model allows, so it is exact for "no task ever slowed", an upper bound
-for the fluid model. Without contention it is exact for the contention-free model (the
+overlaps the fluid model allows, so it is exact for "no task ever slowed" at average rates;
+`schedule` then re-times CP-SAT's order with the phased fluid model (whose prologues and
+epilogues want the whole port). Without contention it is exact for the contention-free model (the
 heuristic's optimality gap is measured there).
 """
 

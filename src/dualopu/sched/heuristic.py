@@ -1,17 +1,16 @@
 """Event-driven list scheduler over integer task ids (the ``heuristic`` method).
 
-* Placement: a task goes to the core the lower bound's LP split gives its (network, layer)
-  class (``balanced``: flexible element-wise work lands where it does not lengthen the
-  busiest core; a class split between cores alternates images), or to the cost model's
-  default core (``default``).
+* Placement: every task on its layer's core in `dualopu.cost.placement` (``default``: what
+  the compiled programs run), or the lower bound's LP split (``balanced``, which alternates
+  a split class's images between cores; an option, not in the portfolio).
 * Priority: a global order of task ids. ``rank``: the oldest image first (networks
   interleaved by arrival rank), then the longest remaining critical path, so every core
   takes whatever ready work of any image comes first and images interleave. ``tail``:
   critical path first, then age (better for a few images).
 * Each core has a heap of ready task positions in that order; whenever a core is idle it
   takes the best ready task. Zero-cost tasks finish the moment they are ready.
-* Shared DRAM (fluid, max-min fair, `sched.fluid`): running tasks' speeds are recomputed
-  at every event. Before starting a task whose bandwidth demand would not fit beside the
+* Shared DRAM (fluid, max-min fair, `sched.fluid`): each task runs in phases (prologue,
+  body, epilogue) and running phases' speeds are recomputed at every event. Before starting a task whose bandwidth demand would not fit beside the
   running ones, a core looks a few tasks down its heap for one that fits (pairing a
   memory-bound layer with a compute-bound one); a core with slack (less loaded than the
   busiest) rather waits than slow down a busier core's task.
