@@ -38,21 +38,38 @@ def main() -> None:
         t2 = time.perf_counter()
         r = simulate_schedule(s, w, hw, g)
         t3 = time.perf_counter()
-        row = {"workload": "+".join(names), "images_each": args.images, "tasks": len(g), **r.to_dict(),
-               "makespan_at_least_bound": r.makespan_cycles >= r.lower_bound_cycles * (1 - 1e-9),
-               "simulated_at_least_bound": r.simulated_makespan_cycles >= r.lower_bound_cycles * (1 - 1e-9),
-               "schedule_s": t1 - t0, "validate_s": t2 - t1, "simulate_s": t3 - t2}
+        row = {
+            "workload": "+".join(names),
+            "images_each": args.images,
+            "tasks": len(g),
+            **r.to_dict(),
+            "makespan_at_least_bound": r.makespan_cycles >= r.lower_bound_cycles * (1 - 1e-9),
+            "simulated_at_least_bound": r.simulated_makespan_cycles >= r.lower_bound_cycles * (1 - 1e-9),
+            "schedule_s": t1 - t0,
+            "validate_s": t2 - t1,
+            "simulate_s": t3 - t2,
+        }
         rows.append(row)
-        print(f"{row['workload']:45s} sched {row['makespan_cycles']:>14,.0f} sim {row['simulated_makespan_cycles']:>14,.0f} "
-              f"bound {row['lower_bound_cycles']:>14,.0f} sim/sched {row['simulated_vs_scheduled']:+.2%}", flush=True)
-    out = {"hardware": hw.name, "rows": rows,
-           "max_abs_gap": max(abs(r["simulated_vs_scheduled"]) for r in rows),
-           "all_within_3_percent": all(abs(r["simulated_vs_scheduled"]) <= 0.03 for r in rows),
-           "all_at_least_bound": all(r["makespan_at_least_bound"] and r["simulated_at_least_bound"] for r in rows)}
+        print(
+            f"{row['workload']:45s} sched {row['makespan_cycles']:>14,.0f} sim {row['simulated_makespan_cycles']:>14,.0f} "
+            f"bound {row['lower_bound_cycles']:>14,.0f} sim/sched {row['simulated_vs_scheduled']:+.2%}",
+            flush=True,
+        )
+    out = {
+        "hardware": hw.name,
+        "rows": rows,
+        "max_abs_gap": max(abs(r["simulated_vs_scheduled"]) for r in rows),
+        "all_within_3_percent": all(abs(r["simulated_vs_scheduled"]) <= 0.03 for r in rows),
+        "all_at_least_bound": all(
+            r["makespan_at_least_bound"] and r["simulated_at_least_bound"] for r in rows
+        ),
+    }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(out, indent=1))
-    print(f"max |sim/sched - 1| = {out['max_abs_gap']:.2%}; within 3%: {out['all_within_3_percent']}; "
-          f"makespans >= bound: {out['all_at_least_bound']}")
+    print(
+        f"max |sim/sched - 1| = {out['max_abs_gap']:.2%}; within 3%: {out['all_within_3_percent']}; "
+        f"makespans >= bound: {out['all_at_least_bound']}"
+    )
 
 
 if __name__ == "__main__":

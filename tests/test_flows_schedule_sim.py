@@ -27,8 +27,9 @@ DUAL = load_hardware("dual-opu")
 AGREEMENT = 0.03
 
 
-@pytest.mark.parametrize(("name", "shape", "images"), [("mobilenet_v2", (1, 3, 96, 96), 8),
-                                                       ("squeezenet1_1", (1, 3, 64, 64), 4)])
+@pytest.mark.parametrize(
+    ("name", "shape", "images"), [("mobilenet_v2", (1, 3, 96, 96), 8), ("squeezenet1_1", (1, 3, 64, 64), 4)]
+)
 def test_small_networks_agree(name: str, shape: tuple[int, int, int, int], images: int) -> None:
     w = Workload.single(build(name, shape), images)
     r = schedule_and_simulate(w, DUAL)
@@ -58,9 +59,25 @@ def test_programs_run_the_schedules_placement_and_order() -> None:
 
 
 def test_cli_reports_three_figures() -> None:
-    res = subprocess.run([sys.executable, "-m", "dualopu.cli", "schedule", "squeezenet1_1", "--hw", "dual-opu",
-                          "--images", "4", "--input-shape", "1x3x64x64", "--json"],
-                         capture_output=True, text=True, timeout=300)
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "dualopu.cli",
+            "schedule",
+            "squeezenet1_1",
+            "--hw",
+            "dual-opu",
+            "--images",
+            "4",
+            "--input-shape",
+            "1x3x64x64",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert res.returncode == 0, res.stderr
     d = json.loads(res.stdout)
     for key in ("makespan_cycles", "simulated_makespan_cycles", "lower_bound_cycles"):
@@ -69,7 +86,9 @@ def test_cli_reports_three_figures() -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("names", [[n] for n in list_zoo()] + [["mobilenet_v2", "shufflenet_v2_x1_0", "squeezenet1_1"]])
+@pytest.mark.parametrize(
+    "names", [[n] for n in list_zoo()] + [["mobilenet_v2", "shufflenet_v2_x1_0", "squeezenet1_1"]]
+)
 def test_zoo_at_64_images_within_target(names: list[str]) -> None:
     w = Workload.mix([(build(n), 64) for n in names])
     r = schedule_and_simulate(w, DUAL)

@@ -62,7 +62,9 @@ class BridgeResult:
         }
 
 
-def compile_for_schedule(sched: Schedule, workload: Workload, hw: Hardware) -> list[list[tuple[np.ndarray, Program]]]:
+def compile_for_schedule(
+    sched: Schedule, workload: Workload, hw: Hardware
+) -> list[list[tuple[np.ndarray, Program]]]:
     """Per network: (per-layer placement, compiled program) for every distinct placement its images use."""
     out: list[list[tuple[np.ndarray, Program]]] = []
     for ni, net in enumerate(workload.networks):
@@ -77,9 +79,15 @@ def compile_for_schedule(sched: Schedule, workload: Workload, hw: Hardware) -> l
     return out
 
 
-def simulate_schedule(sched: Schedule, workload: Workload, hw: Hardware, graph: TaskGraph | None = None,
-                      programs: Sequence[Sequence[tuple[np.ndarray, Program]]] | None = None,
-                      release: bool = False, keep_order: bool = True) -> BridgeResult:
+def simulate_schedule(
+    sched: Schedule,
+    workload: Workload,
+    hw: Hardware,
+    graph: TaskGraph | None = None,
+    programs: Sequence[Sequence[tuple[np.ndarray, Program]]] | None = None,
+    release: bool = False,
+    keep_order: bool = True,
+) -> BridgeResult:
     """Replay ``sched`` on `dualopu.sim.simulate_tasks` (see the module docstring).
 
     ``release``: no task starts before its scheduled start. Off by default, so the simulated
@@ -105,7 +113,7 @@ def simulate_schedule(sched: Schedule, workload: Workload, hw: Hardware, graph: 
         L = len(workload.networks[ni])
         for img in range(int(workload.images[ni])):
             t0 = int(g.offset[ni]) + img * L
-            pl = core[t0:t0 + L]
+            pl = core[t0 : t0 + L]
             prog_of[ni, img] = next(p for v, p in variants if np.array_equal(v, pl))
     # list order: schedule start, then end (zero-cost first), then topological within an image
     order = np.lexsort((g.layer, end, start))
@@ -116,7 +124,7 @@ def simulate_schedule(sched: Schedule, workload: Workload, hw: Hardware, graph: 
     tasks = []
     for t in order.tolist():
         ni, img, li = int(g.net[t]), int(g.image[t]), int(g.layer[t])
-        after = tuple(sorted({int(pos[p]) for p in pi[pp[t]:pp[t + 1]].tolist()} | set(cross[t])))
+        after = tuple(sorted({int(pos[p]) for p in pi[pp[t] : pp[t + 1]].tolist()} | set(cross[t])))
         if after and after[-1] >= pos[t]:
             raise ScheduleError(f"{g.describe(t)} starts before one of its predecessors")
         rel = float(start[t]) if release else 0.0
@@ -125,8 +133,9 @@ def simulate_schedule(sched: Schedule, workload: Workload, hw: Hardware, graph: 
     return BridgeResult(sched, sim, sim.makespan)
 
 
-def _cross_core_order(core: np.ndarray, start: np.ndarray, end: np.ndarray, pos: np.ndarray, n_cores: int
-                      ) -> list[list[int]]:
+def _cross_core_order(
+    core: np.ndarray, start: np.ndarray, end: np.ndarray, pos: np.ndarray, n_cores: int
+) -> list[list[int]]:
     """Per task: list positions of, on every other core, the last task that ends by its start."""
     mk = float(end.max(initial=0.0))
     tol = 1e-9 * max(1.0, mk)
@@ -145,8 +154,9 @@ def _cross_core_order(core: np.ndarray, start: np.ndarray, end: np.ndarray, pos:
     return out
 
 
-def schedule_and_simulate(workload: Workload, hw: Hardware, method: str = "heuristic", *, contention: bool = True,
-                          **kwargs: Any) -> BridgeResult:
+def schedule_and_simulate(
+    workload: Workload, hw: Hardware, method: str = "heuristic", *, contention: bool = True, **kwargs: Any
+) -> BridgeResult:
     """`dualopu.sched.schedule` then `simulate_schedule` (one task graph for both)."""
     g = build_task_graph(workload, hw)
     s = run_schedule(workload, hw, method, contention=contention, graph=g, **kwargs)
