@@ -95,3 +95,17 @@ def test_zoo_at_64_images_within_target(names: list[str]) -> None:
     assert abs(r.relative_gap) <= AGREEMENT, r.to_dict()
     assert r.makespan_cycles >= r.lower_bound_cycles * (1 - 1e-9)
     assert r.simulated_makespan_cycles >= r.lower_bound_cycles * (1 - 1e-9)
+
+
+def test_uncompilable_network_keeps_the_schedule(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A network the compiler refuses gives no simulated figure and a one-line reason, not a crash."""
+    import dualopu.flows.schedule_sim as bridge
+    from dualopu.errors import ProgramError
+
+    def refuse(*_args: object, **_kw: object) -> None:
+        raise ProgramError("layer 'x': cannot compile\nsecond line")
+
+    monkeypatch.setattr(bridge, "compile_network", refuse)
+    w = Workload.single(build("squeezenet1_1", (1, 3, 64, 64)), 1)
+    out = bridge.simulate_schedule_or_reason(schedule(w, DUAL), w, DUAL)
+    assert out == {"simulated_makespan_cycles": None, "simulation_error": "layer 'x': cannot compile"}

@@ -366,9 +366,9 @@ def schedule_cmd(
     summary = result.summary(workload, hardware)
     summary.update(scheduled_energy(result, workload, hardware))  # energy per image (cost/energy.py)
     if not no_simulate:
-        from dualopu.flows import simulate_schedule
+        from dualopu.flows import simulate_schedule_or_reason
 
-        summary.update(simulate_schedule(result, workload, hardware).to_dict())
+        summary.update(simulate_schedule_or_reason(result, workload, hardware))
     if as_json:
         print_json(summary)
         return
@@ -377,7 +377,9 @@ def schedule_cmd(
         f"makespan {summary['makespan_cycles']:,.0f} cycles, {summary['throughput_ips']:.1f} images/s, "
         f"{summary['fraction_of_bound']:.1%} of the lower bound {summary['lower_bound_cycles']:,.0f}; "
         f"{summary['energy_uj_per_image']:,.1f} uJ/image", highlight=False)
-    if "simulated_makespan_cycles" in summary:
+    if summary.get("simulated_makespan_cycles") is None and "simulation_error" in summary:
+        console.print(f"  cycle simulator: not run ({summary['simulation_error']})", highlight=False)
+    elif "simulated_makespan_cycles" in summary:
         console.print(f"  cycle simulator: {summary['simulated_makespan_cycles']:,.0f} cycles "
                       f"({summary['simulated_vs_scheduled']:+.2%} vs the schedule)", highlight=False)
     for name, util in summary["core_utilization"].items():

@@ -9,6 +9,13 @@ from dualopu.flows.schedule_sim import (
     compile_for_schedule,
     schedule_and_simulate,
     simulate_schedule,
+    simulate_schedule_or_reason,
 )
 
-__all__ = ["BridgeResult", "compile_for_schedule", "schedule_and_simulate", "simulate_schedule"]
+__all__ = [
+    "BridgeResult",
+    "compile_for_schedule",
+    "schedule_and_simulate",
+    "simulate_schedule",
+    "simulate_schedule_or_reason",
+]

@@ -22,7 +22,7 @@ import numpy as np
 
 from dualopu.compiler.codegen import compile_network
 from dualopu.compiler.program import Program
-from dualopu.errors import ScheduleError
+from dualopu.errors import DualOpuError, ScheduleError
 from dualopu.hw.config import Hardware
 from dualopu.sched.api import schedule as run_schedule
 from dualopu.sched.graph import TaskGraph, build_task_graph
@@ -161,3 +161,12 @@ def schedule_and_simulate(
     g = build_task_graph(workload, hw)
     s = run_schedule(workload, hw, method, contention=contention, graph=g, **kwargs)
     return simulate_schedule(s, workload, hw, g)
+
+
+def simulate_schedule_or_reason(sched: Schedule, workload: Workload, hw: Hardware) -> dict[str, Any]:
+    """`simulate_schedule`'s figures, or ``simulated_makespan_cycles: None`` and the one-line
+    reason when a network cannot be compiled or simulated (the schedule itself stands)."""
+    try:
+        return simulate_schedule(sched, workload, hw).to_dict()
+    except DualOpuError as exc:
+        return {"simulated_makespan_cycles": None, "simulation_error": str(exc).splitlines()[0]}
