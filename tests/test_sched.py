@@ -189,3 +189,21 @@ def test_validate_refuses_unknown_format(tmp_path: Path) -> None:
     f.write_text(json.dumps(d))
     res = run("validate", str(f), "--models", "squeezenet1_1", "--images", "1", "--input-shape", "1x3x64x64")
     assert res.returncode == 2 and len(res.stderr.strip().splitlines()) == 1 and "format" in res.stderr
+
+
+@settings(max_examples=200, deadline=None)
+@given(d=st.lists(st.floats(0.0, 100.0), min_size=1, max_size=4), bw=st.floats(1.0, 100.0))
+def test_fair_speeds_is_max_min_fair(d: list[float], bw: float) -> None:
+    """Granted rates never exceed the port or a task's demand; a slowed task gets at least as
+    much as any other task (max-min fairness); the port is full whenever someone is slowed."""
+    from dualopu.sched.fluid import fair_speeds
+
+    sp = fair_speeds(d, bw)
+    got = [s * x for s, x in zip(sp, d)]
+    assert sum(got) <= bw * (1 + 1e-9) + 1e-9
+    assert all(0.0 < s <= 1.0 + 1e-12 for s in sp)
+    slowed = [i for i, s in enumerate(sp) if s < 1.0 - 1e-12]
+    if slowed:
+        assert sum(got) == pytest.approx(bw, rel=1e-9)
+        for i in slowed:
+            assert all(got[i] >= g - 1e-9 * bw for g in got)

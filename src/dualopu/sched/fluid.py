@@ -38,6 +38,14 @@ def fair_speeds(demands: list[float], bw: float) -> list[float]:
     """Speed (granted / natural rate, in (0, 1]) of each running task under max-min fair sharing."""
     if sum(demands) <= bw:
         return [1.0] * len(demands)
+    if len(demands) == 2:  # the dual-core case in closed form (same result as the loop below)
+        a, b = demands
+        half = bw / 2
+        if a <= half:
+            return [1.0, (bw - a) / b]
+        if b <= half:
+            return [(bw - b) / a, 1.0]
+        return [half / a, half / b]
     out = [1.0] * len(demands)
     left, k = bw, len(demands)
     for j, i in enumerate(sorted(range(k), key=demands.__getitem__)):
