@@ -1,6 +1,7 @@
 """Compile a network for a processor: placement, DRAM layout, tiles, instruction streams.
 
-Placement is the analytical model's (`dualopu.cost.evaluate.place_layers`); each layer is
+Placement is `dualopu.cost.placement.place` (the one rule, shared with the cost model and
+the scheduler) unless a placement is given; each layer is
 tiled by `dualopu.compiler.tiling` and turned into stages (the loads a tile needs, one
 COMPUTE or POST, one STORE). Stages are emitted software-pipelined so that the in-order
 DMA queue runs one tile ahead of the PE array::
@@ -29,8 +30,8 @@ import numpy as np
 from dualopu.compiler.isa import Compute, Instr, Load, Post, Store
 from dualopu.compiler.program import LayerProgram, Program, TensorInfo, core_snapshot, runs_of
 from dualopu.compiler.tiling import Mapping, Tiling, kernel_extent, plan_layer
-from dualopu.cost.evaluate import evaluate
 from dualopu.cost.model import PARAM_BYTES_BIAS, PARAM_BYTES_MULT, TABLE_BYTES
+from dualopu.cost.placement import Placement, place
 from dualopu.errors import ModelError, ProgramError
 from dualopu.hw.config import Core, Hardware
 from dualopu.ir.network import MAC_KINDS, TABLE_ACTIVATIONS, Layer, LayerKind, Network, uses_table
@@ -312,11 +313,14 @@ def compile_layer(layer: Layer, index: int, core_index: int, hw: Hardware) -> La
     return LayerProgram(index=index, core=core_index, layer=layer, mapping=mapping, tiling=tiling, instrs=instrs)
 
 
-def compile_network(net: Network, hw: Hardware, placement: Sequence[int] | np.ndarray | None = None) -> Program:
-    """Compile ``net`` for ``hw``: the model's placement (or ``placement``), tiling and instructions."""
+def compile_network(net: Network, hw: Hardware, placement: Placement | Sequence[int] | np.ndarray | None = None
+                    ) -> Program:
+    """Compile ``net`` for ``hw``: `place`'s placement (or ``placement``), tiling and instructions."""
     net.validate()
     if placement is None:
-        core = evaluate(net, hw).core
+        core = place(net, hw).core
+    elif isinstance(placement, Placement):
+        core = placement.core
     else:
         core = np.asarray(placement, dtype=np.int64)
         if core.shape != (len(net),) or core.min(initial=0) < 0 or core.max(initial=0) >= len(hw.cores):

@@ -9,14 +9,13 @@ import numpy as np
 
 from dualopu.cost.energy import NetworkEnergy, network_energy
 from dualopu.cost.model import CoreCosts, CoreParams, core_costs
+from dualopu.cost.placement import BALANCED, FASTEST, place
 from dualopu.errors import HardwareError
 from dualopu.hw.config import CORE_RUNS, Hardware
-from dualopu.ir.network import KIND_CODES, MAC_KINDS, Layer, LayerKind, Network
+from dualopu.ir.network import MAC_KINDS, Layer, LayerKind, Network
 
 if TYPE_CHECKING:
     import pandas as pd
-
-_MAC_CODES = [KIND_CODES[k] for k in MAC_KINDS]
 
 
 @dataclass(frozen=True)
@@ -112,18 +111,9 @@ def _too_small(layer: Layer, hw: Hardware, j: int) -> str:
 
 
 def place_layers(net: Network, hw: Hardware, cm: CostMatrix) -> np.ndarray:
-    """Default placement: MAC layers on their fastest capable core; element-wise layers stay
-    on the core of their first MAC-bearing producer (no cross-core hop), else the fastest."""
-    finite = np.isfinite(cm.cycles)
-    core = np.argmin(np.where(finite, cm.cycles, np.inf), axis=1).astype(np.int64)
-    mac = np.isin(net.table.kind, _MAC_CODES)
-    preds = net.predecessors
-    for i in np.flatnonzero(~mac).tolist():  # few layers: follow the producer in order
-        for p in preds[i]:
-            if finite[i, core[p]]:
-                core[i] = core[p]
-                break
-    return core
+    """The ``fastest`` policy of `dualopu.cost.placement.place` (the rule used before it);
+    kept for callers that want it by name."""
+    return place(net, hw, cm, FASTEST).core
 
 
 @dataclass(frozen=True)
@@ -269,7 +259,7 @@ class NetworkCost:
         }
 
 
-def evaluate(net: Network, hw: Hardware) -> NetworkCost:
-    """Analytical cost of one image of ``net`` on ``hw`` with the default placement."""
+def evaluate(net: Network, hw: Hardware, policy: str = BALANCED) -> NetworkCost:
+    """Analytical cost of one image of ``net`` on ``hw``, placed by `dualopu.cost.placement.place`."""
     cm = check_runs(net, hw)
-    return NetworkCost(network=net, hardware=hw, matrix=cm, core=place_layers(net, hw, cm))
+    return NetworkCost(network=net, hardware=hw, matrix=cm, core=place(net, hw, cm, policy).core)
