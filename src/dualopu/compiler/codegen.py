@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from dualopu.compiler.isa import Compute, Instr, Load, Post, Store
-from dualopu.compiler.program import LayerProgram, Program, TensorInfo, core_snapshot, runs_of
+from dualopu.compiler.program import LayerProgram, Program, TensorInfo, check_plan, core_snapshot, runs_of
 from dualopu.compiler.tiling import Mapping, Tiling, layer_tiles
 from dualopu.cost.evaluate import evaluate
 from dualopu.errors import ModelError, ProgramError
@@ -322,16 +322,19 @@ def compile_layer(
 def compile_network(net: Network, hw: Hardware, placement: Sequence[int] | np.ndarray | None = None) -> Program:
     """Compile ``net`` for ``hw``: the model's placement (or ``placement``), tiling and instructions."""
     net.validate()
+    plans: list[TilePlan] = []
     if placement is None:
-        core = evaluate(net, hw).core
+        cost = evaluate(net, hw)
+        core, plans = cost.core, list(cost.matrix.plans)
     else:
         core = np.asarray(placement, dtype=np.int64)
         if core.shape != (len(net),) or core.min(initial=0) < 0 or core.max(initial=0) >= len(hw.cores):
             raise ProgramError(f"placement must give a core index in [0, {len(hw.cores)}) for each of {len(net)} layers")
     tensors, top = _layout(net)
-    plans = [plan_tiles(net.table, CoreParams.of(c), hw.data_bytes) for c in hw.cores]  # one plan per core
+    if len(plans) != len(hw.cores):  # one vectorized plan per core, over all layers
+        plans = [plan_tiles(net.table, CoreParams.of(c), hw.data_bytes) for c in hw.cores]
     layers = tuple(compile_layer(layer, i, int(core[i]), hw, plans[int(core[i])], i) for i, layer in enumerate(net.layers))
-    return Program(
+    prog = Program(
         network=net.name,
         hardware=hw.name,
         input_name=net.input_name,
@@ -343,3 +346,5 @@ def compile_network(net: Network, hw: Hardware, placement: Sequence[int] | np.nd
         tensors=tensors,
         layers=layers,
     )
+    check_plan(prog)  # the instructions realize the plan (bytes per tile, stages, loads)
+    return prog

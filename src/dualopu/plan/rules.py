@@ -338,6 +338,7 @@ def _depthwise(b: _Plan, t: LayerTable, cols: np.ndarray, p: CoreParams, db: flo
     w_full = cout * (kk * db + param_bytes_per_oc(has_bias))
     table = t.table_act[cols].astype(f) * TABLE_BYTES
     in_rows = np.minimum(input_rows_per_tile(tr, kh, sh), hin)
+    in_ch = np.minimum(cin, np.floor((tc + mult - 2.0) / mult) + 1.0)  # input channels tc outputs can touch
     b.put(
         cols,
         mode=MODE["sa_dw"] if systolic else MODE["dw"],
@@ -354,9 +355,9 @@ def _depthwise(b: _Plan, t: LayerTable, cols: np.ndarray, p: CoreParams, db: flo
         n_rows=n_rt,
         w_tiles_per_load=per_load,
         in_rows=in_rows,
-        in_ch=tc_in,
+        in_ch=in_ch,
         w_tile_bytes=tc * (kk * db + param_bytes_per_oc(has_bias)),
-        in_tile_bytes=in_rows * win * tc_in * db,
+        in_tile_bytes=in_rows * win * in_ch * db,
         out_tile_bytes=tc * tr * wout * db,
         w_load_bytes=w_full + table,
         in_load_bytes=in_pass,
