@@ -1,8 +1,9 @@
 """Compile a network for a processor: placement, DRAM layout, tiles, instruction streams.
 
-Placement is the analytical model's (`dualopu.cost.evaluate.place_layers`); each layer's
-mapping and tiles are the plan's (`dualopu.plan.plan_tiles`, one call per core, read by
-`dualopu.compiler.tiling`), turned into stages (the loads a tile needs, one
+Placement is `dualopu.cost.placement.place` (the one rule, shared with the cost model and
+the scheduler) unless a placement is given; each layer's mapping and tiles are the plan's
+(`dualopu.plan.plan_tiles`, one call per core, read by `dualopu.compiler.tiling`), turned
+into stages (the loads a tile needs, one
 COMPUTE or POST, one STORE). Stages are emitted software-pipelined so that the in-order
 DMA queue runs one tile ahead of the PE array::
 
@@ -30,7 +31,8 @@ import numpy as np
 from dualopu.compiler.isa import Compute, Instr, Load, Post, Store
 from dualopu.compiler.program import LayerProgram, Program, TensorInfo, check_plan, core_snapshot, runs_of
 from dualopu.compiler.tiling import Mapping, Tiling, layer_tiles
-from dualopu.cost.evaluate import evaluate
+from dualopu.cost.evaluate import cost_matrix
+from dualopu.cost.placement import Placement, place
 from dualopu.errors import ModelError, ProgramError
 from dualopu.hw.config import Hardware
 from dualopu.hw.params import CoreParams
@@ -319,13 +321,16 @@ def compile_layer(
     return LayerProgram(index=index, core=core_index, layer=layer, mapping=mapping, tiling=tiling, instrs=instrs)
 
 
-def compile_network(net: Network, hw: Hardware, placement: Sequence[int] | np.ndarray | None = None) -> Program:
-    """Compile ``net`` for ``hw``: the model's placement (or ``placement``), tiling and instructions."""
+def compile_network(net: Network, hw: Hardware, placement: Placement | Sequence[int] | np.ndarray | None = None
+                    ) -> Program:
+    """Compile ``net`` for ``hw``: `place`'s placement (or ``placement``), tiling and instructions."""
     net.validate()
     plans: list[TilePlan] = []
     if placement is None:
-        cost = evaluate(net, hw)
-        core, plans = cost.core, list(cost.matrix.plans)
+        cm = cost_matrix(net, hw)
+        core, plans = place(net, hw, cm).core, list(cm.plans)
+    elif isinstance(placement, Placement):
+        core = placement.core
     else:
         core = np.asarray(placement, dtype=np.int64)
         if core.shape != (len(net),) or core.min(initial=0) < 0 or core.max(initial=0) >= len(hw.cores):

@@ -7,17 +7,17 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from dualopu.cost.energy import NetworkEnergy, network_energy
 from dualopu.cost.model import CoreCosts, CoreParams, core_costs
+from dualopu.cost.placement import BALANCED, FASTEST, place
 from dualopu.errors import HardwareError
 from dualopu.hw.config import CORE_RUNS, Hardware
-from dualopu.ir.network import KIND_CODES, MAC_KINDS, Layer, Network
+from dualopu.ir.network import MAC_KINDS, Layer, Network
 from dualopu.plan import TilePlan
 from dualopu.plan.refusal import refusal_message
 
 if TYPE_CHECKING:
     import pandas as pd
-
-_MAC_CODES = [KIND_CODES[k] for k in MAC_KINDS]
 
 
 @dataclass(frozen=True)
@@ -92,18 +92,9 @@ def _too_small(layer: Layer, hw: Hardware, j: int, plan: TilePlan, i: int) -> st
 
 
 def place_layers(net: Network, hw: Hardware, cm: CostMatrix) -> np.ndarray:
-    """Default placement: MAC layers on their fastest capable core; element-wise layers stay
-    on the core of their first MAC-bearing producer (no cross-core hop), else the fastest."""
-    finite = np.isfinite(cm.cycles)
-    core = np.argmin(np.where(finite, cm.cycles, np.inf), axis=1).astype(np.int64)
-    mac = np.isin(net.table.kind, _MAC_CODES)
-    preds = net.predecessors
-    for i in np.flatnonzero(~mac).tolist():  # few layers: follow the producer in order
-        for p in preds[i]:
-            if finite[i, core[p]]:
-                core[i] = core[p]
-                break
-    return core
+    """The ``fastest`` policy of `dualopu.cost.placement.place` (the rule used before it);
+    kept for callers that want it by name."""
+    return place(net, hw, cm, FASTEST).core
 
 
 @dataclass(frozen=True)
@@ -150,6 +141,11 @@ class NetworkCost:
         the busiest core, or the shared DRAM port, whichever is slower."""
         return float(max(self.core_busy_cycles.max(), self.dram_bytes / self.hardware.dram_bytes_per_cycle))
 
+    @property
+    def energy(self) -> NetworkEnergy:
+        """Energy per layer and per image (static over the throughput-bound period)."""
+        return network_energy(self)
+
     def throughput_ips(self, cycles_per_image: float | None = None) -> float:
         period = self.period_bound_cycles if cycles_per_image is None else cycles_per_image
         return self.hardware.clock_mhz * 1e6 / period
@@ -195,6 +191,7 @@ class NetworkCost:
                 "attainable_macs_per_cycle": attainable,
                 "achieved_macs_per_cycle": np.where(cycles > 0, macs / np.maximum(cycles, 1e-9), 0.0),
                 "stages": self._pick(self.matrix.stages),
+                **self.energy.layer_columns(),  # energy_*_uj per layer (cost/energy.py)
             }
         )
 
@@ -227,6 +224,7 @@ class NetworkCost:
             "pe_efficiency_sequential": self.pe_efficiency(seq),
             "pe_efficiency_at_bound": self.pe_efficiency(period),
             "dram_bytes": self.dram_bytes,
+            **self.energy.summary(),  # energy_uj_per_image, breakdown, GOPS/W (cost/energy.py)
             "cores": [
                 {
                     "name": c.name,
@@ -242,7 +240,7 @@ class NetworkCost:
         }
 
 
-def evaluate(net: Network, hw: Hardware) -> NetworkCost:
-    """Analytical cost of one image of ``net`` on ``hw`` with the default placement."""
+def evaluate(net: Network, hw: Hardware, policy: str = BALANCED) -> NetworkCost:
+    """Analytical cost of one image of ``net`` on ``hw``, placed by `dualopu.cost.placement.place`."""
     cm = check_runs(net, hw)
-    return NetworkCost(network=net, hardware=hw, matrix=cm, core=place_layers(net, hw, cm))
+    return NetworkCost(network=net, hardware=hw, matrix=cm, core=place(net, hw, cm, policy).core)

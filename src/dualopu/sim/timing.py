@@ -40,7 +40,7 @@ from dualopu.compiler.isa import Compute, Load, Post, Store
 from dualopu.compiler.program import LayerProgram
 from dualopu.errors import ProgramError
 from dualopu.hw.config import Core
-from dualopu.ir.network import LayerKind, kernel_extent
+from dualopu.ir.network import MAC_KINDS, LayerKind, kernel_extent
 from dualopu.plan.bytes import half_buffers, weights_per_oc_bytes
 
 DMA = 0
@@ -123,7 +123,10 @@ def post_cycles(lp: LayerProgram, ins: Post, core: Core) -> float:
 
 
 def _weight_bytes(lp: LayerProgram, ins: Load, db: int) -> int:
-    """Weight-buffer bytes a weight LOAD fills (its parameters go to the post-processing unit)."""
+    """Weight-buffer bytes a weight LOAD fills (parameters and tables go to the post-processing
+    unit's memory, so an element-wise layer's table LOAD fills none)."""
+    if lp.layer.kind not in MAC_KINDS:
+        return 0
     return (ins.c1 - ins.c0) * weights_per_oc_bytes(lp.layer, db)
 
 
