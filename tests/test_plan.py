@@ -84,7 +84,11 @@ def test_compiled_tiles_are_the_plans(layer: Layer, core: Core) -> None:
     w_loads = [i for i in lp.instrs if isinstance(i, Load) and i.buf == "w"]
     if layer.kind is LayerKind.DEPTHWISE:
         assert len(w_loads) == np.ceil(plan.n_oc[0, 0] / plan.w_tiles_per_load[0, 0])
-    assert sum(isinstance(i, Load) for i in lp.instrs) == plan.load_instrs[0, 0]
+    n_loads = sum(isinstance(i, Load) for i in lp.instrs)
+    if layer.kind is LayerKind.DEPTHWISE and layer.out_channels > layer.in_channels:
+        assert n_loads <= plan.load_instrs[0, 0]  # resident input channels are not reloaded
+    else:
+        assert n_loads == plan.load_instrs[0, 0]
 
 
 # ---- dilation ------------------------------------------------------------------------------
