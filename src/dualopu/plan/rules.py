@@ -453,7 +453,10 @@ def _elementwise(b: TilePlan, c: LayerColumns, p: CoreParams, db: float) -> None
     ok_out = np.where(glob, np.floor(half_out / db) >= 1.0, cap_out >= 1.0)
     need_in = np.where(glob, hin * win * db, db * (bcast + kh * win * full))
     need_out = np.where(glob, db, wout * db)
-    feasible, limit, need = _refusal(ok_in, np.ones_like(ok_in), ok_out, need_in, need_in * 0.0, need_out)
+    # a table activation's 256-entry table is one weight-buffer slot
+    table = c.table_act * TABLE_BYTES
+    ok_w = table <= p.weight_buffer_bytes / 2
+    feasible, limit, need = _refusal(ok_in, ok_w, ok_out, need_in, table, need_out)
     tc = np.maximum(tc, 1.0)
     tr = np.where(glob, hout, tr_rows)
     n_oc = _cdiv(cout, tc)
@@ -465,7 +468,6 @@ def _elementwise(b: TilePlan, c: LayerColumns, p: CoreParams, db: float) -> None
     in_load = np.where(
         glob, in_plane, np.where(pool, pool_pass, full * c.out_elems * db + bcast * cout * n_rows * db)
     )
-    table = c.table_act * TABLE_BYTES
     b.put(
         "elementwise",
         cols,

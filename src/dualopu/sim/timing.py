@@ -123,10 +123,10 @@ def post_cycles(lp: LayerProgram, ins: Post, core: Core) -> float:
 
 
 def _weight_bytes(lp: LayerProgram, ins: Load, db: int) -> int:
-    """Weight-buffer bytes a weight LOAD fills (parameters and tables go to the post-processing
-    unit's memory, so an element-wise layer's table LOAD fills none)."""
+    """Weight-buffer bytes a weight LOAD fills (its parameters go to the post-processing unit);
+    an element-wise layer's only weight LOAD is its activation table, which fills the slot whole."""
     if lp.layer.kind not in MAC_KINDS:
-        return 0
+        return ins.bytes
     return (ins.c1 - ins.c0) * weights_per_oc_bytes(lp.layer, db)
 
 
