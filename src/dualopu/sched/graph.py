@@ -15,7 +15,8 @@ from functools import cached_property
 
 import numpy as np
 
-from dualopu.cost.evaluate import CostMatrix, check_runs, place_layers
+from dualopu.cost.evaluate import CostMatrix, check_runs
+from dualopu.cost.placement import place_workload
 from dualopu.errors import ScheduleError
 from dualopu.hw.config import Hardware
 from dualopu.ir.network import Network
@@ -29,7 +30,7 @@ class NetPlan:
     network: Network
     cost: np.ndarray  # (L, K) cycles, inf where a core cannot run the layer
     dram_bytes: np.ndarray  # (L, K)
-    default_core: np.ndarray  # (L,) the cost model's placement
+    default_core: np.ndarray  # (L,) `dualopu.cost.placement.place_workload`'s placement
     src: np.ndarray  # layer-level edges src -> dst
     dst: np.ndarray
     min_cost: np.ndarray  # (L,) cheapest capable core
@@ -37,8 +38,8 @@ class NetPlan:
     tail: np.ndarray  # (L,) longest min-cost path from the layer's start to the image's end
 
 
-def net_plan(net: Network, hw: Hardware, cm: CostMatrix | None = None) -> NetPlan:
-    """Per-layer costs, placement and critical-path lengths of one network on ``hw``."""
+def net_plan(net: Network, hw: Hardware, cm: CostMatrix | None, core: np.ndarray) -> NetPlan:
+    """Per-layer costs, placement ``core`` and critical-path lengths of one network on ``hw``."""
     cm = check_runs(net, hw, cm)
     if cm.cycles.shape != (len(net), len(hw.cores)):
         raise ScheduleError(f"cost matrix of {net.name!r} has shape {cm.cycles.shape}, expected "
@@ -58,7 +59,7 @@ def net_plan(net: Network, hw: Hardware, cm: CostMatrix | None = None) -> NetPla
     for i in range(L - 1, -1, -1):
         if succs[i]:
             tail[i] = mc[i] + max(tail[s] for s in succs[i])
-    return NetPlan(net, cost, dram, place_layers(net, hw, cm).astype(np.int64), src, dst, mc, head, tail)
+    return NetPlan(net, cost, dram, np.asarray(core, dtype=np.int64), src, dst, mc, head, tail)
 
 
 def _csr(keys: np.ndarray, values: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -129,7 +130,9 @@ def build_task_graph(workload: Workload, hw: Hardware, matrices: Sequence[CostMa
     nets, imgs = workload.networks, workload.images
     if matrices is not None and len(matrices) != len(nets):
         raise ScheduleError(f"{len(matrices)} cost matrices for {len(nets)} networks")
-    plans = tuple(net_plan(n, hw, None if matrices is None else matrices[i]) for i, n in enumerate(nets))
+    cms = [check_runs(n, hw, None if matrices is None else matrices[i]) for i, n in enumerate(nets)]
+    placed = place_workload(nets, hw, cms, imgs).split([len(n) for n in nets])
+    plans = tuple(net_plan(n, hw, cm, p.core) for n, cm, p in zip(nets, cms, placed))
     sizes = np.array([len(n) for n in nets], dtype=np.int64)
     counts = np.array(imgs, dtype=np.int64)
     offset = np.zeros(len(nets) + 1, dtype=np.int64)
