@@ -45,18 +45,26 @@ class G:
         self.nodes.append(helper.make_node(op, ins, outs, name=nm, **kw))
         return outs[0] if n_out == 1 else outs
 
-    def conv(self, x: str, cin: int, cout: int, k: int, s: int = 1, p: int = 0, g: int = 1, d: int = 1) -> str:
+    def conv(
+        self, x: str, cin: int, cout: int, k: int, s: int = 1, p: int = 0, g: int = 1, d: int = 1
+    ) -> str:
         w = self.init(f"w{self.k + 1}", np.zeros((cout, cin // g, k, k), np.float32))
-        return self.node("Conv", [x, w], kernel_shape=[k, k], strides=[s, s], pads=[p] * 4, group=g,
-                         dilations=[d, d])
+        return self.node(
+            "Conv", [x, w], kernel_shape=[k, k], strides=[s, s], pads=[p] * 4, group=g, dilations=[d, d]
+        )
 
     def bn(self, x: str, c: int) -> str:
         ps = [self.init(f"bn{self.k + 1}_{n}", np.ones(c, np.float32)) for n in ("s", "b", "m", "v")]
         return self.node("BatchNormalization", [x, *ps])
 
     def save(self, out: str, path: Path) -> Path:
-        graph = helper.make_graph(self.nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, self.shape)],
-                                  [helper.make_tensor_value_info(out, TensorProto.FLOAT, None)], self.inits)
+        graph = helper.make_graph(
+            self.nodes,
+            "g",
+            [helper.make_tensor_value_info("x", TensorProto.FLOAT, self.shape)],
+            [helper.make_tensor_value_info(out, TensorProto.FLOAT, None)],
+            self.inits,
+        )
         model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
         model.ir_version = 8
         onnx.save(model, str(path))
@@ -99,7 +107,9 @@ def test_bn_folds_into_unpadded_consumer_conv(tmp_path: Path) -> None:
     g = G([1, 4, 8, 8])
     y = g.conv(g.bn("x", 4), 4, 6, 1)
     net = import_onnx(g.save(y, tmp_path / "m.onnx"))
-    assert len(net.layers) == 1 and net.layers[0].bn_params == 8 and net.total_macs == conv_macs(6, 8, 8, 4, 1)
+    assert (
+        len(net.layers) == 1 and net.layers[0].bn_params == 8 and net.total_macs == conv_macs(6, 8, 8, 4, 1)
+    )
 
 
 def test_bn_before_padded_conv_is_an_affine(tmp_path: Path) -> None:
@@ -118,15 +128,33 @@ def _tf_same(g: G, x: str, c: int, k: int, s: int) -> str:
         sf = g.node("Cast", [size], to=TensorProto.FLOAT)
         out = g.node("Ceil", [g.node("Div", [sf, g.init(f"s{g.k}", np.array(float(s), np.float32))])])
         outi = g.node("Cast", [out], to=TensorProto.INT64)
-        need = g.node("Sub", [g.node("Add", [g.node("Mul", [g.node("Sub", [outi, g.init(f"one{g.k}", np.array(1))]),
-                                                            g.init(f"st{g.k}", np.array(s))]),
-                                             g.init(f"k{g.k}", np.array(k))]), size])
+        need = g.node(
+            "Sub",
+            [
+                g.node(
+                    "Add",
+                    [
+                        g.node(
+                            "Mul",
+                            [
+                                g.node("Sub", [outi, g.init(f"one{g.k}", np.array(1))]),
+                                g.init(f"st{g.k}", np.array(s)),
+                            ],
+                        ),
+                        g.init(f"k{g.k}", np.array(k)),
+                    ],
+                ),
+                size,
+            ],
+        )
         total = g.node("Max", [need, g.init(f"zero{g.k}", np.array(0))])
         lo = g.node("Div", [total, g.init(f"two{g.k}", np.array(2))])
         hi = g.node("Sub", [total, lo])
         pads.append((lo, hi))
-    uns = [g.node("Unsqueeze", [t, g.init(f"u{g.k}", np.array([0]))]) for t in
-           (pads[0][0], pads[1][0], pads[0][1], pads[1][1])]
+    uns = [
+        g.node("Unsqueeze", [t, g.init(f"u{g.k}", np.array([0]))])
+        for t in (pads[0][0], pads[1][0], pads[0][1], pads[1][1])
+    ]
     zeros = g.init(f"z{g.k}", np.zeros(2, np.int64))
     vec = g.node("Concat", [zeros, uns[0], uns[1], zeros, uns[2], uns[3]], axis=0)
     padded = g.node("Pad", [x, vec], mode="constant")
@@ -147,8 +175,9 @@ def test_tf_same_padding_folds(tmp_path: Path, size: int, stride: int) -> None:
     assert layer.padding == (total // 2, total // 2, total - total // 2, total - total // 2)
     assert net.total_macs == conv_macs(8, out, out, 1, 3)
     # the same file at another size re-derives the pads
-    assert import_onnx(tmp_path / "m.onnx", input_shape=(1, 8, 2 * size, 2 * size)).layers[0].out_shape[2] == \
-        -(-2 * size // stride)
+    assert import_onnx(tmp_path / "m.onnx", input_shape=(1, 8, 2 * size, 2 * size)).layers[0].out_shape[
+        2
+    ] == -(-2 * size // stride)
 
 
 def test_pad_not_before_conv_refused(tmp_path: Path) -> None:
@@ -178,17 +207,21 @@ def _one_conv(tmp_path: Path, shape: list[int], wshape: tuple[int, ...], **kw: A
     return g.save(y, tmp_path / "m.onnx")
 
 
-@pytest.mark.parametrize(("shape", "wshape", "kw", "match"), [
-    ([1, 4, 8, 8], (4, 4, 3, 3), {"dilations": [0, 1]}, r"node 'conv1'.*dilations=\[0, 1\]"),
-    ([1, 4, 8, 8], (4, 4, 3, 3), {"strides": [0, 1]}, r"node 'conv1'.*strides"),
-    ([1, 4, 4, 4], (4, 4, 7, 7), {}, r"node 'conv1'.*larger than the padded input 4x4"),
-    ([1, 4, 8, 8], (4, 4, 3, 3), {"dilations": [4, 4]}, r"node 'conv1'.*kernel extent 9x9"),
-    ([1, 6, 8, 8], (6, 1, 3, 3), {"group": 4}, r"node 'conv1'.*group=4 does not divide"),
-    ([1, 4, 8, 8], (4, 3, 3, 3), {}, r"node 'conv1'.*expect 3 input channels.*has 4"),
-    ([1, 4, 8, 8], (4, 4, 3, 3), {"pads": [-1, 0, 0, 0]}, r"node 'conv1'.*pads"),
-])
-def test_nonsense_conv_refused(tmp_path: Path, shape: list[int], wshape: tuple[int, ...], kw: dict[str, Any],
-                               match: str) -> None:
+@pytest.mark.parametrize(
+    ("shape", "wshape", "kw", "match"),
+    [
+        ([1, 4, 8, 8], (4, 4, 3, 3), {"dilations": [0, 1]}, r"node 'conv1'.*dilations=\[0, 1\]"),
+        ([1, 4, 8, 8], (4, 4, 3, 3), {"strides": [0, 1]}, r"node 'conv1'.*strides"),
+        ([1, 4, 4, 4], (4, 4, 7, 7), {}, r"node 'conv1'.*larger than the padded input 4x4"),
+        ([1, 4, 8, 8], (4, 4, 3, 3), {"dilations": [4, 4]}, r"node 'conv1'.*kernel extent 9x9"),
+        ([1, 6, 8, 8], (6, 1, 3, 3), {"group": 4}, r"node 'conv1'.*group=4 does not divide"),
+        ([1, 4, 8, 8], (4, 3, 3, 3), {}, r"node 'conv1'.*expect 3 input channels.*has 4"),
+        ([1, 4, 8, 8], (4, 4, 3, 3), {"pads": [-1, 0, 0, 0]}, r"node 'conv1'.*pads"),
+    ],
+)
+def test_nonsense_conv_refused(
+    tmp_path: Path, shape: list[int], wshape: tuple[int, ...], kw: dict[str, Any], match: str
+) -> None:
     with pytest.raises(DualOpuError, match=match):
         import_onnx(_one_conv(tmp_path, shape, wshape, **kw))
 
@@ -208,7 +241,9 @@ def test_fc_weights_disagreeing_with_input_refused(tmp_path: Path) -> None:
         import_onnx(g.save(y, tmp_path / "m.onnx"))
 
 
-@pytest.mark.parametrize("shape", ["1x3x224", "3x224", "1x3x0x224", "1x3x-2x224", "2x3x224x224", "1x3x224x224x1"])
+@pytest.mark.parametrize(
+    "shape", ["1x3x224", "3x224", "1x3x0x224", "1x3x-2x224", "2x3x224x224", "1x3x224x224x1"]
+)
 def test_bad_input_shapes_refused(tmp_path: Path, shape: str) -> None:
     g = G(["N", 3, "H", "W"])
     y = g.conv("x", 3, 4, 3, p=1)

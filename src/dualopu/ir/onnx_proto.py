@@ -24,9 +24,18 @@ _PB2 = "onnx.onnx_ml_pb2"
 
 #: ONNX TensorProto.DataType -> numpy dtype (little-endian as ONNX stores raw data).
 NP_DTYPES: dict[int, np.dtype[Any]] = {
-    1: np.dtype("<f4"), 2: np.dtype("u1"), 3: np.dtype("i1"), 4: np.dtype("<u2"), 5: np.dtype("<i2"),
-    6: np.dtype("<i4"), 7: np.dtype("<i8"), 9: np.dtype("bool"), 10: np.dtype("<f2"), 11: np.dtype("<f8"),
-    12: np.dtype("<u4"), 13: np.dtype("<u8"),
+    1: np.dtype("<f4"),
+    2: np.dtype("u1"),
+    3: np.dtype("i1"),
+    4: np.dtype("<u2"),
+    5: np.dtype("<i2"),
+    6: np.dtype("<i4"),
+    7: np.dtype("<i8"),
+    9: np.dtype("bool"),
+    10: np.dtype("<f2"),
+    11: np.dtype("<f8"),
+    12: np.dtype("<u4"),
+    13: np.dtype("<u8"),
 }
 _EXTERNAL = 1  # TensorProto.DataLocation.EXTERNAL
 
@@ -65,7 +74,9 @@ def load_model(path: Path) -> Any:
     try:
         model.ParseFromString(path.read_bytes())
     except Exception as exc:  # protobuf DecodeError and friends: not ONNX or truncated
-        raise ModelError(f"{path}: not a readable ONNX model ({type(exc).__name__}: truncated or not ONNX)") from None
+        raise ModelError(
+            f"{path}: not a readable ONNX model ({type(exc).__name__}: truncated or not ONNX)"
+        ) from None
     if model.ir_version <= 0 or not model.graph.node or not model.graph.input:
         raise ModelError(f"{path}: not an ONNX model (no graph nodes or inputs)")
     return model
@@ -78,7 +89,9 @@ def to_array(t: Any, where: str = "") -> np.ndarray:
     if dtype is None:
         raise ModelError(f"tensor {t.name!r}{at}: data type {t.data_type} is not a numeric type we evaluate")
     if t.data_location == _EXTERNAL:
-        raise ModelError(f"tensor {t.name!r}{at}: stored as external data, which constant folding cannot read")
+        raise ModelError(
+            f"tensor {t.name!r}{at}: stored as external data, which constant folding cannot read"
+        )
     dims = tuple(int(d) for d in t.dims)
     if t.raw_data:
         arr = np.frombuffer(t.raw_data, dtype=dtype)
