@@ -265,3 +265,31 @@ def test_channel_mismatch_with_static_input_refused(tmp_path: Path) -> None:
     path = g.save(g.conv("x", 3, 4, 3, p=1), tmp_path / "m.onnx")
     with pytest.raises(DualOpuError, match="has 1 channels; the model's input 'x' has 3"):
         load_network(path, input_shape=(1, 1, 8, 8))
+
+
+def _cli(*args: str) -> Any:
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "dualopu.cli", *args], capture_output=True, text=True, timeout=120)
+
+
+def test_cli_inspect_static_export_at_160() -> None:
+    """`dualopu inspect` passes --input-shape through to re-derive a static-224 export's shapes."""
+    from conftest import MODELS_DIR
+
+    path = MODELS_DIR / "mobilenet_v2.onnx"
+    if not path.is_file():
+        pytest.skip("shared models not present")
+    r = _cli("inspect", str(path), "--input-shape", "1x3x160x160")
+    assert r.returncode == 0, r.stderr
+    assert "160" in r.stdout
+
+
+def test_cli_inspect_hard_coded_reshape_refused_in_one_line(tmp_path: Path) -> None:
+    g = G([1, 4, 8, 8])
+    r = g.node("Reshape", [g.conv("x", 4, 4, 3, p=1), g.init("shape", np.array([1, 256], np.int64))])
+    path = g.save(g.node("Gemm", [r, g.init("fw", np.zeros((10, 256), np.float32))], transB=1), tmp_path / "m.onnx")
+    res = _cli("inspect", str(path), "--input-shape", "1x4x12x12")
+    assert res.returncode == 2
+    assert len(res.stderr.strip().splitlines()) == 1 and "reshape2" in res.stderr
