@@ -265,6 +265,8 @@ class LayerColumns:
         self._c: dict[str, np.ndarray] = {}
 
     def __getattr__(self, name: str) -> np.ndarray:
+        if name.startswith("__"):  # pickle/copy probe dunders before __dict__ is filled (tune workers)
+            raise AttributeError(name)
         c = self.__dict__["_c"]
         if name not in c:
             c[name] = getattr(self.__dict__["_t"], name)[self.__dict__["idx"]].astype(np.float64)

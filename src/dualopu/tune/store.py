@@ -15,11 +15,12 @@ from pathlib import Path
 import numpy as np
 
 from dualopu.errors import TuneError
+from dualopu.plan import MODEL_VERSION as PLAN_MODEL_VERSION
 from dualopu.tune.space import COLUMNS
 
-#: Version of the cost model the stored bounds come from. A placeholder until the cost
-#: layer exports its own ``MODEL_VERSION``; bump it whenever pricing changes.
-MODEL_VERSION = "cost-2026.12.1"
+#: Version of the mapping/cost model the stored bounds come from (`dualopu.plan.MODEL_VERSION`),
+#: recorded in the signature so a store written by another model is never resumed.
+MODEL_VERSION = PLAN_MODEL_VERSION
 
 #: Columns of a ranked row besides the per-core values.
 ROW_COLUMNS = ("period_cycles", "area", "bound_ips")
