@@ -31,6 +31,8 @@ SHUFFLE        "channel_shuffle"        groups: int
 SHUFFLE        "slice"                  start: int, end: int (channel range)
 SHUFFLE        "flatten"                (identity on data; (1,C,H,W) -> (1,C*H*W,1,1))
 ACTIVATION     "activation"             (function in ``activation``)
+ACTIVATION     "affine"                 per-channel scale and shift (a BatchNormalization
+                                        with no conv to fold into), then ``activation``
 =============  =======================  ================================================
 """
 
@@ -226,7 +228,8 @@ class Layer:
 
 def uses_table(layer: Layer) -> bool:
     """Whether a layer's post-processing ends in a table lookup (nonlinear activation)."""
-    return layer.kind is LayerKind.ACTIVATION or layer.activation in TABLE_ACTIVATIONS
+    standalone = layer.kind is LayerKind.ACTIVATION and layer.op != "affine"  # an affine alone clips, no table
+    return standalone or layer.activation in TABLE_ACTIVATIONS
 
 
 def kernel_extent(layer: Layer) -> tuple[int, int]:
@@ -416,4 +419,34 @@ class Network:
             if len(layer.inputs) != len(layer.in_shapes):
                 raise ModelError(f"layer {layer.name!r} has {len(layer.inputs)} inputs but "
                                  f"{len(layer.in_shapes)} input shapes")
+            _check_geometry(layer)
             seen.add(layer.name)
+
+
+_CONV_KINDS = (LayerKind.CONV, LayerKind.POINTWISE, LayerKind.DEPTHWISE, LayerKind.GROUPED)
+
+
+def _check_geometry(layer: Layer) -> None:
+    """Shapes, strides and groups that make sense: what an importer or a JSON file could get wrong."""
+    from dualopu.errors import ModelError
+
+    where = f"layer {layer.name!r}"
+    for s in (*layer.in_shapes, layer.out_shape):
+        if len(s) != 4 or any(int(d) < 1 for d in s):
+            raise ModelError(f"{where}: shape {list(s)} is not 4-D with positive dims")
+    if min(*layer.kernel, *layer.stride, *layer.dilation) < 1 or layer.groups < 1 or min(layer.padding) < 0:
+        raise ModelError(f"{where}: kernel {list(layer.kernel)}, stride {list(layer.stride)}, dilation "
+                         f"{list(layer.dilation)} and groups {layer.groups} must be >= 1, padding >= 0")
+    if layer.kind not in _CONV_KINDS:
+        return
+    cin, cout, g = layer.in_channels, layer.out_channels, layer.groups
+    if cin % g or cout % g:
+        raise ModelError(f"{where}: groups={g} does not divide {cin} -> {cout} channels")
+    for ax in (0, 1):
+        extent = layer.dilation[ax] * (layer.kernel[ax] - 1) + 1
+        padded = layer.in_shape[2 + ax] + layer.padding[ax] + layer.padding[ax + 2]
+        if extent > padded:
+            raise ModelError(f"{where}: kernel extent {extent} is larger than the padded input {padded}")
+        if (padded - extent) // layer.stride[ax] + 1 != layer.out_shape[2 + ax]:
+            raise ModelError(f"{where}: output size {layer.out_shape[2 + ax]} does not follow from input, kernel, "
+                             "stride and padding")
