@@ -90,6 +90,14 @@ def bench(quick: bool = False) -> dict[str, Any]:
     single = _timeit(lambda: core_costs(t, params, hw.dram_bytes_per_cycle))
     out["core_costs_one_config_ms"] = 1e3 * single
     out["core_costs_one_config_per_s"] = 1.0 / single
+    try:  # the planner without its single-configuration memo (every call plans afresh)
+        from dualopu.cost.model import price
+        from dualopu.plan.rules import plan_tiles_uncached
+
+        cold = _timeit(lambda: price(t, params, plan_tiles_uncached(t, params, 1), hw.dram_bytes_per_cycle))
+        out["core_costs_one_config_unmemoized_ms"] = 1e3 * cold
+    except ImportError:  # before the plan layer existed
+        pass
 
     # many configurations at once (the tuner's path)
     n = 1000 if quick else 10_000
@@ -135,6 +143,8 @@ def main() -> int:
     print(f"MobileNetV2 ({res['layers']} layers) evaluate: {ev} (target < 1 ms)")
     print(f"core_costs, one config: {res['core_costs_one_config_ms']:.3f} ms; batched {res['batched_configs']:,} "
           f"configs: {res['batched_seconds'] * 1e3:.1f} ms ({res['batched_configs_per_s']:,.0f} configs/s)")
+    if "core_costs_one_config_unmemoized_ms" in res:
+        print(f"core_costs, one config, plan not memoized: {res['core_costs_one_config_unmemoized_ms']:.3f} ms")
     print(f"naive per-layer loop: {res['naive_per_layer_loop_ms']:.3f} ms per config; vectorized vs naive: "
           f"x{res['vectorized_vs_naive_loop_speedup']:.1f} one config, x{res['batched_vs_naive_per_config_speedup']:,.0f} "
           f"batched; identical: {res['naive_equals_vectorized']}")

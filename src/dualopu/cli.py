@@ -341,9 +341,14 @@ def schedule_cmd(
     gantt_png: str = typer.Option(None, "--gantt-png", help="write a Gantt chart (PNG)"),
     trace: str = typer.Option(None, "--trace", help="write a Perfetto/Chrome trace (JSON, ui.perfetto.dev)"),
     output: str = typer.Option(None, "-o", "--output", "--out", help="write the schedule (JSON) for `dualopu validate`"),
+    no_simulate: bool = typer.Option(False, "--no-simulate",
+                                     help="skip re-timing the schedule on the multi-core cycle simulator"),
     as_json: bool = typer.Option(False, "--json", help="print JSON"),
 ) -> None:
-    """Schedule layers of many images (and networks) concurrently on the cores, with a lower bound."""
+    """Schedule layers of many images (and networks) concurrently on the cores, with a lower bound.
+
+    The schedule is then replayed on the event-driven multi-core cycle simulator (same
+    placement and order, compiled programs, shared DRAM): `simulated_makespan_cycles`."""
     from dualopu import sched as S
     from dualopu.cost.energy import scheduled_energy
     from dualopu.hw import load_hardware
@@ -363,6 +368,10 @@ def schedule_cmd(
         write_atomic(output, result.to_json())
     summary = result.summary(workload, hardware)
     summary.update(scheduled_energy(result, workload, hardware))  # energy per image (cost/energy.py)
+    if not no_simulate:
+        from dualopu.flows import simulate_schedule_or_reason
+
+        summary.update(simulate_schedule_or_reason(result, workload, hardware))
     if as_json:
         print_json(summary)
         return
@@ -371,6 +380,11 @@ def schedule_cmd(
         f"makespan {summary['makespan_cycles']:,.0f} cycles, {summary['throughput_ips']:.1f} images/s, "
         f"{summary['fraction_of_bound']:.1%} of the lower bound {summary['lower_bound_cycles']:,.0f}; "
         f"{summary['energy_uj_per_image']:,.1f} uJ/image", highlight=False)
+    if summary.get("simulated_makespan_cycles") is None and "simulation_error" in summary:
+        console.print(f"  cycle simulator: not run ({summary['simulation_error']})", highlight=False)
+    elif "simulated_makespan_cycles" in summary:
+        console.print(f"  cycle simulator: {summary['simulated_makespan_cycles']:,.0f} cycles "
+                      f"({summary['simulated_vs_scheduled']:+.2%} vs the schedule)", highlight=False)
     for name, util in summary["core_utilization"].items():
         console.print(f"  {name}: utilization {util:.1%}, PE efficiency {summary['core_pe_efficiency'][name]:.1%}",
                       highlight=False)

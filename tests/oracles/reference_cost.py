@@ -99,7 +99,7 @@ def layer_cost_reference(
             return LayerCostRef(math.inf, 0.0, 0.0, 0.0, 0.0, 1.0, False, True)
         comp = math.ceil(layer.elementwise_ops / core.post_ops_per_cycle)
         tiles = _elementwise_tiles(layer, half_in, half_out, db)
-        if tiles is None:
+        if tiles is None or table > half_w:  # the table fills one weight-buffer slot
             return LayerCostRef(math.inf, comp, 0.0, 0.0, 0.0, 1.0, True, False)
         tc, tr, n_oc, n_rows = tiles
         s = n_oc * n_rows

@@ -29,8 +29,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from dualopu.compiler.isa import Compute, Instr, Load, Post, Store
-from dualopu.compiler.program import LayerProgram, Program, TensorInfo, core_snapshot, runs_of
+from dualopu.compiler.program import LayerProgram, Program, TensorInfo, check_plan, core_snapshot, runs_of
 from dualopu.compiler.tiling import Mapping, Tiling, layer_tiles
+from dualopu.cost.evaluate import cost_matrix
 from dualopu.cost.placement import Placement, place
 from dualopu.errors import ModelError, ProgramError
 from dualopu.hw.config import Hardware
@@ -324,8 +325,10 @@ def compile_network(net: Network, hw: Hardware, placement: Placement | Sequence[
                     ) -> Program:
     """Compile ``net`` for ``hw``: `place`'s placement (or ``placement``), tiling and instructions."""
     net.validate()
+    plans: list[TilePlan] = []
     if placement is None:
-        core = place(net, hw).core
+        cm = cost_matrix(net, hw)
+        core, plans = place(net, hw, cm).core, list(cm.plans)
     elif isinstance(placement, Placement):
         core = placement.core
     else:
@@ -333,9 +336,10 @@ def compile_network(net: Network, hw: Hardware, placement: Placement | Sequence[
         if core.shape != (len(net),) or core.min(initial=0) < 0 or core.max(initial=0) >= len(hw.cores):
             raise ProgramError(f"placement must give a core index in [0, {len(hw.cores)}) for each of {len(net)} layers")
     tensors, top = _layout(net)
-    plans = [plan_tiles(net.table, CoreParams.of(c), hw.data_bytes) for c in hw.cores]  # one plan per core
+    if len(plans) != len(hw.cores):  # one vectorized plan per core, over all layers
+        plans = [plan_tiles(net.table, CoreParams.of(c), hw.data_bytes) for c in hw.cores]
     layers = tuple(compile_layer(layer, i, int(core[i]), hw, plans[int(core[i])], i) for i, layer in enumerate(net.layers))
-    return Program(
+    prog = Program(
         network=net.name,
         hardware=hw.name,
         input_name=net.input_name,
@@ -347,3 +351,5 @@ def compile_network(net: Network, hw: Hardware, placement: Placement | Sequence[
         tensors=tensors,
         layers=layers,
     )
+    check_plan(prog)  # the instructions realize the plan (bytes per tile, stages, loads)
+    return prog

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -141,9 +142,9 @@ class NetworkCost:
         the busiest core, or the shared DRAM port, whichever is slower."""
         return float(max(self.core_busy_cycles.max(), self.dram_bytes / self.hardware.dram_bytes_per_cycle))
 
-    @property
+    @cached_property
     def energy(self) -> NetworkEnergy:
-        """Energy per layer and per image (static over the throughput-bound period)."""
+        """Energy per layer and per image (static over the throughput-bound period); computed once."""
         return network_energy(self)
 
     def throughput_ips(self, cycles_per_image: float | None = None) -> float:

@@ -38,7 +38,7 @@ from dualopu.plan import (
     pipeline_cycles,
     plan_tiles,
 )
-from dualopu.plan.rules import MODE
+from dualopu.plan.rules import MODE, families
 
 __all__ = ["PARAM_BYTES_BIAS", "PARAM_BYTES_MULT", "TABLE_BYTES", "CoreCosts", "CoreParams", "core_costs",
            "price"]
@@ -74,47 +74,38 @@ def _cdiv(a: np.ndarray, b: np.ndarray | float) -> np.ndarray:
 
 def _compute_cycles(t: LayerTable, p: CoreParams, plan: TilePlan) -> np.ndarray:
     """PE-array / post-processing busy cycles of every layer under ``plan``."""
-    f = np.float64
-    out = np.zeros(plan.toc.shape)
-    mode = plan.mode[0]
+    out = np.zeros(plan.shape)
     isz = p.input_size
+    fam = families(t)
 
-    def take(cols: np.ndarray, *names: str) -> list[np.ndarray]:
-        return [getattr(plan, n)[:, cols] for n in names]
+    def get(family: str, field: str) -> np.ndarray:
+        return np.asarray(plan.family(family, field))
 
-    def col(cols: np.ndarray, name: str) -> np.ndarray:
-        return getattr(t, name)[cols].astype(f)
-
-    for m in ("conv", "sa"):
-        cols = np.flatnonzero(mode == MODE[m])
-        if not cols.size:
-            continue
-        toc, n_w, n_in, pic, poc = take(cols, "toc", "n_oc", "n_rows", "pic", "poc")
-        cout, groups = col(cols, "cout"), col(cols, "groups")
-        cin_g, cout_g = col(cols, "cin") / groups, cout / groups
-        kk, hw = col(cols, "kh") * col(cols, "kw"), col(cols, "hout") * col(cols, "wout")
-        last = cout - (n_w - 1.0) * toc
-        blocks = np.where(groups == 1, (n_w - 1.0) * _cdiv(toc, poc) + _cdiv(last, poc), groups * _cdiv(cout_g, poc))
-        if m == "sa":
-            comp = _cdiv(cin_g * kk, isz) * (blocks * (hw + n_in * isz) + n_in * cout)
+    if plan.planned("regular"):
+        c = fam["regular"]
+        toc, n_w, n_in, pic, poc = (get("regular", k) for k in ("toc", "n_oc", "n_rows", "pic", "poc"))
+        cin_g, cout_g = c.cin / c.groups, c.cout / c.groups
+        kk, hw = c.kh * c.kw, c.hout * c.wout
+        last = c.cout - (n_w - 1.0) * toc
+        blocks = np.where(c.groups == 1, (n_w - 1.0) * _cdiv(toc, poc) + _cdiv(last, poc),
+                          c.groups * _cdiv(cout_g, poc))
+        if int(get("regular", "mode")) == MODE["sa"]:
+            out[:, c.idx] = _cdiv(cin_g * kk, isz) * (blocks * (hw + n_in * isz) + n_in * c.cout)
         else:
-            comp = _cdiv(cin_g, pic) * blocks * kk * hw
-        out[:, cols] = comp
-    for m in ("dw", "sa_dw"):
-        cols = np.flatnonzero(mode == MODE[m])
-        if not cols.size:
-            continue
-        n_ct, n_rt, pw = take(cols, "n_oc", "n_rows", "pw")
-        kk = col(cols, "kh") * col(cols, "kw")
-        hout, wout = col(cols, "hout"), col(cols, "wout")
-        if m == "sa_dw":
-            out[:, cols] = col(cols, "cout") * _cdiv(kk, isz) * (hout * wout + n_rt * (isz + 1))
+            out[:, c.idx] = _cdiv(cin_g, pic) * blocks * kk * hw
+    if plan.planned("depthwise"):
+        c = fam["depthwise"]
+        n_ct, n_rt = get("depthwise", "n_oc"), get("depthwise", "n_rows")
+        kk = c.kh * c.kw
+        if int(get("depthwise", "mode")) == MODE["sa_dw"]:
+            out[:, c.idx] = c.cout * _cdiv(kk, isz) * (c.hout * c.wout + n_rt * (isz + 1))
         else:
-            fill = (col(cols, "kh_ext") - 1) * col(cols, "win") + (col(cols, "kw_ext") - 1)
-            out[:, cols] = n_ct * hout * _cdiv(wout, pw) * _cdiv(kk, isz) + n_ct * n_rt * fill
-    cols = np.flatnonzero(mode == MODE["post"])
-    if cols.size:
-        out[:, cols] = _cdiv(col(cols, "elementwise_ops"), p.post_ops_per_cycle)
+            fill = (c.kh_ext - 1) * c.win + (c.kw_ext - 1)
+            pw = get("depthwise", "pw")
+            out[:, c.idx] = n_ct * c.hout * _cdiv(c.wout, pw) * _cdiv(kk, isz) + n_ct * n_rt * fill
+    if plan.planned("elementwise"):
+        c = fam["elementwise"]
+        out[:, c.idx] = _cdiv(c.elementwise_ops, p.post_ops_per_cycle)
     return out
 
 
@@ -134,10 +125,10 @@ def price(t: LayerTable, p: CoreParams, plan: TilePlan, dram_bytes_per_cycle: fl
         compute_cycles=compute,
         memory_cycles=(load + store) / bw,
         load_bytes=load,
-        store_bytes=store,
+        store_bytes=np.array(store),
         stages=np.where(plan.mode == MODE["none"], 1.0, stages),
-        runnable=plan.runnable,
-        feasible=plan.feasible,
+        runnable=np.array(plan.runnable),
+        feasible=np.array(plan.feasible),
         plan=plan,
     )
 

@@ -9,7 +9,7 @@ from dualopu.plan.rules import LIMITS, TilePlan
 
 _WHAT = {
     "input_buffer_kib": "input rows of the minimum tile",
-    "weight_buffer_kib": "weights of one output channel",
+    "weight_buffer_kib": "weights of one output channel, or the activation table",
     "output_buffer_kib": "one output row",
 }
 

@@ -30,8 +30,6 @@ is a small named function below; docs/assumptions.md gives their sources.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
-
 import numpy as np
 
 from dualopu.hw.config import CoreType
@@ -57,12 +55,26 @@ FREE_CODES = (_K[LayerKind.CONCAT], _K[LayerKind.SHUFFLE])
 _POOL = _K[LayerKind.POOL]
 
 
-@dataclass(frozen=True)
+#: Every TilePlan field: dtype and value for layers no rule sets (kinds the core cannot run).
+PLAN_FIELDS: dict[str, tuple[type, float]] = {
+    "mode": (np.int8, MODE["none"]), "order": (np.int8, 0), "runnable": (np.bool_, False),
+    "feasible": (np.bool_, True), "limit": (np.int8, 0), "need_bytes": (np.float64, 0.0),
+    "pic": (np.float64, 0.0), "poc": (np.float64, 0.0), "widen": (np.float64, 0.0), "pw": (np.float64, 0.0),
+    "toc": (np.float64, 0.0), "tr": (np.float64, 0.0), "n_oc": (np.float64, 1.0), "n_rows": (np.float64, 1.0),
+    "w_tiles_per_load": (np.float64, 1.0), "in_rows": (np.float64, 0.0), "in_ch": (np.float64, 0.0),
+    "w_tile_bytes": (np.float64, 0.0), "in_tile_bytes": (np.float64, 0.0), "out_tile_bytes": (np.float64, 0.0),
+    "w_load_bytes": (np.float64, 0.0), "in_load_bytes": (np.float64, 0.0), "store_bytes": (np.float64, 0.0),
+    "load_instrs": (np.float64, 0.0),
+}
+
+
 class TilePlan:
-    """The mapping and tiling decisions; every array ``(n_configs, n_layers)``.
+    """The mapping and tiling decisions; every field an array ``(n_configs, n_layers)``.
 
     Sizes are for a full tile (the compiler balances the tiles, so some are smaller).
-    Byte totals are what the layer moves over DRAM in all.
+    Byte totals are what the layer moves over DRAM in all. The rules fill the fields family
+    by family (`family`); a full array is assembled on first access. A new mapping option is
+    a new field in `PLAN_FIELDS` (with its value for layers no rule sets) plus its rule.
     """
 
     mode: np.ndarray  # int8 index into MODES
@@ -90,6 +102,39 @@ class TilePlan:
     store_bytes: np.ndarray  # total output bytes stored
     load_instrs: np.ndarray  # LOAD instructions in all
 
+    def __init__(self, shape: tuple[int, int]) -> None:
+        self.shape = shape
+        self._parts: dict[str, list[tuple[np.ndarray, np.ndarray | float]]] = {}
+        self._family: dict[str, dict[str, np.ndarray | float]] = {}
+
+    def put(self, family: str, cols: np.ndarray, **values: np.ndarray | float) -> None:
+        """Set fields of columns ``cols`` (the rows of ``family``); only while planning."""
+        unknown = set(values) - set(PLAN_FIELDS)
+        if unknown:
+            raise KeyError(f"not TilePlan fields: {sorted(unknown)}")
+        for k, v in values.items():
+            self._parts.setdefault(k, []).append((cols, v))
+        self._family.setdefault(family, {}).update(values)
+
+    def planned(self, family: str) -> bool:
+        """Whether a rule set the columns of ``family`` (the core runs it)."""
+        return family in self._family
+
+    def family(self, family: str, field: str) -> np.ndarray | float:
+        """A field's values on the columns of ``family`` as set by its rule (scalar or ``(n, m)``)."""
+        return self._family[family][field]
+
+    def __getattr__(self, name: str) -> np.ndarray:
+        if name not in PLAN_FIELDS:
+            raise AttributeError(name)
+        dtype, default = PLAN_FIELDS[name]
+        arr = np.full(self.__dict__["shape"], default, dtype=dtype)
+        for cols, v in self.__dict__["_parts"].get(name, ()):
+            arr[:, cols] = v
+        arr.flags.writeable = False  # plans may be shared (memoized): never changed in place
+        self.__dict__[name] = arr
+        return arr
+
     @property
     def stages(self) -> np.ndarray:
         """Double-buffered pipeline stages (tiles); 0 for free layers."""
@@ -101,7 +146,7 @@ class TilePlan:
 
     def column(self, j: int, config: int = 0) -> dict[str, float]:
         """All fields of one layer on one configuration, as Python numbers."""
-        return {f.name: getattr(self, f.name)[config, j].item() for f in fields(self)}
+        return {k: getattr(self, k)[config, j].item() for k in PLAN_FIELDS}
 
 
 def _cdiv(a: np.ndarray, b: np.ndarray | float) -> np.ndarray:
@@ -210,28 +255,35 @@ def elementwise_channel_tile(cout: np.ndarray, cap: np.ndarray) -> np.ndarray:
 # ---- the planner -------------------------------------------------------------------------------
 
 
-class _Plan:
-    """Mutable builder of a TilePlan: full-shape arrays, filled family by family."""
+class LayerColumns:
+    """Float64 columns of rows ``idx`` of a LayerTable, converted on first use and kept (the
+    planner and the pricer run on the same table many times, e.g. once per core)."""
 
-    def __init__(self, shape: tuple[int, int]) -> None:
-        self.shape = shape
-        zero = {f.name: np.zeros(shape) for f in fields(TilePlan)}
-        zero["mode"] = np.full(shape, MODE["none"], dtype=np.int8)
-        zero["order"] = np.zeros(shape, dtype=np.int8)
-        zero["runnable"] = np.zeros(shape, dtype=bool)
-        zero["feasible"] = np.ones(shape, dtype=bool)
-        zero["limit"] = np.zeros(shape, dtype=np.int8)
-        zero["n_oc"] = np.ones(shape)
-        zero["n_rows"] = np.ones(shape)
-        zero["w_tiles_per_load"] = np.ones(shape)
-        self.a = zero
+    def __init__(self, t: LayerTable, idx: np.ndarray) -> None:
+        self._t = t
+        self.idx = idx
+        self._c: dict[str, np.ndarray] = {}
 
-    def put(self, cols: np.ndarray, **values: np.ndarray | float) -> None:
-        for k, v in values.items():
-            self.a[k][:, cols] = v
+    def __getattr__(self, name: str) -> np.ndarray:
+        c = self.__dict__["_c"]
+        if name not in c:
+            c[name] = getattr(self.__dict__["_t"], name)[self.__dict__["idx"]].astype(np.float64)
+        return c[name]
 
-    def done(self) -> TilePlan:
-        return TilePlan(**self.a)
+
+#: Layer families the rules treat alike.
+FAMILIES = {"regular": REGULAR_CODES, "depthwise": DEPTHWISE_CODES, "elementwise": ELEMENTWISE_CODES,
+            "free": FREE_CODES}
+
+
+def families(t: LayerTable) -> dict[str, LayerColumns]:
+    """Rows of each family of ``t`` with their float columns (computed once per table)."""
+    cache = t.__dict__.get("_plan_families")
+    if cache is None:
+        cache = {name: LayerColumns(t, np.flatnonzero(np.isin(t.kind, codes))) for name, codes in FAMILIES.items()}
+        object.__setattr__(t, "_plan_families", cache)
+    return cache
+
 
 
 def _refusal(
@@ -252,13 +304,13 @@ def _refusal(
     return ok_in & ok_w & ok_out, limit.astype(np.int8), need
 
 
-def _regular(b: _Plan, t: LayerTable, cols: np.ndarray, p: CoreParams, db: float) -> None:
-    f = np.float64
-    cin, cout = t.cin[cols].astype(f), t.cout[cols].astype(f)
-    hin, win, hout, wout = (x[cols].astype(f) for x in (t.hin, t.win, t.hout, t.wout))
-    kk = (t.kh[cols] * t.kw[cols]).astype(f)
-    kh, sh = t.kh_ext[cols].astype(f), t.sh[cols].astype(f)
-    groups, has_bias = t.groups[cols].astype(f), t.has_bias[cols].astype(f)
+def _regular(b: TilePlan, c: LayerColumns, p: CoreParams, db: float) -> None:
+    cols = c.idx
+    cin, cout = c.cin, c.cout
+    hin, win, hout, wout = c.hin, c.win, c.hout, c.wout
+    kk = c.kh * c.kw
+    kh, sh = c.kh_ext, c.sh
+    groups, has_bias = c.groups, c.has_bias
     half_in, half_w, half_out = p.input_buffer_bytes / 2, p.weight_buffer_bytes / 2, p.output_buffer_bytes / 2
     cin_g = cin / groups
     pic, poc, widen = regular_mapping(cin_g, p)
@@ -273,10 +325,10 @@ def _regular(b: _Plan, t: LayerTable, cols: np.ndarray, p: CoreParams, db: float
     ok_out = (np.floor(half_out / np.maximum(wout * db, 1.0)) >= 1.0) & ok_out_rows
     feasible, limit, need = _refusal(ok_in, ok_w, ok_out, kh * win * cin * db, w_per_oc, wout * db)
     in_pass = input_pass_rows(hin, n_in, tr, kh, sh) * win * cin * db
-    w_only = t.weight_elems[cols].astype(f) * db
+    w_only = c.weight_elems * db
     w_out = weights_outer(w_only, in_pass, n_w, n_in)
     w_full = cout * (w_per_oc + param_bytes_per_oc(has_bias))
-    table = t.table_act[cols].astype(f) * TABLE_BYTES
+    table = c.table_act * TABLE_BYTES
     w_load = np.where(w_out, w_full, w_full * np.where(n_w > 1, n_in, 1.0)) + table
     in_load = np.where(w_out, in_pass * np.where(n_in > 1, n_w, 1.0), in_pass)
     instrs = np.where(
@@ -285,6 +337,7 @@ def _regular(b: _Plan, t: LayerTable, cols: np.ndarray, p: CoreParams, db: float
     in_rows = np.minimum(input_rows_per_tile(tr, kh, sh), hin)
     mode = MODE["sa"] if p.dataflow == "systolic" else MODE["conv"]
     b.put(
+        "regular",
         cols,
         mode=mode,
         runnable=True,
@@ -306,18 +359,18 @@ def _regular(b: _Plan, t: LayerTable, cols: np.ndarray, p: CoreParams, db: float
         out_tile_bytes=toc * tr * wout * db,
         w_load_bytes=w_load,
         in_load_bytes=in_load,
-        store_bytes=t.out_elems[cols].astype(f) * db,
+        store_bytes=c.out_elems * db,
         load_instrs=instrs,
     )
 
 
-def _depthwise(b: _Plan, t: LayerTable, cols: np.ndarray, p: CoreParams, db: float) -> None:
-    f = np.float64
-    cin, cout = t.cin[cols].astype(f), t.cout[cols].astype(f)
-    hin, win, hout, wout = (x[cols].astype(f) for x in (t.hin, t.win, t.hout, t.wout))
-    kk = (t.kh[cols] * t.kw[cols]).astype(f)
-    kh, sh = t.kh_ext[cols].astype(f), t.sh[cols].astype(f)
-    has_bias = t.has_bias[cols].astype(f)
+def _depthwise(b: TilePlan, c: LayerColumns, p: CoreParams, db: float) -> None:
+    cols = c.idx
+    cin, cout = c.cin, c.cout
+    hin, win, hout, wout = c.hin, c.win, c.hout, c.wout
+    kk = c.kh * c.kw
+    kh, sh = c.kh_ext, c.sh
+    has_bias = c.has_bias
     half_in, half_w, half_out = p.input_buffer_bytes / 2, p.weight_buffer_bytes / 2, p.output_buffer_bytes / 2
     P = p.pe_count
     mult = np.maximum(cout / np.maximum(cin, 1.0), 1.0)
@@ -336,9 +389,11 @@ def _depthwise(b: _Plan, t: LayerTable, cols: np.ndarray, p: CoreParams, db: flo
     in_pass = input_pass_rows(hin, n_rt, tr, kh, sh) * win * cin * db
     per_load = depthwise_weight_tiles_per_load(half_w, tc * kk * db)
     w_full = cout * (kk * db + param_bytes_per_oc(has_bias))
-    table = t.table_act[cols].astype(f) * TABLE_BYTES
+    table = c.table_act * TABLE_BYTES
     in_rows = np.minimum(input_rows_per_tile(tr, kh, sh), hin)
+    in_ch = np.minimum(cin, np.floor((tc + mult - 2.0) / mult) + 1.0)  # input channels tc outputs can touch
     b.put(
+        "depthwise",
         cols,
         mode=MODE["sa_dw"] if systolic else MODE["dw"],
         runnable=True,
@@ -354,31 +409,30 @@ def _depthwise(b: _Plan, t: LayerTable, cols: np.ndarray, p: CoreParams, db: flo
         n_rows=n_rt,
         w_tiles_per_load=per_load,
         in_rows=in_rows,
-        in_ch=tc_in,
+        in_ch=in_ch,
         w_tile_bytes=tc * (kk * db + param_bytes_per_oc(has_bias)),
-        in_tile_bytes=in_rows * win * tc_in * db,
+        in_tile_bytes=in_rows * win * in_ch * db,
         out_tile_bytes=tc * tr * wout * db,
         w_load_bytes=w_full + table,
         in_load_bytes=in_pass,
-        store_bytes=t.out_elems[cols].astype(f) * db,
+        store_bytes=c.out_elems * db,
         load_instrs=n_ct * n_rt + _cdiv(n_ct, per_load),
     )
 
 
-def _elementwise(b: _Plan, t: LayerTable, cols: np.ndarray, p: CoreParams, db: float) -> None:
+def _elementwise(b: TilePlan, c: LayerColumns, p: CoreParams, db: float) -> None:
     """Row tiles over all channels (channels halved until a row block fits); a global
     average pool tiles channels (a whole plane each); a broadcast input adds its ``C`` bytes
     to every tile."""
-    f = np.float64
-    cout, hin = t.cout[cols].astype(f), t.hin[cols].astype(f)
-    hout, wout = t.hout[cols].astype(f), t.wout[cols].astype(f)
-    pool = t.kind[cols] == _POOL
-    glob = t.global_pool[cols].astype(bool)
-    kh = np.where(pool, t.kh_ext[cols], 1).astype(f)
-    sh = np.where(pool, t.sh[cols], 1).astype(f)
-    win = np.where(pool, t.win[cols], t.wout[cols]).astype(f)
-    n_in = t.n_inputs[cols].astype(f)
-    bcast = t.n_bcast[cols].astype(f)
+    cols = c.idx
+    cout, hin, hout, wout = c.cout, c.hin, c.hout, c.wout
+    pool = c.kind == _POOL
+    glob = c.global_pool > 0
+    kh = np.where(pool, c.kh_ext, 1.0)
+    sh = np.where(pool, c.sh, 1.0)
+    win = np.where(pool, c.win, c.wout)
+    n_in = c.n_inputs
+    bcast = c.n_bcast
     full = n_in - bcast
     half_in, half_out = p.input_buffer_bytes / 2, p.output_buffer_bytes / 2
     # row tiles: channels whose kh input rows (all full inputs) plus broadcast channels fit,
@@ -400,7 +454,7 @@ def _elementwise(b: _Plan, t: LayerTable, cols: np.ndarray, p: CoreParams, db: f
     need_in = np.where(glob, hin * win * db, db * (bcast + kh * win * full))
     need_out = np.where(glob, db, wout * db)
     # a table activation's 256-entry table is one weight-buffer slot
-    table = t.table_act[cols].astype(f) * TABLE_BYTES
+    table = c.table_act * TABLE_BYTES
     ok_w = table <= p.weight_buffer_bytes / 2
     feasible, limit, need = _refusal(ok_in, ok_w, ok_out, need_in, table, need_out)
     tc = np.maximum(tc, 1.0)
@@ -408,13 +462,14 @@ def _elementwise(b: _Plan, t: LayerTable, cols: np.ndarray, p: CoreParams, db: f
     n_oc = _cdiv(cout, tc)
     n_rows = np.where(glob, 1.0, _cdiv(hout, tr))
     in_rows = np.where(glob, hin, np.minimum(input_rows_per_tile(tr, kh, sh), np.where(pool, hin, hout)))
-    in_plane = t.in_elems[cols].astype(f) * db  # all inputs, each once
+    in_plane = c.in_elems * db  # all inputs, each once
     # pools re-read halo rows; broadcast inputs are re-read by every row tile
     pool_pass = input_pass_rows(hin, n_rows, tr, kh, sh) * win * cout * db
     in_load = np.where(
-        glob, in_plane, np.where(pool, pool_pass, full * t.out_elems[cols] * db + bcast * cout * n_rows * db)
+        glob, in_plane, np.where(pool, pool_pass, full * c.out_elems * db + bcast * cout * n_rows * db)
     )
     b.put(
+        "elementwise",
         cols,
         mode=MODE["post"],
         runnable=p.runs_elementwise,
@@ -432,32 +487,54 @@ def _elementwise(b: _Plan, t: LayerTable, cols: np.ndarray, p: CoreParams, db: f
         out_tile_bytes=tc * tr * wout * db,
         w_load_bytes=table,
         in_load_bytes=in_load,
-        store_bytes=t.out_elems[cols].astype(f) * db,
+        store_bytes=c.out_elems * db,
         load_instrs=n_oc * n_rows * n_in + (table > 0),
     )
 
 
+#: Single-configuration plans kept per table (evaluate, placement, compiler and validator plan
+#: the same network on the same cores several times); plans are pure and read-only.
+MEMO_PLANS_PER_TABLE = 64
+
+
 def plan_tiles(t: LayerTable, p: CoreParams, data_bytes: int = 1) -> TilePlan:
+    """Mapping and tiles of every layer of ``t`` on the core configuration(s) ``p``.
+
+    One configuration (``(1, 1)`` parameters) is memoized on the table, keyed by every
+    parameter; batches are always planned afresh (`plan_tiles_uncached`)."""
+    if p.n_configs != 1:
+        return plan_tiles_uncached(t, p, data_bytes)
+    key = (p.core_type, p.dataflow, p.runs_elementwise, data_bytes,
+           tuple(float(a[0, 0]) for a in p.arrays.values()))
+    memo: dict[tuple[object, ...], TilePlan] | None = t.__dict__.get("_plan_memo")
+    if memo is None:
+        memo = {}
+        object.__setattr__(t, "_plan_memo", memo)
+    plan = memo.get(key)
+    if plan is None:
+        if len(memo) >= MEMO_PLANS_PER_TABLE:
+            memo.clear()
+        plan = memo[key] = plan_tiles_uncached(t, p, data_bytes)
+    return plan
+
+
+def plan_tiles_uncached(t: LayerTable, p: CoreParams, data_bytes: int = 1) -> TilePlan:
     """Mapping and tiles of every layer of ``t`` on the core configuration(s) ``p``."""
     db = float(data_bytes)
-    b = _Plan((p.n_configs, len(t)))
+    b = TilePlan((p.n_configs, len(t)))
     runs_reg = p.core_type in (CoreType.REGULAR, CoreType.UNIFIED)
     runs_dw = p.core_type in (CoreType.DEPTHWISE, CoreType.UNIFIED)
-    reg = np.flatnonzero(np.isin(t.kind, REGULAR_CODES))
-    dw = np.flatnonzero(np.isin(t.kind, DEPTHWISE_CODES))
-    elt = np.flatnonzero(np.isin(t.kind, ELEMENTWISE_CODES))
-    free = np.flatnonzero(np.isin(t.kind, FREE_CODES))
-    if runs_reg and reg.size:
-        _regular(b, t, reg, p, db)
-    if runs_dw and dw.size:
-        _depthwise(b, t, dw, p, db)
-    if p.runs_elementwise and elt.size:
-        _elementwise(b, t, elt, p, db)
+    fam = families(t)
+    if runs_reg and fam["regular"].idx.size:
+        _regular(b, fam["regular"], p, db)
+    if runs_dw and fam["depthwise"].idx.size:
+        _depthwise(b, fam["depthwise"], p, db)
+    if p.runs_elementwise and fam["elementwise"].idx.size:
+        _elementwise(b, fam["elementwise"], p, db)
+    free = fam["free"].idx
     if free.size:
-        b.put(
-            free, mode=MODE["free"], runnable=p.runs_elementwise, n_oc=0.0, n_rows=0.0, w_tiles_per_load=0.0
-        )
-    return b.done()
+        b.put("free", free, mode=MODE["free"], runnable=p.runs_elementwise, n_oc=0.0, n_rows=0.0, w_tiles_per_load=0.0)
+    return b
 
 
 assert BUFFER_SLOTS == 2  # the rules above use halves (``/ 2``) of each buffer
