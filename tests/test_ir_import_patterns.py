@@ -271,7 +271,9 @@ def _cli(*args: str) -> Any:
     import subprocess
     import sys
 
-    return subprocess.run([sys.executable, "-m", "dualopu.cli", *args], capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "dualopu.cli", *args], capture_output=True, text=True, timeout=120
+    )
 
 
 def test_cli_inspect_static_export_at_160() -> None:
@@ -289,7 +291,26 @@ def test_cli_inspect_static_export_at_160() -> None:
 def test_cli_inspect_hard_coded_reshape_refused_in_one_line(tmp_path: Path) -> None:
     g = G([1, 4, 8, 8])
     r = g.node("Reshape", [g.conv("x", 4, 4, 3, p=1), g.init("shape", np.array([1, 256], np.int64))])
-    path = g.save(g.node("Gemm", [r, g.init("fw", np.zeros((10, 256), np.float32))], transB=1), tmp_path / "m.onnx")
+    path = g.save(
+        g.node("Gemm", [r, g.init("fw", np.zeros((10, 256), np.float32))], transB=1), tmp_path / "m.onnx"
+    )
     res = _cli("inspect", str(path), "--input-shape", "1x4x12x12")
     assert res.returncode == 2
     assert len(res.stderr.strip().splitlines()) == 1 and "reshape2" in res.stderr
+
+
+def test_affine_layer_is_costed_and_refused_by_the_compiler(tmp_path: Path) -> None:
+    """The cost model prices the affine as element-wise work; compile names it rather than guessing."""
+    from dualopu.compiler import compile_network
+    from dualopu.cost import evaluate
+    from dualopu.hw import load_hardware
+
+    g = G([1, 8, 16, 16])
+    y = g.conv(
+        g.node("Relu", [g.bn(g.node("Concat", ["x", g.conv("x", 8, 4, 3, p=1)], axis=1), 12)]), 12, 16, 1
+    )
+    net = import_onnx(g.save(y, tmp_path / "m.onnx"))
+    hw = load_hardware("dual-opu")
+    assert evaluate(net, hw) is not None
+    with pytest.raises(DualOpuError, match="affine"):
+        compile_network(net, hw)

@@ -136,8 +136,9 @@ def test_dilated_conv_planned_as_compiled(tmp_path: Path, d: int, depthwise: boo
     prog = compile_network(net, hw)
     core = int(cost.core[conv])
     assert prog.layers[conv].core == core
-    assert prog.layers[conv].tiling is not None
-    assert prog.layers[conv].tiling.stages == cost.matrix.stages[conv, core] > 1
+    tiling = prog.layers[conv].tiling
+    assert tiling is not None
+    assert tiling.stages == cost.matrix.stages[conv, core] > 1
     cmp = compare_cycles(net, hw, prog)
     assert abs(cmp.rel_error) <= 0.05, cmp.worst(3)
     q = quantize(net, seed=d)

@@ -348,3 +348,20 @@ def candidate_dynamic_pj(
             )
         out.append(total)
     return out
+
+
+def workload_dynamic_pj(
+    t: LayerTable, p: CoreParams, costs: CoreCosts, images: np.ndarray, em: EnergyModel, data_bytes: int = 1
+) -> np.ndarray:
+    """Dynamic energy (pJ) per configuration of the rows of ``t`` (a workload's layers on one
+    core, ``images[j]`` images of row ``j`` per round), from the ``costs`` that price them."""
+    return core_dynamic_energy(t, p, costs, em, data_bytes).total_pj @ np.asarray(images, dtype=np.float64)
+
+
+def round_energy_uj(
+    dynamic_pj: np.ndarray, area: np.ndarray, period_s: np.ndarray, em: EnergyModel, images_per_round: float
+) -> np.ndarray:
+    """Energy per image (uJ) of designs whose dynamic energy per workload round is
+    ``dynamic_pj``, leaking over their ``area`` for ``period_s`` seconds per round."""
+    static_pj = static_power_uw(em, area) * np.asarray(period_s, dtype=np.float64) * 1e6  # uW x us
+    return (np.asarray(dynamic_pj, dtype=np.float64) + static_pj) / PJ_PER_UJ / images_per_round

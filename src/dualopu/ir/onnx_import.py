@@ -29,6 +29,7 @@ costs more CPU than parsing and walking any of the torchvision exports.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -50,6 +51,8 @@ _INT64_MAX = np.iinfo(np.int64).max
 def _int_div(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """ONNX integer Div: truncates toward zero (numpy's // floors)."""
     q = np.floor_divide(x, y)
+    if not (np.any(x < 0) or np.any(y < 0)):  # shapes: the usual, cheap case
+        return q
     return np.where((np.remainder(x, y) != 0) & ((x < 0) != (y < 0)), q + 1, q)
 
 
@@ -97,7 +100,7 @@ class _Importer:
         for init in g.initializer:
             dims = tuple(int(d) for d in init.dims)
             self.const_dims[init.name] = dims
-            if int(np.prod(dims, dtype=np.int64)) <= _SMALL_CONST_ELEMS and init.data_location != 1:
+            if math.prod(dims) <= _SMALL_CONST_ELEMS and init.data_location != 1:
                 self.consts[init.name] = to_array(init, "initializer")
         inits = set(self.const_dims)
         inputs = [i for i in g.input if i.name not in inits]
@@ -129,15 +132,15 @@ class _Importer:
     # ---- checks before the walk ------------------------------------------------------------
     def _check_unique_outputs(self, inits: set[str]) -> None:
         """Every tensor has one producer: a second writer would make the walk cost a graph that is not there."""
-        producer: dict[str, str] = {self.input_name: "the graph input", **{i: "an initializer" for i in inits}}
+        producer: dict[str, Any] = {self.input_name: "the graph input", **{i: "an initializer" for i in inits}}
         for node in self.model.graph.node:
             for o in node.output:
-                if not o:
-                    continue
-                if o in producer:
+                if o and o in producer:
+                    prev = producer[o]
+                    prev = prev if isinstance(prev, str) else f"node {prev.name!r}"
                     raise ModelError(f"node {node.name!r} ({node.op_type}): output {o!r} is also produced by "
-                                     f"{producer[o]}; every tensor needs a single producer")
-                producer[o] = f"node {node.name!r}"
+                                     f"{prev}; every tensor needs a single producer")
+                producer[o] = node
 
     def _input_shape(self, vi: Any, given: Shape | None) -> Shape:
         dims = vi.type.tensor_type.shape.dim

@@ -11,6 +11,7 @@ Tensors and attributes are decoded here with numpy (the few dtypes shape arithme
 from __future__ import annotations
 
 import importlib.util
+import math
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -92,9 +93,10 @@ def to_array(t: Any, where: str = "") -> np.ndarray:
         raise ModelError(
             f"tensor {t.name!r}{at}: stored as external data, which constant folding cannot read"
         )
-    dims = tuple(int(d) for d in t.dims)
-    if t.raw_data:
-        arr = np.frombuffer(t.raw_data, dtype=dtype)
+    dims = tuple(t.dims)
+    raw = t.raw_data
+    if raw:
+        arr = np.frombuffer(raw, dtype=dtype).copy()
     elif dtype.kind == "f" and dtype.itemsize == 4:
         arr = np.asarray(t.float_data, dtype=dtype)
     elif dtype.kind == "f" and dtype.itemsize == 8:
@@ -107,9 +109,9 @@ def to_array(t: Any, where: str = "") -> np.ndarray:
         arr = np.asarray(t.uint64_data, dtype=dtype)
     else:
         arr = np.asarray(t.int32_data).astype(dtype)
-    if arr.size != int(np.prod(dims, dtype=np.int64)):
+    if arr.size != math.prod(dims):
         raise ModelError(f"tensor {t.name!r}{at}: holds {arr.size} values for dims {list(dims)}")
-    return arr.reshape(dims).copy()
+    return arr.reshape(dims)
 
 
 def attr_value(a: Any) -> Any:

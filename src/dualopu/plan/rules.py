@@ -57,13 +57,29 @@ _POOL = _K[LayerKind.POOL]
 
 #: Every TilePlan field: dtype and value for layers no rule sets (kinds the core cannot run).
 PLAN_FIELDS: dict[str, tuple[type, float]] = {
-    "mode": (np.int8, MODE["none"]), "order": (np.int8, 0), "runnable": (np.bool_, False),
-    "feasible": (np.bool_, True), "limit": (np.int8, 0), "need_bytes": (np.float64, 0.0),
-    "pic": (np.float64, 0.0), "poc": (np.float64, 0.0), "widen": (np.float64, 0.0), "pw": (np.float64, 0.0),
-    "toc": (np.float64, 0.0), "tr": (np.float64, 0.0), "n_oc": (np.float64, 1.0), "n_rows": (np.float64, 1.0),
-    "w_tiles_per_load": (np.float64, 1.0), "in_rows": (np.float64, 0.0), "in_ch": (np.float64, 0.0),
-    "w_tile_bytes": (np.float64, 0.0), "in_tile_bytes": (np.float64, 0.0), "out_tile_bytes": (np.float64, 0.0),
-    "w_load_bytes": (np.float64, 0.0), "in_load_bytes": (np.float64, 0.0), "store_bytes": (np.float64, 0.0),
+    "mode": (np.int8, MODE["none"]),
+    "order": (np.int8, 0),
+    "runnable": (np.bool_, False),
+    "feasible": (np.bool_, True),
+    "limit": (np.int8, 0),
+    "need_bytes": (np.float64, 0.0),
+    "pic": (np.float64, 0.0),
+    "poc": (np.float64, 0.0),
+    "widen": (np.float64, 0.0),
+    "pw": (np.float64, 0.0),
+    "toc": (np.float64, 0.0),
+    "tr": (np.float64, 0.0),
+    "n_oc": (np.float64, 1.0),
+    "n_rows": (np.float64, 1.0),
+    "w_tiles_per_load": (np.float64, 1.0),
+    "in_rows": (np.float64, 0.0),
+    "in_ch": (np.float64, 0.0),
+    "w_tile_bytes": (np.float64, 0.0),
+    "in_tile_bytes": (np.float64, 0.0),
+    "out_tile_bytes": (np.float64, 0.0),
+    "w_load_bytes": (np.float64, 0.0),
+    "in_load_bytes": (np.float64, 0.0),
+    "store_bytes": (np.float64, 0.0),
     "load_instrs": (np.float64, 0.0),
 }
 
@@ -274,18 +290,23 @@ class LayerColumns:
 
 
 #: Layer families the rules treat alike.
-FAMILIES = {"regular": REGULAR_CODES, "depthwise": DEPTHWISE_CODES, "elementwise": ELEMENTWISE_CODES,
-            "free": FREE_CODES}
+FAMILIES = {
+    "regular": REGULAR_CODES,
+    "depthwise": DEPTHWISE_CODES,
+    "elementwise": ELEMENTWISE_CODES,
+    "free": FREE_CODES,
+}
 
 
 def families(t: LayerTable) -> dict[str, LayerColumns]:
     """Rows of each family of ``t`` with their float columns (computed once per table)."""
     cache = t.__dict__.get("_plan_families")
     if cache is None:
-        cache = {name: LayerColumns(t, np.flatnonzero(np.isin(t.kind, codes))) for name, codes in FAMILIES.items()}
+        cache = {
+            name: LayerColumns(t, np.flatnonzero(np.isin(t.kind, codes))) for name, codes in FAMILIES.items()
+        }
         object.__setattr__(t, "_plan_families", cache)
     return cache
-
 
 
 def _refusal(
@@ -313,7 +334,11 @@ def _regular(b: TilePlan, c: LayerColumns, p: CoreParams, db: float) -> None:
     kk = c.kh * c.kw
     kh, sh = c.kh_ext, c.sh
     groups, has_bias = c.groups, c.has_bias
-    half_in, half_w, half_out = p.input_buffer_bytes / 2, p.weight_buffer_bytes / 2, p.output_buffer_bytes / 2
+    half_in, half_w, half_out = (
+        p.input_buffer_bytes / BUFFER_SLOTS,
+        p.weight_buffer_bytes / BUFFER_SLOTS,
+        p.output_buffer_bytes / BUFFER_SLOTS,
+    )
     cin_g = cin / groups
     pic, poc, widen = regular_mapping(cin_g, p)
     w_per_oc = cin_g * kk * db
@@ -373,7 +398,11 @@ def _depthwise(b: TilePlan, c: LayerColumns, p: CoreParams, db: float) -> None:
     kk = c.kh * c.kw
     kh, sh = c.kh_ext, c.sh
     has_bias = c.has_bias
-    half_in, half_w, half_out = p.input_buffer_bytes / 2, p.weight_buffer_bytes / 2, p.output_buffer_bytes / 2
+    half_in, half_w, half_out = (
+        p.input_buffer_bytes / BUFFER_SLOTS,
+        p.weight_buffer_bytes / BUFFER_SLOTS,
+        p.output_buffer_bytes / BUFFER_SLOTS,
+    )
     P = p.pe_count
     mult = np.maximum(cout / np.maximum(cin, 1.0), 1.0)
     ci = np.floor(half_in / np.maximum(kh * win * db, 1.0))  # input channels of kh rows
@@ -436,7 +465,7 @@ def _elementwise(b: TilePlan, c: LayerColumns, p: CoreParams, db: float) -> None
     n_in = c.n_inputs
     bcast = c.n_bcast
     full = n_in - bcast
-    half_in, half_out = p.input_buffer_bytes / 2, p.output_buffer_bytes / 2
+    half_in, half_out = p.input_buffer_bytes / BUFFER_SLOTS, p.output_buffer_bytes / BUFFER_SLOTS
     # row tiles: channels whose kh input rows (all full inputs) plus broadcast channels fit,
     # and whose one output row fits
     cap_in = np.floor(half_in / (db * (bcast + kh * win * full)))
@@ -457,7 +486,7 @@ def _elementwise(b: TilePlan, c: LayerColumns, p: CoreParams, db: float) -> None
     need_out = np.where(glob, db, wout * db)
     # a table activation's 256-entry table is one weight-buffer slot
     table = c.table_act * TABLE_BYTES
-    ok_w = table <= p.weight_buffer_bytes / 2
+    ok_w = table <= p.weight_buffer_bytes / BUFFER_SLOTS
     feasible, limit, need = _refusal(ok_in, ok_w, ok_out, need_in, table, need_out)
     tc = np.maximum(tc, 1.0)
     tr = np.where(glob, hout, tr_rows)
@@ -506,8 +535,13 @@ def plan_tiles(t: LayerTable, p: CoreParams, data_bytes: int = 1) -> TilePlan:
     parameter; batches are always planned afresh (`plan_tiles_uncached`)."""
     if p.n_configs != 1:
         return plan_tiles_uncached(t, p, data_bytes)
-    key = (p.core_type, p.dataflow, p.runs_elementwise, data_bytes,
-           tuple(float(a[0, 0]) for a in p.arrays.values()))
+    key = (
+        p.core_type,
+        p.dataflow,
+        p.runs_elementwise,
+        data_bytes,
+        tuple(float(a[0, 0]) for a in p.arrays.values()),
+    )
     memo: dict[tuple[object, ...], TilePlan] | None = t.__dict__.get("_plan_memo")
     if memo is None:
         memo = {}
@@ -535,8 +569,13 @@ def plan_tiles_uncached(t: LayerTable, p: CoreParams, data_bytes: int = 1) -> Ti
         _elementwise(b, fam["elementwise"], p, db)
     free = fam["free"].idx
     if free.size:
-        b.put("free", free, mode=MODE["free"], runnable=p.runs_elementwise, n_oc=0.0, n_rows=0.0, w_tiles_per_load=0.0)
+        b.put(
+            "free",
+            free,
+            mode=MODE["free"],
+            runnable=p.runs_elementwise,
+            n_oc=0.0,
+            n_rows=0.0,
+            w_tiles_per_load=0.0,
+        )
     return b
-
-
-assert BUFFER_SLOTS == 2  # the rules above use halves (``/ 2``) of each buffer
