@@ -13,6 +13,7 @@ one type), so every comparison is tuned vs tuned:
 from __future__ import annotations
 
 import functools
+import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -274,6 +275,7 @@ def tune(
         done = store.confirmed() if store is not None else {}
         hws = [_hw_of_row(template, r, ncol, name or template.name) for r in cand]
         todo = [i for i in range(len(cand)) if i not in done]
+        throttle = float(os.environ.get("DUALOPU_TUNE_THROTTLE_S", "0") or 0)  # tests: slow a run to kill it
         import dualopu.sched  # noqa: F401  (once here, not in every forked worker)
 
         for i, (ips, busy) in run_jobs(
@@ -282,6 +284,8 @@ def tune(
             done[todo[i]] = (ips, busy)
             if store is not None:
                 store.put_confirmed(todo[i], ips, busy)
+            if throttle:
+                time.sleep(throttle)
         timings["confirm_s"] = time.perf_counter() - t2
         timings["confirm_cpu_s"] = _cpu_s() - c2
     finally:
