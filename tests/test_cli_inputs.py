@@ -35,9 +35,9 @@ TUNE = ["tune", "mobilenet_v2", "--quiet"]
 VALIDATE = ["validate", "missing.json", "--models", "mobilenet_v2"]
 
 NUMERIC_CASES = [
-    (TUNE, "--chunk-size", "0", "at least 1"),
-    (TUNE, "--chunk-size", "-5", "at least 1"),
-    (TUNE, "--chunk-size", "100000000", "at most"),
+    (TUNE, "--confirm-top", "0", "at least 1"),
+    (TUNE, "--confirm-top", "-5", "at least 1"),
+    (TUNE, "--confirm-top", "100000000", "at most"),
     (TUNE, "--trials", "0", "at least 1"),
     (TUNE, "--trials", "-1", "at least 1"),
     (TUNE, "--dram", "0", "greater than 0"),
@@ -73,7 +73,7 @@ def test_numeric_flags_refused_in_one_line(base: list[str], flag: str, value: st
     assert line.startswith("error:")
 
 
-BOOL_CASES = [(SCHED, "--images"), (TUNE, "--trials"), (TUNE, "--chunk-size")]
+BOOL_CASES = [(SCHED, "--images"), (TUNE, "--trials"), (TUNE, "--confirm-top")]
 
 
 @pytest.mark.parametrize(("base", "flag"), BOOL_CASES)

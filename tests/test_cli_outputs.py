@@ -170,7 +170,7 @@ def test_output_dir_refuses_files_and_foreign_folders(tmp_path: Path) -> None:
 def test_killed_tune_overwrite_leaves_old_result(tmp_path: Path) -> None:
     """SIGKILL during `tune --overwrite` into a finished folder: the old result stays as it was."""
     out = tmp_path / "run"
-    cmd = [sys.executable, "-m", "dualopu.cli", "tune", "squeezenet1_1", "--quiet", "--json", "--chunk-size", "256",
+    cmd = [sys.executable, "-m", "dualopu.cli", "tune", "squeezenet1_1", "--quiet", "--json", "--confirm-top", "32",
            "--out", str(out)]
     first = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert first.returncode == 0, first.stderr

@@ -135,3 +135,25 @@ def test_mix_placement_splits_per_network() -> None:
 def test_unknown_policy_refused() -> None:
     with pytest.raises(HardwareError, match="policy"):
         place(build("squeezenet1_1"), DUAL, policy="random")
+
+
+@settings(max_examples=40, deadline=None)
+@given(data=st.data(), F=st.integers(1, 12), C=st.integers(2, 6))
+def test_balance_shared_table_matches_per_candidate(data: st.DataObject, F: int, C: int) -> None:
+    """The tuner's fast path (one flexible-layer table for every candidate) places as the
+    per-candidate path and as the plain greedy on each candidate."""
+    from dualopu.cost.placement import balance
+
+    load = np.array(data.draw(st.lists(st.floats(0.0, 1e5), min_size=C * 2, max_size=C * 2))).reshape(C, 2)
+    cyc = np.array(data.draw(st.lists(st.floats(1.0, 1e4), min_size=F * 2, max_size=F * 2))).reshape(F, 2)
+    shared, shared_load = balance(load, cyc)
+    each, each_load = balance(load, np.broadcast_to(cyc, (C, F, 2)).copy())
+    np.testing.assert_array_equal(shared, each)
+    np.testing.assert_allclose(shared_load, each_load)
+    for c in range(C):
+        ld = load[c].copy()
+        for i in sorted(range(F), key=lambda i: (-cyc[i].min(), i)):
+            k = int(np.argmin(ld + cyc[i]))
+            assert shared[c, i] == k
+            ld[k] += cyc[i, k]
+        np.testing.assert_allclose(shared_load[c], ld)

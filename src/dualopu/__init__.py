@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from dualopu.hw import Hardware, load_hardware
     from dualopu.ir import Layer, LayerKind, Network
     from dualopu.ir.loader import load_network
+    from dualopu.plan import MODEL_VERSION, TilePlan, plan_tiles
     from dualopu.report.reproduce import reproduce
     from dualopu.sched import Schedule, Workload, lower_bound, schedule, validate
     from dualopu.sim import run_functional, simulate_cycles
@@ -41,6 +42,7 @@ _LAZY = {
     "Hardware": "dualopu.hw", "load_hardware": "dualopu.hw",
     "Layer": "dualopu.ir", "LayerKind": "dualopu.ir", "Network": "dualopu.ir",
     "load_network": "dualopu.ir.loader",
+    "MODEL_VERSION": "dualopu.plan", "TilePlan": "dualopu.plan", "plan_tiles": "dualopu.plan",
     "compile_network": "dualopu.compiler", "quantize": "dualopu.compiler",
     "simulate_cycles": "dualopu.sim", "run_functional": "dualopu.sim",
     "Schedule": "dualopu.sched", "Workload": "dualopu.sched", "schedule": "dualopu.sched",
@@ -59,6 +61,7 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "MODEL_VERSION",
     "DualOpuError",
     "Hardware",
     "Layer",
@@ -66,6 +69,7 @@ __all__ = [
     "Network",
     "NetworkCost",
     "Schedule",
+    "TilePlan",
     "TuneResult",
     "Workload",
     "__version__",
@@ -74,6 +78,7 @@ __all__ = [
     "load_hardware",
     "load_network",
     "lower_bound",
+    "plan_tiles",
     "quantize",
     "reproduce",
     "run_functional",

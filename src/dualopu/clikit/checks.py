@@ -33,6 +33,8 @@ MAX_IMAGES = 10_000
 MAX_TRIALS = 100_000
 #: Largest chunk of configurations per stored chunk (memory grows with it).
 MAX_CHUNK_SIZE = 1_000_000
+#: Most candidates confirmed by schedules in one tune (each one a schedule of --images images).
+MAX_CONFIRM_TOP = 10_000
 #: Seeds are numpy seeds: non-negative 32-bit.
 MAX_SEED = 2**32 - 1
 #: Upper limits for physical quantities: far beyond any real design, finite.
@@ -82,6 +84,7 @@ NUMERIC: dict[str, Range] = {
                     why="the scheduler's time grows with images x layers"),
     "trials": Range(1, MAX_TRIALS, True, unit="trials"),
     "chunk_size": Range(1, MAX_CHUNK_SIZE, True, unit="configurations per chunk"),
+    "confirm_top": Range(1, MAX_CONFIRM_TOP, True, unit="candidates", why="each one is a schedule"),
     "seed": Range(0, MAX_SEED, True),
     "dram": Range(0, MAX_DRAM_BYTES_PER_CYCLE, False, low_inclusive=False, unit="bytes/cycle"),
     "area": Range(0, MAX_AREA, False, low_inclusive=False, unit="MAC-equivalents"),

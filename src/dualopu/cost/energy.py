@@ -1,7 +1,8 @@
 """Energy per layer and per image: access counts from the mapping that prices cycles, times
 the per-access energies of `hw.energy.EnergyModel`, plus leakage over the elapsed time.
 
-Access counts per layer on one core (arrays ``(n_configs, n_layers)``, like the cost model):
+Access counts per layer on one core (arrays ``(n_configs, n_layers)``, like the cost model),
+read from the `TilePlan` that `core_costs` prices and its compute cycles:
 
 * MAC slots issued: every compute cycle clocks all ``pe_count * input_size`` MAC units, so
   ceil-division waste (and line-buffer fill, systolic fill and drain) is counted; each slot
@@ -14,8 +15,8 @@ Access counts per layer on one core (arrays ``(n_configs, n_layers)``, like the 
   layers on the ``opu`` dataflow (output-stationary accumulators), ``pic`` input bytes per
   cycle (one pixel, broadcast to all output lanes) and one weight byte per MAC slot; on the
   ``systolic`` dataflow (weight-stationary), ``input_size`` input bytes per cycle and each
-  weight once; depthwise layers read their input once into the line buffer and each
-  weight once; element-wise layers read their inputs once.
+  weight once per row tile; depthwise layers read their input once into the line buffer
+  and each weight once per row tile; element-wise layers read their inputs once.
 * DRAM: the bytes each layer loads and stores.
 
 Static energy: leakage per MAC-equivalent of area (hw/area.py) times the elapsed time. A
@@ -31,19 +32,18 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from dualopu.cost.model import PARAM_BYTES_BIAS, PARAM_BYTES_MULT, TABLE_BYTES, CoreCosts, CoreParams
+from dualopu.cost.model import CoreCosts, core_costs
 from dualopu.hw.area import area_breakdown
 from dualopu.hw.config import Hardware
 from dualopu.hw.energy import EnergyModel
-from dualopu.ir.network import KIND_CODES, LayerKind, LayerTable
+from dualopu.hw.params import NUMERIC_FIELDS, CoreParams
+from dualopu.ir.network import LayerTable
+from dualopu.plan import TilePlan, plan_tiles
+from dualopu.plan.rules import MODE
 
 if TYPE_CHECKING:
     from dualopu.cost.evaluate import NetworkCost
 
-_K = KIND_CODES
-_REGULAR = [_K[LayerKind.CONV], _K[LayerKind.POINTWISE], _K[LayerKind.GROUPED], _K[LayerKind.FC]]
-_DW = _K[LayerKind.DEPTHWISE]
-_ELTWISE = [_K[LayerKind.POOL], _K[LayerKind.ADD], _K[LayerKind.MUL], _K[LayerKind.ACTIVATION]]
 
 PJ_PER_UJ = 1e6
 #: Operations per MAC when quoting GOPS (a multiply and an add).
@@ -70,76 +70,45 @@ class AccessCounts:
     dram_write_bytes: np.ndarray
 
 
-def _regular_input_channels_per_cycle(t: LayerTable, p: CoreParams) -> np.ndarray:
-    """Input channels the ``opu`` regular mapping consumes per cycle (``pic`` after widening).
-
-    Interim: restates cost/model.py's mapping until the shared tile plan (plan/) exposes it."""
-    cin_g = t.cin.astype(np.float64) / t.groups.astype(np.float64)
-    macs_pc = p.pe_count * p.input_size
-    pic = np.minimum(p.ic_parallel, macs_pc)
-    widen = np.where(cin_g <= pic / 4, 4.0, np.where(cin_g <= pic / 2, 2.0, 1.0))
-    widen = np.minimum(widen, np.maximum(np.floor(pic / p.input_size), 1.0))
-    return pic / widen
-
-
 def access_counts(
-    t: LayerTable,
-    p: CoreParams,
-    compute_cycles: np.ndarray,
-    load_bytes: np.ndarray,
-    store_bytes: np.ndarray,
-    data_bytes: int = 1,
+    t: LayerTable, p: CoreParams, plan: TilePlan, compute_cycles: np.ndarray, data_bytes: int = 1
 ) -> AccessCounts:
-    """Access counts of every layer of ``t`` on core(s) ``p`` from the priced mapping
-    (``compute_cycles``, ``load_bytes``, ``store_bytes`` of `core_costs`, shape ``(n, L)``)."""
+    """Access counts of every layer of ``t`` on core(s) ``p`` under the tile ``plan`` that the
+    cost model prices, with its ``compute_cycles``; shape ``(n_configs, n_layers)``."""
     f = np.float64
     db = float(data_bytes)
     comp = np.asarray(compute_cycles, dtype=f)
-    load = np.asarray(load_bytes, dtype=f)
-    store = np.asarray(store_bytes, dtype=f)
-    shape = np.broadcast_shapes(comp.shape, load.shape, store.shape, p.pe_count.shape)
-    comp, load, store = (np.broadcast_to(a, shape) for a in (comp, load, store))
-    is_reg = np.isin(t.kind, _REGULAR)
-    is_dw = t.kind == _DW
-    is_mac = is_reg | is_dw
-    is_elt = np.isin(t.kind, _ELTWISE)
-    cout = t.cout.astype(f)
-    has_bias = t.has_bias.astype(f)
-    w_bytes = t.weight_elems.astype(f) * db
-    w_full = w_bytes - has_bias * cout * db + cout * (PARAM_BYTES_MULT + PARAM_BYTES_BIAS * has_bias)
-    table = t.table_act.astype(f) * TABLE_BYTES
+    shape = comp.shape
+    mode = np.broadcast_to(plan.mode, shape)
+    conv, sa = mode == MODE["conv"], mode == MODE["sa"]
+    dw = (mode == MODE["dw"]) | (mode == MODE["sa_dw"])
+    post = mode == MODE["post"]
+    mac = conv | sa | dw
     zero = np.zeros(shape)
+    w_bytes = np.broadcast_to(t.weight_elems.astype(f) * db, shape)  # INT8 weights in the weight buffer
+    in_load, w_load, store = plan.in_load_bytes, plan.w_load_bytes, plan.store_bytes
 
     slots = comp * p.pe_count * p.input_size
-    acc = comp * p.pe_count
-    # weights (with their requantization parameters) and the table go to the weight buffer
-    # once; interim: reloads of weights are counted with the input buffer's writes
-    w_writes = np.where(
-        is_mac, np.minimum(load, w_full + table), np.where(is_elt, np.minimum(load, table), zero)
-    )
-    in_writes = load - w_writes
-    if p.dataflow == "systolic":
-        reg_in_reads = comp * p.input_size * db
-        reg_w_reads = np.broadcast_to(w_bytes, shape)
-    else:
-        reg_in_reads = comp * _regular_input_channels_per_cycle(t, p) * db
-        reg_w_reads = slots * db
-    in_reads = np.where(is_reg, reg_in_reads, np.where(is_dw | is_elt, in_writes, zero))
-    w_reads = np.where(is_reg, reg_w_reads, np.where(is_dw, w_bytes, zero))
+    # array reads: conv (output-stationary) pic input bytes per cycle and a weight per MAC slot;
+    # systolic (weight-stationary) input_size input bytes per cycle, each weight once per row
+    # tile; depthwise: inputs once into the line buffer, each weight once per row tile
+    in_reads = np.where(conv, comp * plan.pic * db, np.where(sa, comp * p.input_size * db, zero))
+    in_reads = np.where(dw | post, in_load, in_reads)
+    w_reads = np.where(conv, slots * db, np.where(sa | dw, w_bytes * plan.n_rows, zero))
     return AccessCounts(
-        mac_slots=np.where(is_mac, slots, zero),
-        adder_inputs=np.where(is_mac, slots, zero),
-        accumulator_updates=np.where(is_mac, acc, zero),
-        requant_ops=np.where(is_mac, t.out_elems.astype(f), zero),
-        post_ops=np.where(is_elt, t.elementwise_ops.astype(f), zero),
+        mac_slots=np.where(mac, slots, zero),
+        adder_inputs=np.where(mac, slots, zero),
+        accumulator_updates=np.where(mac, comp * p.pe_count, zero),
+        requant_ops=np.where(mac, np.broadcast_to(t.out_elems.astype(f), shape), zero),
+        post_ops=np.where(post, np.broadcast_to(t.elementwise_ops.astype(f), shape), zero),
         input_buffer_read_bytes=in_reads,
-        input_buffer_write_bytes=in_writes,
+        input_buffer_write_bytes=np.where(mac | post, in_load, zero),
         weight_buffer_read_bytes=w_reads,
-        weight_buffer_write_bytes=w_writes,
-        output_buffer_read_bytes=store.copy(),
-        output_buffer_write_bytes=store.copy(),
-        dram_read_bytes=load.copy(),
-        dram_write_bytes=store.copy(),
+        weight_buffer_write_bytes=np.where(mac | post, w_load, zero),
+        output_buffer_read_bytes=np.where(mac | post, store, zero),
+        output_buffer_write_bytes=np.where(mac | post, store, zero),
+        dram_read_bytes=np.where(mac | post, in_load + w_load, zero),
+        dram_write_bytes=np.where(mac | post, store, zero),
     )
 
 
@@ -187,16 +156,12 @@ def dynamic_energy(c: AccessCounts, p: CoreParams, em: EnergyModel) -> DynamicEn
 
 
 def core_dynamic_energy(
-    t: LayerTable,
-    p: CoreParams,
-    compute_cycles: np.ndarray,
-    load_bytes: np.ndarray,
-    store_bytes: np.ndarray,
-    em: EnergyModel,
-    data_bytes: int = 1,
+    t: LayerTable, p: CoreParams, costs: CoreCosts, em: EnergyModel, data_bytes: int = 1
 ) -> DynamicEnergy:
-    """Dynamic energy of every layer on core(s) ``p`` (vectorized over configurations)."""
-    return dynamic_energy(access_counts(t, p, compute_cycles, load_bytes, store_bytes, data_bytes), p, em)
+    """Dynamic energy of every layer on core(s) ``p`` from the plan `core_costs` priced
+    (vectorized over configurations)."""
+    plan = costs.plan if costs.plan is not None else plan_tiles(t, p, data_bytes)
+    return dynamic_energy(access_counts(t, p, plan, costs.compute_cycles, data_bytes), p, em)
 
 
 def static_power_uw(em: EnergyModel, area: np.ndarray | float) -> np.ndarray:
@@ -211,24 +176,14 @@ def static_energy_pj(
     return static_power_uw(em, area) * np.asarray(cycles, dtype=np.float64) / clock_mhz
 
 
-def energy_matrix_pj(
-    net_table: LayerTable, hw: Hardware, compute: np.ndarray, load: np.ndarray, store: np.ndarray
-) -> DynamicEnergy:
-    """Dynamic energy of every layer on every core: arrays ``(n_layers, n_cores)`` (inputs alike)."""
+def energy_matrix_pj(t: LayerTable, hw: Hardware) -> DynamicEnergy:
+    """Dynamic energy of every layer on every core of ``hw``: arrays ``(n_layers, n_cores)``,
+    from the same `core_costs` (plan and compute cycles) that `cost_matrix` prices."""
     parts: list[DynamicEnergy] = []
-    for k, core in enumerate(hw.cores):
+    for core in hw.cores:
         p = CoreParams.of(core)
-        parts.append(
-            core_dynamic_energy(
-                net_table,
-                p,
-                compute[None, :, k],
-                load[None, :, k],
-                store[None, :, k],
-                hw.energy_model,
-                hw.data_bytes,
-            )
-        )
+        costs = core_costs(t, p, hw.dram_bytes_per_cycle, hw.data_bytes)
+        parts.append(core_dynamic_energy(t, p, costs, hw.energy_model, hw.data_bytes))
     return DynamicEnergy(*(np.stack([getattr(e, f"{c}_pj")[0] for e in parts], axis=1) for c in COMPONENTS))
 
 
@@ -292,9 +247,8 @@ def core_static_power_uw(hw: Hardware) -> np.ndarray:
 def network_energy(cost: NetworkCost) -> NetworkEnergy:
     """Energy of one image of ``cost``'s network with its placement, images at the throughput bound."""
     hw = cost.hardware
-    m = cost.matrix
     rows = np.arange(len(cost.core))
-    dyn = energy_matrix_pj(cost.network.table, hw, m.compute_cycles, m.load_bytes, m.store_bytes)
+    dyn = energy_matrix_pj(cost.network.table, hw)
     picked = DynamicEnergy(*(getattr(dyn, f"{c}_pj")[rows, cost.core] for c in COMPONENTS))
     core_uw = core_static_power_uw(hw)
     cycles = np.where(np.isfinite(cost.layer_cycles), cost.layer_cycles, 0.0)
@@ -315,12 +269,9 @@ def schedule_energy(
 ) -> dict[str, float]:
     """Energy of a scheduled workload: every task's dynamic energy on the core it ran on, plus
     the chip's leakage over the makespan; per image and in total (microjoules)."""
-    from dualopu.cost.evaluate import cost_matrix
-
     dynamic = 0.0
     for i, network in enumerate(networks):
-        m = cost_matrix(network, hw)
-        e = energy_matrix_pj(network.table, hw, m.compute_cycles, m.load_bytes, m.store_bytes).total_pj
+        e = energy_matrix_pj(network.table, hw).total_pj
         mine = np.asarray(net) == i
         dynamic += float(e[np.asarray(layer)[mine], np.asarray(core)[mine]].sum())
     static = float(core_static_power_uw(hw).sum()) * makespan_cycles / hw.clock_mhz
@@ -350,7 +301,7 @@ def placed_dynamic_pj(
 ) -> np.ndarray:
     """Per candidate configuration of core(s) ``p``: dynamic energy (pJ) of the layers ``mask``
     places on this core, from the same `core_costs` that gives its cycles. Shape ``(n_configs,)``."""
-    e = core_dynamic_energy(t, p, costs.compute_cycles, costs.load_bytes, costs.store_bytes, em, data_bytes)
+    e = core_dynamic_energy(t, p, costs, em, data_bytes)
     return e.total_pj[:, np.asarray(mask, dtype=bool)].sum(axis=1)
 
 
@@ -369,3 +320,48 @@ def energy_per_image_uj(
     dyn = np.sum([np.asarray(d)[idx[:, k]] for k, d in enumerate(dynamic_pj)], axis=0)
     static = static_energy_pj(em, area, period_cycles, clock_mhz)
     return (dyn + static) / PJ_PER_UJ / images_per_round
+
+
+def candidate_dynamic_pj(
+    nets: Sequence[Any],
+    weights: Sequence[float],
+    template: Hardware,
+    candidates: Sequence[np.ndarray],
+    placements: Sequence[np.ndarray],
+) -> list[np.ndarray]:
+    """Per core ``k`` of ``template``: dynamic energy (pJ) per workload round of each candidate
+    ``candidates[k]`` (rows ``[pe_count, input_size]``), over the layers ``placements[i] == k``
+    of each network ``i`` (``weights[i]`` images of it per round). Buffers, dataflow and the
+    other fields come from the template's core; one batched `core_costs` call per core and net."""
+    em = template.energy_model
+    out = []
+    for k, (core, cand) in enumerate(zip(template.cores, candidates)):
+        c = np.asarray(cand, dtype=np.float64).reshape(-1, 2)
+        fields: dict[str, Any] = {k: getattr(core, k) for k in NUMERIC_FIELDS}
+        fields.update(pe_count=c[:, 0], input_size=c[:, 1])
+        p = CoreParams.batch(core.type, core.dataflow, runs_elementwise=core.runs_elementwise, **fields)
+        total = np.zeros(len(c))
+        for net, w, place in zip(nets, weights, placements):
+            costs = core_costs(net.table, p, template.dram_bytes_per_cycle, template.data_bytes)
+            total += w * placed_dynamic_pj(
+                net.table, p, costs, np.asarray(place) == k, em, template.data_bytes
+            )
+        out.append(total)
+    return out
+
+
+def workload_dynamic_pj(
+    t: LayerTable, p: CoreParams, costs: CoreCosts, images: np.ndarray, em: EnergyModel, data_bytes: int = 1
+) -> np.ndarray:
+    """Dynamic energy (pJ) per configuration of the rows of ``t`` (a workload's layers on one
+    core, ``images[j]`` images of row ``j`` per round), from the ``costs`` that price them."""
+    return core_dynamic_energy(t, p, costs, em, data_bytes).total_pj @ np.asarray(images, dtype=np.float64)
+
+
+def round_energy_uj(
+    dynamic_pj: np.ndarray, area: np.ndarray, period_s: np.ndarray, em: EnergyModel, images_per_round: float
+) -> np.ndarray:
+    """Energy per image (uJ) of designs whose dynamic energy per workload round is
+    ``dynamic_pj``, leaking over their ``area`` for ``period_s`` seconds per round."""
+    static_pj = static_power_uw(em, area) * np.asarray(period_s, dtype=np.float64) * 1e6  # uW x us
+    return (np.asarray(dynamic_pj, dtype=np.float64) + static_pj) / PJ_PER_UJ / images_per_round

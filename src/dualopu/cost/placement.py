@@ -23,8 +23,12 @@ Policies (`POLICIES`):
   element-wise layers on their first producer's core when it can run them, else the
   fastest (the rule `evaluate` used before this module).
 
-`place_batch` is the same rule vectorized over candidate configurations (for the tuner):
-cycles ``(C, L, K)`` in, cores ``(C, L)`` and per-core busy cycles ``(C, K)`` out.
+For the tuner: `place_batch` is the same rule vectorized over candidate configurations,
+cycles ``(C, L, K)`` in, cores ``(C, L)`` and per-core busy cycles ``(C, K)`` out; `balance`
+is its balancing step alone, for when the fixed layers' per-candidate loads ``(C, K)`` are
+known and the flexible layers' costs are one ``(F, K)`` table shared by every candidate
+(element-wise layers do not depend on the PE array): 184,320 candidates x 20 layers take
+about 0.2 s.
 """
 
 from __future__ import annotations
@@ -178,6 +182,8 @@ def balance(load: np.ndarray, cycles: np.ndarray) -> tuple[np.ndarray, np.ndarra
     load = np.array(load, dtype=float)
     C = load.shape[0]
     cyc = np.asarray(cycles, dtype=float)
+    if cyc.ndim == 2 and C > 1:  # one cost table for every candidate: one order, no gathers
+        return _balance_shared(load, cyc)
     cyc = np.broadcast_to(cyc, (C, *cyc.shape)) if cyc.ndim == 2 else cyc
     F = cyc.shape[1]
     pad = np.isnan(cyc).all(axis=2)
@@ -204,6 +210,24 @@ def balance(load: np.ndarray, cycles: np.ndarray) -> tuple[np.ndarray, np.ndarra
         choice[cs, i] = k
         add = ci[cs, k]
         load[cs, k] += np.where(live & np.isfinite(add), add, 0.0)
+    return choice, load
+
+
+def _balance_shared(load: np.ndarray, cyc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """`balance` when every candidate shares the ``(F, K)`` table (same steps, vectorized over C)."""
+    C, F = load.shape[0], cyc.shape[0]
+    pad = np.isnan(cyc).all(axis=1)
+    key = np.where(pad, -np.inf, np.where(np.isnan(cyc), np.inf, cyc).min(axis=1))
+    choice = np.zeros((C, F), dtype=np.int64)
+    cs = np.arange(C)
+    for i in np.argsort(-key, kind="stable").tolist():
+        ci = cyc[i]
+        ok = np.isfinite(ci)
+        total = np.where(ok[None, :], load + np.where(ok, ci, 0.0)[None, :], np.inf)
+        k = np.argmin(total, axis=1)
+        choice[:, i] = k
+        if not pad[i]:
+            load[cs, k] += np.where(ok, ci, 0.0)[k]
     return choice, load
 
 

@@ -98,6 +98,11 @@ class Core(_Strict):
     @model_validator(mode="after")
     def _check_parallelism(self) -> Core:
         if self.type is not CoreType.DEPTHWISE and self.dataflow == "opu":
+            if self.input_size > self.ic_parallel:  # the extra inputs would get no channel: area for nothing
+                raise ValueError(
+                    f"input_size={self.input_size} exceeds ic_parallel={self.ic_parallel}: the regular mapping "
+                    "feeds a PE at most ic_parallel input channels per cycle"
+                )
             pic = min(self.ic_parallel, self.macs_per_cycle)
             if pic % self.input_size and self.input_size % pic:
                 raise ValueError(

@@ -36,6 +36,10 @@ class NetPlan:
     min_cost: np.ndarray  # (L,) cheapest capable core
     head: np.ndarray  # (L,) longest min-cost path before the layer starts
     tail: np.ndarray  # (L,) longest min-cost path from the layer's start to the image's end
+    head_cycles: np.ndarray  # (L, K) pipeline prologue: the first tile's load, DRAM port alone
+    head_bytes: np.ndarray  # (L, K)
+    end_cycles: np.ndarray  # (L, K) pipeline epilogue: the last tile's store
+    end_bytes: np.ndarray  # (L, K)
 
 
 def net_plan(net: Network, hw: Hardware, cm: CostMatrix | None, core: np.ndarray) -> NetPlan:
@@ -59,7 +63,26 @@ def net_plan(net: Network, hw: Hardware, cm: CostMatrix | None, core: np.ndarray
     for i in range(L - 1, -1, -1):
         if succs[i]:
             tail[i] = mc[i] + max(tail[s] for s in succs[i])
-    return NetPlan(net, cost, dram, np.asarray(core, dtype=np.int64), src, dst, mc, head, tail)
+    hb, hc, eb, ec = _ends(cm, hw, cost)
+    return NetPlan(net, cost, dram, np.asarray(core, dtype=np.int64), src, dst, mc, head, tail, hc, hb, ec, eb)
+
+
+def _ends(cm: CostMatrix, hw: Hardware, cost: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Bytes and cycles of a layer's pipeline prologue (first load) and epilogue (last store):
+    the cost model's uniform tiles, ``bytes / stages`` each, at the port's full bandwidth plus
+    one instruction overhead. During these the PE array waits on DRAM alone, so shared-DRAM
+    contention stretches them even in a compute-bound layer."""
+    ok = np.isfinite(cost) & (cost > 0)
+    s = np.maximum(np.where(ok, cm.stages, 1.0), 1.0)
+    bw = hw.dram_bytes_per_cycle
+    ovh = np.array([c.instr_overhead_cycles for c in hw.cores], dtype=float)[None, :]
+    hb = np.where(ok, np.maximum(cm.load_bytes, 0.0) / s, 0.0)
+    eb = np.where(ok, np.maximum(cm.store_bytes, 0.0) / s, 0.0)
+    hc = np.where(ok, hb / bw + ovh, 0.0)
+    ec = np.where(ok, eb / bw + ovh, 0.0)
+    scale = np.where(hc + ec > 0.5 * np.where(ok, cost, 0.0), 0.5 * np.where(ok, cost, 0.0) / np.maximum(hc + ec, 1e-12),
+                     1.0)  # a layer shorter than its ends (tiny layers): half its time at each end at most
+    return hb * scale, hc * scale, eb * scale, ec * scale
 
 
 def _csr(keys: np.ndarray, values: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -93,6 +116,10 @@ class TaskGraph:
     rank: np.ndarray  # arrival rank of the task's image (interleaves networks by share)
     head: np.ndarray
     tail: np.ndarray
+    head_cycles: np.ndarray  # (n, K) see `NetPlan`
+    head_bytes: np.ndarray
+    end_cycles: np.ndarray
+    end_bytes: np.ndarray
 
     def __len__(self) -> int:
         return int(self.net.shape[0])
@@ -140,7 +167,8 @@ def build_task_graph(workload: Workload, hw: Hardware, matrices: Sequence[CostMa
     cls_off = np.concatenate([[0], np.cumsum(sizes)])
     max_imgs = int(counts.max())
     parts: dict[str, list[np.ndarray]] = {k: [] for k in (
-        "net", "image", "layer", "cls", "cost", "bytes", "core", "rank", "head", "tail", "src", "dst")}
+        "net", "image", "layer", "cls", "cost", "bytes", "core", "rank", "head", "tail", "src", "dst",
+        "hc", "hb", "ec", "eb")}
     for ni, (p, m) in enumerate(zip(plans, imgs)):
         L = len(p.network)
         img = np.repeat(np.arange(m, dtype=np.int64), L)
@@ -154,6 +182,8 @@ def build_task_graph(workload: Workload, hw: Hardware, matrices: Sequence[CostMa
         parts["rank"].append((img + 0.5) / m * max_imgs + ni * 1e-6)
         parts["head"].append(np.tile(p.head, m))
         parts["tail"].append(np.tile(p.tail, m))
+        for key, arr in (("hc", p.head_cycles), ("hb", p.head_bytes), ("ec", p.end_cycles), ("eb", p.end_bytes)):
+            parts[key].append(np.tile(arr, (m, 1)))
         shift = offset[ni] + np.arange(m, dtype=np.int64)[:, None] * L
         parts["src"].append((shift + p.src[None, :]).ravel())
         parts["dst"].append((shift + p.dst[None, :]).ravel())
@@ -164,4 +194,4 @@ def build_task_graph(workload: Workload, hw: Hardware, matrices: Sequence[CostMa
     succ_ptr, succ_idx = _csr(src, dst, n)
     return TaskGraph(workload, hw, plans, offset, cat["net"], cat["image"], cat["layer"], cat["cls"],
                      cat["cost"], cat["bytes"], cat["core"], src, dst, pred_ptr, pred_idx, succ_ptr, succ_idx,
-                     cat["rank"], cat["head"], cat["tail"])
+                     cat["rank"], cat["head"], cat["tail"], cat["hc"], cat["hb"], cat["ec"], cat["eb"])

@@ -24,7 +24,6 @@ from dualopu.hw.config import Hardware, load_hardware
 from dualopu.sched.bound import bound_and_split
 from dualopu.sched.fluid import natural_rates
 from dualopu.sched.graph import TaskGraph, build_task_graph
-from dualopu.sched.heuristic import placement
 from dualopu.sched.workload import Workload
 
 #: Factor by which the trial period grows until every task fits the timetable.
@@ -196,8 +195,8 @@ def steady_state(workload: Workload, hw: Hardware | str, *, contention: bool = T
     one = workload.round()
     w = one.scaled(unroll)
     g = build_task_graph(w, hw)
-    b, split = bound_and_split(w, hw, g)
-    core = placement(g, "balanced", split)
+    b, _ = bound_and_split(w, hw, g, contention)
+    core = g.default_core
     dur = g.cost[np.arange(len(g)), core]
     dram = float(g.dram_bytes[np.arange(len(g)), core].sum()) / hw.dram_bytes_per_cycle
     lo = max(float(np.bincount(core, weights=dur, minlength=g.n_cores).max()), dram if contention else 0.0,
