@@ -42,7 +42,8 @@ from dualopu.errors import DualOpuError
 #: File written in every folder made by `output_dir`, so that a later run may replace it.
 MARKER = ".dualopu-output"
 #: Files that identify a folder written by an older dualopu (before the marker existed).
-KNOWN_RESULTS = frozenset({"tune.db", "best.yaml", "points.csv", "report.md", "results.json", "sweep.db"})
+KNOWN_RESULTS = frozenset({"tune.db", "best.yaml", "points.csv", "report.md", "results.json", "sweep.db",
+                           "sweep.csv", "sweep.json", "sweep.spec.json", "points", "run.json"})
 
 
 class OutputError(DualOpuError):
