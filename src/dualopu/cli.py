@@ -566,6 +566,32 @@ def reproduce_cmd(
 
 
 
+# ---- rtl (body in dualopu.rtl.command) --------------------------------------------------
+
+
+@app.command("rtl")
+@handle_errors
+def rtl_cmd(
+    hw: str = typer.Argument(..., help="hardware preset name or YAML file (e.g. a tuned best.yaml)"),
+    out: str = typer.Option("rtl-out", "--out", help="folder for one Verilog file per core, rtl.json"),
+    synth: bool = typer.Option(False, "--synth", help="also run Yosys synth_xilinx and write resources.json"),
+    line_width: int = typer.Option(128, "--line-width", help="depthwise line-buffer width in pixels"),
+    timeout_s: float = typer.Option(3600.0, "--timeout", help="seconds allowed for each core's synthesis"),
+    as_json: bool = typer.Option(False, "--json", help="print the result as JSON"),
+) -> None:
+    """Synthesizable Verilog (Amaranth HDL) of every core, checked by Yosys `hierarchy -check`;
+    with --synth, FPGA resources (DSP, BRAM, LUT, FF) per core from Yosys synth_xilinx (7-series)."""
+    from dualopu.rtl.command import run_rtl
+
+    result = run_rtl(hw, out, synth=synth, line_width=line_width, timeout_s=timeout_s,
+                     progress=lambda msg: err_console.print(msg, highlight=False))
+    if as_json:
+        print_json(result)
+        return
+    for f in result["files"]:
+        console.print(f"wrote {f}", highlight=False)
+
+
 def main() -> None:
     app()
 

