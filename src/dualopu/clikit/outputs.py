@@ -43,7 +43,7 @@ from dualopu.errors import DualOpuError
 MARKER = ".dualopu-output"
 #: Files that identify a folder written by an older dualopu (before the marker existed).
 KNOWN_RESULTS = frozenset({"tune.db", "best.yaml", "points.csv", "report.md", "results.json", "sweep.db",
-                           "sweep.csv", "sweep.json", "sweep.spec.json", "points", "run.json"})
+                           "sweep.csv", "sweep.json", "sweep.spec.json", "points", "run.json", "rtl.json"})
 
 
 class OutputError(DualOpuError):
