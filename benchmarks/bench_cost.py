@@ -4,8 +4,9 @@
   (best of 7 batches of 20 calls);
 * ``core_costs`` on one configuration and on 10,000 configurations at once (the tuner's
   batched path), in evaluations (one network on one core configuration) per second;
-* the same formulas as a naive per-layer Python loop (`dualopu.cost.reference`), and the
-  ratio "vectorized vs naive loop"; the two must give identical numbers (checked here).
+* the same rules as a naive per-layer Python loop (the test oracle
+  ``tests/oracles/reference_cost.py``), and the ratio "vectorized vs naive loop"; the two
+  must give identical numbers (checked here).
 
 Usage: ``python benchmarks/bench_cost.py [--out results/cost.json] [--quick]``.
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -23,10 +25,12 @@ import numpy as np
 
 from dualopu.cost import evaluate
 from dualopu.cost.model import CoreParams, core_costs
-from dualopu.cost.reference import network_costs_reference
 from dualopu.hw.config import Core, CoreType, load_hardware
 from dualopu.ir.network import Network
 from dualopu.util import write_atomic
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from oracles.reference_cost import network_costs_reference
 
 PRESETS = ("dual-opu", "single-opu", "tpu-like")
 
@@ -86,6 +90,14 @@ def bench(quick: bool = False) -> dict[str, Any]:
     single = _timeit(lambda: core_costs(t, params, hw.dram_bytes_per_cycle))
     out["core_costs_one_config_ms"] = 1e3 * single
     out["core_costs_one_config_per_s"] = 1.0 / single
+    try:  # the planner without its single-configuration memo (every call plans afresh)
+        from dualopu.cost.model import price
+        from dualopu.plan.rules import plan_tiles_uncached
+
+        cold = _timeit(lambda: price(t, params, plan_tiles_uncached(t, params, 1), hw.dram_bytes_per_cycle))
+        out["core_costs_one_config_unmemoized_ms"] = 1e3 * cold
+    except ImportError:  # before the plan layer existed
+        pass
 
     # many configurations at once (the tuner's path)
     n = 1000 if quick else 10_000
@@ -96,7 +108,7 @@ def bench(quick: bool = False) -> dict[str, Any]:
     out["batched_seconds"] = batched
     out["batched_configs_per_s"] = n / batched
 
-    # naive per-layer Python loop of the same formulas (dualopu.cost.reference), on a sample of
+    # naive per-layer Python loop of the same rules (the test oracle), on a sample of
     # the same configurations: must give identical numbers
     n_naive = 20 if quick else 200
     vec = core_costs(t, batch, 64.0)
@@ -131,6 +143,8 @@ def main() -> int:
     print(f"MobileNetV2 ({res['layers']} layers) evaluate: {ev} (target < 1 ms)")
     print(f"core_costs, one config: {res['core_costs_one_config_ms']:.3f} ms; batched {res['batched_configs']:,} "
           f"configs: {res['batched_seconds'] * 1e3:.1f} ms ({res['batched_configs_per_s']:,.0f} configs/s)")
+    if "core_costs_one_config_unmemoized_ms" in res:
+        print(f"core_costs, one config, plan not memoized: {res['core_costs_one_config_unmemoized_ms']:.3f} ms")
     print(f"naive per-layer loop: {res['naive_per_layer_loop_ms']:.3f} ms per config; vectorized vs naive: "
           f"x{res['vectorized_vs_naive_loop_speedup']:.1f} one config, x{res['batched_vs_naive_per_config_speedup']:,.0f} "
           f"batched; identical: {res['naive_equals_vectorized']}")

@@ -4,6 +4,7 @@ program JSON round trip and validation (malformed programs refused)."""
 from __future__ import annotations
 
 import copy
+import dataclasses
 import importlib.util
 import json
 import os
@@ -17,6 +18,7 @@ from typer.testing import CliRunner
 from dualopu.cli import app
 from dualopu.compiler import Compute, Load, Post, Program, Store, compile_network, quantize
 from dualopu.compiler.codegen import split_rows
+from dualopu.compiler.program import core_snapshot
 from dualopu.cost.evaluate import evaluate
 from dualopu.errors import DualOpuError, HardwareError, ProgramError
 from dualopu.hw.config import Hardware, hardware_from_dict, load_hardware
@@ -186,7 +188,30 @@ MUTATIONS = {
     "empty_range": (lambda d: _first(d, "COMPUTE").update(c1=0), "empty or reversed"),
     "layer_record": (lambda d: d["layers"][0]["layer"].update(kind="warp"), "malformed layer"),
     "top_level": (lambda d: d.clear(), "not a dualopu program"),
+    "model_version": (lambda d: d.update(model_version=1), "model version"),
+    "weight_bytes": (lambda d: _load_w(d).update(bytes=1), "weight LOAD"),
+    "weight_load_removed": (lambda d: _drop_w(d), "LOAD"),
+    "tiling": (lambda d: d["layers"][0]["tiling"].update(tr=1), "not the plan's"),
+    "core_buffers": (lambda d: d["cores"][0].update(weight_buffer_kib=0.01), "plan"),
 }
+
+
+def _load_w(d: dict) -> dict:
+    for lp in d["layers"]:
+        for ins in lp["instructions"]:
+            if ins["op"] == "LOAD" and ins["buf"] == "w":
+                return ins
+    raise AssertionError
+
+
+def _drop_w(d: dict) -> None:
+    for lp in d["layers"]:
+        ins = lp["instructions"]
+        k = next((n for n, i in enumerate(ins) if i["op"] == "LOAD" and i["buf"] == "w"), None)
+        if k is not None:
+            del ins[k]
+            return
+    raise AssertionError
 
 
 def _load_in(d: dict) -> dict:
@@ -222,18 +247,27 @@ def test_program_for_other_hardware_refused() -> None:
 
 
 def test_oversized_tile_refused(prog_dict: dict) -> None:
-    """A tile larger than half a buffer is caught by the simulator (not silently timed)."""
+    """A tile larger than half a buffer: the validator refuses it (it is not the plan's tile),
+    and the cycle simulator, which does not trust the plan, refuses it in an in-memory program."""
     d = copy.deepcopy(prog_dict)
     lp = d["layers"][0]
     for ins in lp["instructions"]:
         if ins["op"] == "COMPUTE":
             ins["r0"], ins["r1"] = 0, lp["layer"]["out_shape"][2]
             ins["c0"], ins["c1"] = 0, lp["layer"]["out_shape"][1]
-    small = load_hardware("dual-opu").replace_core(0, output_buffer_kib=1)
     d["cores"][0]["output_buffer_kib"] = 1
-    prog = Program.from_json(json.dumps(d))
+    with pytest.raises(ProgramError, match="not the plan's"):
+        Program.from_json(json.dumps(d))
+    prog = compile_network(all_kinds_net(32), load_hardware("dual-opu"))
+    first = prog.layers[0]
+    _, cout, hout, _ = first.layer.out_shape
+    big = tuple(dataclasses.replace(i, c0=0, c1=cout, r0=0, r1=hout) if isinstance(i, Compute) else i
+                for i in first.instrs)
+    small = load_hardware("dual-opu").replace_core(0, output_buffer_kib=1)
+    bad = dataclasses.replace(prog, cores=(core_snapshot(small.cores[0]), *prog.cores[1:]),
+                              layers=(dataclasses.replace(first, instrs=big), *prog.layers[1:]))
     with pytest.raises(ProgramError, match="half the output buffer"):
-        simulate_cycles(prog, small)
+        simulate_cycles(bad, small)
 
 
 # ---- CLI ----------------------------------------------------------------------------------

@@ -56,7 +56,8 @@ def test_random_dags_valid_and_above_bound(net, images: int, method: str, conten
     w = Workload.single(net, images)
     s = schedule(w, hw, method, contention=contention)
     validate(s, w, hw)
-    assert s.makespan_cycles >= lower_bound(w, hw).cycles * (1 - 1e-9)
+    assert s.makespan_cycles >= lower_bound(w, hw, contention=contention).cycles * (1 - 1e-9)
+    assert s.lower_bound_cycles == lower_bound(w, hw, contention=contention).cycles
 
 
 def _corruptions(s: Schedule) -> dict[str, Schedule]:
@@ -160,3 +161,49 @@ def test_cli_schedule_outputs(tmp_path: Path) -> None:
 def test_cli_schedule_bad_method() -> None:
     res = run("schedule", "mobilenet_v2", "--method", "magic", "--images", "1")
     assert res.returncode == 2 and "magic" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_fluid_stretched_task_speeds_up_again() -> None:
+    """Two tasks share a port of 1 byte/cycle: A (10 cycles at rate 1) and B (4 cycles at rate 1)
+    start together, each gets half until B ends at 8; A then runs at full speed and ends at
+    14 (a stretch fixed at its start would end it at 20)."""
+    from dualopu.sched.fluid import replay
+
+    end, _, _ = replay(np.array([0, 1]), np.zeros(2), np.array([10.0, 4.0]), np.array([1.0, 1.0]), 1.0, 2)
+    np.testing.assert_allclose(end, [14.0, 8.0])
+
+
+def test_contention_free_bound_has_no_dram_term() -> None:
+    """Without the DRAM port in the model, bytes / bandwidth is no bound (a schedule may beat it)."""
+    w = Workload.single(build("mobilenet_v2", (1, 3, 64, 64)), 2)
+    free, aware = lower_bound(w, DUAL, contention=False), lower_bound(w, DUAL)
+    assert free.dram == 0.0 and aware.dram > 0.0
+    assert free.cycles <= aware.cycles
+
+
+def test_validate_refuses_unknown_format(tmp_path: Path) -> None:
+    w = Workload.single(build("squeezenet1_1", (1, 3, 64, 64)), 1)
+    d = json.loads(schedule(w, DUAL).to_json())
+    d["format"] = "dualopu-schedule/999"
+    f = tmp_path / "s.json"
+    f.write_text(json.dumps(d))
+    res = run("validate", str(f), "--models", "squeezenet1_1", "--images", "1", "--input-shape", "1x3x64x64")
+    assert res.returncode == 2 and len(res.stderr.strip().splitlines()) == 1 and "format" in res.stderr
+
+
+@settings(max_examples=200, deadline=None)
+@given(d=st.lists(st.floats(0.0, 100.0), min_size=1, max_size=4), bw=st.floats(1.0, 100.0))
+def test_fair_speeds_is_max_min_fair(d: list[float], bw: float) -> None:
+    """Granted rates never exceed the port or a task's demand; a slowed task gets at least as
+    much as any other task (max-min fairness); the port is full whenever someone is slowed."""
+    from dualopu.sched.fluid import fair_speeds
+
+    sp = fair_speeds(d, bw)
+    got = [s * x for s, x in zip(sp, d)]
+    assert sum(got) <= bw * (1 + 1e-9) + 1e-9
+    assert all(0.0 < s <= 1.0 + 1e-12 for s in sp)
+    slowed = [i for i, s in enumerate(sp) if s < 1.0 - 1e-12]
+    if slowed:
+        assert sum(got) == pytest.approx(bw, rel=1e-9)
+        for i in slowed:
+            assert all(got[i] >= g - 1e-9 * bw for g in got)

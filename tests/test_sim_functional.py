@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import importlib.util
 import json
 import os
@@ -12,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from dualopu.compiler import Program, compile_network, quantize
+from dualopu.compiler import Load, Program, compile_network, quantize
 from dualopu.compiler.quant import QLayer, QuantizedNetwork
 from dualopu.errors import HardwareError, ProgramError, ShapeError
 from dualopu.hw.config import Hardware, hardware_from_dict, load_hardware
@@ -184,8 +185,51 @@ def test_tampered_program_refused() -> None:
     d3 = copy.deepcopy(d)
     d3["layers"][0]["instructions"] = [i for i in d3["layers"][0]["instructions"]
                                        if not (i["op"] == "LOAD" and i["buf"] == "w")]
-    with pytest.raises(ProgramError, match="weights"):
-        run_functional(Program.from_json(json.dumps(d3)), q, _input(q, 0))
+    with pytest.raises(ProgramError, match="weight LOADs move 0 B"):  # the validator: not the plan's bytes
+        Program.from_json(json.dumps(d3))
+
+
+def _weight_loads(prog: Program, how: str) -> Program:
+    """``prog`` with every weight LOAD of its MAC layers removed or shortened to one byte
+    (built in memory, past the validator, which refuses both)."""
+    layers = []
+    for lp in prog.layers:
+        if lp.layer.kind.value in ("pool", "add", "mul", "activation", "concat", "shuffle"):
+            layers.append(lp)
+            continue
+        instrs = []
+        for ins in lp.instrs:
+            if isinstance(ins, Load) and ins.buf == "w":
+                if how == "removed":
+                    continue
+                ins = dataclasses.replace(ins, bytes=1)
+            instrs.append(ins)
+        layers.append(dataclasses.replace(lp, instrs=tuple(instrs)))
+    return dataclasses.replace(prog, layers=tuple(layers))
+
+
+@pytest.mark.parametrize("how", ["removed", "shortened"])
+def test_weight_loads_really_travel(how: str) -> None:
+    """The functional simulator computes with the bytes its weight LOADs bring into the buffer:
+    with every weight LOAD removed or shortened to 1 byte the program fails functional
+    verification (a ProgramError naming the missing weights, or a mismatch against
+    onnxruntime), and the program validator refuses it. Can catch a simulator that reads
+    weights from the quantized network instead of the buffer; cannot catch a weight image
+    whose layout is wrong in the same way for the compiler's byte counts and the simulator."""
+    net = all_kinds_net(32)
+    q = quantize(net)
+    prog = compile_network(net, load_hardware("dual-opu"))
+    x = _input(q, 0)
+    assert check_functional(prog, q, x).bit_exact  # the intact program is exact
+    bad = _weight_loads(prog, how)
+    with pytest.raises(ProgramError, match="weight"):
+        Program.from_json(bad.to_json())
+    try:
+        res = check_functional(bad, q, x)
+    except ProgramError as exc:
+        assert "weights" in str(exc)
+    else:
+        assert not res.bit_exact
 
 
 def test_bad_input_refused() -> None:

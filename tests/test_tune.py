@@ -1,149 +1,261 @@
-"""Tuner: brute-force optimum, resume after a kill, Dask = local, bad budgets and stores."""
+"""Tuner: pruning and fronts against plain loops, the scheduler as judge of a dense space,
+resume, store refusals, Dask = local, several cores of one type, the CLI outputs."""
 
 from __future__ import annotations
 
 import json
 import os
-import signal
+import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 
-from dualopu.cost import evaluate
-from dualopu.errors import TuneError
-from dualopu.hw import total_area
+from dualopu.errors import DualOpuError, HardwareError, TuneError
+from dualopu.hw import load_hardware, total_area
+from dualopu.hw.config import hardware_from_dict
 from dualopu.ir.zoo import build
-from dualopu.tune import template_for, tune
+from dualopu.tune import DesignSpace, load_space, pareto_indices, template_for, tune
+from dualopu.tune.search import dominance_mask
+from dualopu.tune.tuner import confirm_one
 
 NET = build("mobilenet_v2", (1, 3, 96, 96))
-SMALL = {"pe_counts": {"regular": [16, 32, 48], "depthwise": [4, 8, 16]},
-         "input_sizes": {"regular": [8, 16], "depthwise": [8, 9, 16]}}
+BUDGET = total_area(load_hardware("dual-opu"))
+#: A small dense space: every PE count in a range, two buffer sizes per core.
+DENSE = DesignSpace.model_validate(
+    {
+        "cores": {
+            "regular": {
+                "pe_count": {"min": 40, "max": 60},
+                "input_size": [16],
+                "ic_parallel": [64],
+                "input_buffer_kib": [64],
+                "weight_buffer_kib": [64, 128],
+                "output_buffer_kib": [32],
+            },
+            "depthwise": {
+                "pe_count": {"min": 6, "max": 16},
+                "input_size": [9, 16],
+                "input_buffer_kib": [32, 64],
+                "weight_buffer_kib": [8],
+                "output_buffer_kib": [32],
+            },
+        }
+    }
+)
 
 
-def brute_force(budget: float) -> tuple[float, tuple[tuple[int, int], ...]]:
-    """Independent check: evaluate() every configuration in a plain loop."""
+def test_pareto_front_matches_pairwise_definition() -> None:
+    """Sort + running max against the definition (no other point with <= area and >= score, one strictly)."""
+    rng = np.random.default_rng(0)
+    area, score = rng.integers(0, 30, 400).astype(float), rng.integers(0, 30, 400).astype(float)
+    got = set(pareto_indices(area, score).tolist())
+    want = set()
+    for i in range(len(area)):
+        dom = (area <= area[i]) & (score >= score[i]) & ((area < area[i]) | (score > score[i]))
+        if not dom.any():
+            want.add(i)
+    got_pts = {(area[i], score[i]) for i in got}
+    assert got_pts == {(area[i], score[i]) for i in want}  # same front (one index per duplicated point)
+    assert len(got) == len(got_pts)
+
+
+def test_dominance_mask_matches_pairwise_definition() -> None:
+    """Blocked 3-D skyline against an O(n^2) loop, with many ties (small integer values)."""
+    rng = np.random.default_rng(1)
+    a, b, d = (rng.integers(0, 8, 3000).astype(float) for _ in range(3))
+    keep = dominance_mask(a, b, d, block=256)
+    pts = np.stack([a, b, d], axis=1)
+    for i in rng.choice(len(a), 300, replace=False):
+        le = (pts <= pts[i]).all(axis=1)
+        lt = (pts < pts[i]).any(axis=1)
+        strictly = (le & lt).any()
+        first_equal = np.flatnonzero((pts == pts[i]).all(axis=1))
+        if strictly:
+            assert not keep[i], i
+        else:  # undominated: exactly one copy of the point is kept
+            assert keep[first_equal].sum() == 1, i
+    # every non-kept point is dominated (weakly) by a kept one
+    kept = pts[keep]
+    for i in np.flatnonzero(~keep)[:200]:
+        assert (kept <= pts[i]).all(axis=1).any()
+
+
+@pytest.mark.slow
+def test_dense_space_scheduler_as_judge_within_one_percent() -> None:
+    """Every configuration of DENSE inside a budget is scheduled; the tuner's pick (bound-ranked,
+    top 8 confirmed) is within 1% of the best scheduled. Independent of the bound and of the
+    pruning (the judge is the scheduler on every point); cannot catch scheduler errors."""
+    budget = 1600.0
     template = template_for("regular,depthwise")
-    best = (np.inf, ())
-    for pr in SMALL["pe_counts"]["regular"]:
-        for ir in SMALL["input_sizes"]["regular"]:
-            for pd_ in SMALL["pe_counts"]["depthwise"]:
-                for id_ in SMALL["input_sizes"]["depthwise"]:
-                    hw = template.replace_core(0, pe_count=pr, input_size=ir).replace_core(1, pe_count=pd_,
-                                                                                           input_size=id_)
-                    if total_area(hw) > budget:
-                        continue
-                    period = evaluate(NET, hw).period_bound_cycles
-                    if period < best[0]:
-                        best = (period, ((pr, ir), (pd_, id_)))
-    return best  # type: ignore[return-value]
+    images = 4
+    best = 0.0
+    r = DENSE.ranges("regular")
+    dw = DENSE.ranges("depthwise")
+    for pr in r.pe_values():
+        for wb in r.weight_buffer_kib:
+            for pdw in dw.pe_values():
+                for isz in dw.input_size:
+                    for ib in dw.input_buffer_kib:
+                        hw = template.replace_core(
+                            0, pe_count=pr, input_buffer_kib=64, weight_buffer_kib=wb, output_buffer_kib=32
+                        ).replace_core(
+                            1,
+                            pe_count=pdw,
+                            input_size=isz,
+                            input_buffer_kib=ib,
+                            weight_buffer_kib=8,
+                            output_buffer_kib=32,
+                        )
+                        if total_area(hw) > budget:
+                            continue
+                        best = max(best, confirm_one([NET], hw, images)[0])
+    res = tune([NET], budget, space=DENSE, confirm_top=8, confirm_images=images, workers=1)
+    assert total_area(res.best) <= budget * (1 + 1e-9)
+    assert res.throughput_ips >= 0.99 * best
+    assert res.throughput_ips <= best * (1 + 1e-9)  # the pick is one of the judged points
 
 
-def test_finds_brute_force_optimum() -> None:
-    budget = 1500.0
-    period, cfg = brute_force(budget)
-    res = tune([NET], budget, confirm_top=1, **SMALL)  # type: ignore[arg-type]
-    got = tuple((c.pe_count, c.input_size) for c in res.best.cores)
-    assert got == cfg
-    assert res.bound_ips == pytest.approx(200e6 / period, rel=1e-9)
-    assert res.evaluated == 3 * 2 * 3 * 3
-    assert total_area(res.best) <= budget
+def test_preset_is_a_candidate_and_never_beaten() -> None:
+    """The dual-opu preset is confirmed next to the top candidates; the winner is no worse."""
+    res = tune([NET], BUDGET, confirm_top=4, workers=1, preset="dual-opu")
+    assert res.preset_ips is not None and res.points["preset"].sum() == 1
+    assert res.throughput_ips >= res.preset_ips
+    assert res.best.description.startswith("tuned: regular")
+    c = res.best.cores[0]
+    assert f"regular {c.pe_count} PEs x {c.input_size}" in res.best.description
+
+
+def test_optuna_close_to_exhaustive_and_never_above() -> None:
+    kw = {"space": DENSE, "confirm_top": 1, "workers": 1}
+    ex = tune([NET], 1600.0, method="exhaustive", **kw)  # type: ignore[arg-type]
+    op = tune([NET], 1600.0, method="optuna", trials=200, seed=1, **kw)  # type: ignore[arg-type]
+    assert op.bound_ips <= ex.bound_ips * (1 + 1e-9)
+    assert op.bound_ips >= 0.9 * ex.bound_ips
 
 
 def test_infeasible_budget_names_smallest_area() -> None:
     with pytest.raises(TuneError, match="smallest feasible area"):
-        tune([NET], 50.0, **SMALL)  # type: ignore[arg-type]
+        tune([NET], 50.0, space=DENSE)
 
 
-def test_unified_and_systolic_tune_under_same_budget() -> None:
-    budget = total_area(template_for("regular,depthwise"))
-    for cores in ("unified", "unified:systolic"):
-        res = tune([NET], budget, cores, confirm_top=2)
-        assert total_area(res.best) <= budget
-        assert res.throughput_ips > 0
+def test_resume_confirms_only_missing_and_refuses_other_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A store with some confirmations erased (as after a kill) resumes to the same result,
+    scheduling only the erased ones; other runs, other model versions, corrupt files are refused."""
+    ref = tune([NET], BUDGET, space=DENSE, out=tmp_path / "a", confirm_top=6, workers=1)
+    db = sqlite3.connect(tmp_path / "a" / "tune.db")
+    with db:
+        db.execute("UPDATE candidates SET scheduled_ips=NULL, busy_json=NULL WHERE rank >= 3")
+    db.close()
+    calls: list[int] = []
+    import dualopu.tune.tuner as T
 
+    real = T.confirm_one
 
-def test_optuna_close_to_exhaustive() -> None:
-    ex = tune([NET], 1977.6, confirm_top=1)
-    op = tune([NET], 1977.6, method="optuna", trials=150, seed=1, confirm_top=1)
-    assert op.bound_ips >= 0.85 * ex.bound_ips
-    assert op.bound_ips <= ex.bound_ips * (1 + 1e-9)
+    def counting(*a: object) -> tuple[float, list[float]]:
+        calls.append(1)
+        return real(*a)  # type: ignore[arg-type]
 
-
-def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "dualopu.cli", "tune", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env={**os.environ, **(env or {})})
-
-
-def test_resume_after_kill_same_result_no_duplicates(tmp_path: Path) -> None:
-    args = ["mobilenet_v3_small", "--quiet", "--json", "--chunk-size", "4096"]
-    ref = _cli(*args, "--out", str(tmp_path / "ref"))
-    ref_out, _ = ref.communicate(timeout=300)
-    killed = _cli(*args, "--out", str(tmp_path / "run"), env={"DUALOPU_TUNE_THROTTLE_S": "0.1"})
-    db = tmp_path / "run" / "tune.db"
-    deadline = time.time() + 120
-    while time.time() < deadline:  # wait until some chunks are stored, then kill mid-run
-        time.sleep(0.3)
-        if db.exists():
-            import sqlite3
-
-            try:
-                n = sqlite3.connect(db).execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
-            except sqlite3.Error:
-                n = 0
-            if n >= 3:
-                break
-    killed.send_signal(signal.SIGKILL)
-    killed.wait(timeout=30)
-    assert killed.returncode != 0
-    resumed = _cli(*args, "--out", str(tmp_path / "run"), "--resume")
-    out, err = resumed.communicate(timeout=300)
-    assert resumed.returncode == 0, err
-    a, b = json.loads(ref_out), json.loads(out)
-    assert a["best"] == b["best"] and a["evaluated"] == b["evaluated"]
-    points = pd.read_csv(tmp_path / "run" / "points.csv")
-    assert not points["config"].duplicated().any()
-    assert len(points) == a["evaluated"]
-
-
-def test_refuses_existing_and_corrupt_store(tmp_path: Path) -> None:
-    (tmp_path / "tune.db").write_text("not sqlite at all")
-    with pytest.raises(TuneError, match=r"corrupt|not a dualopu"):
-        tune([NET], 1977.6, out=tmp_path, resume=True, **SMALL)  # type: ignore[arg-type]
-    assert (tmp_path / "tune.db").read_text() == "not sqlite at all"
-    tune([NET], 1977.6, out=tmp_path / "ok", **SMALL)  # type: ignore[arg-type]
+    monkeypatch.setattr(T, "confirm_one", counting)
+    again = tune([NET], BUDGET, space=DENSE, out=tmp_path / "a", confirm_top=6, resume=True, workers=1)
+    assert len(calls) == len(ref.points) - 3
+    assert again.best == ref.best and again.throughput_ips == ref.throughput_ips
     with pytest.raises(TuneError, match="--resume"):
-        tune([NET], 1977.6, out=tmp_path / "ok", **SMALL)  # type: ignore[arg-type]
+        tune([NET], BUDGET, space=DENSE, out=tmp_path / "a", confirm_top=6)
     with pytest.raises(TuneError, match="differs"):
-        tune([NET], 1500.0, out=tmp_path / "ok", resume=True, **SMALL)  # type: ignore[arg-type]
+        tune([NET], BUDGET - 10, space=DENSE, out=tmp_path / "a", confirm_top=6, resume=True)
+    import dualopu.tune.store as S
+
+    monkeypatch.setattr(S, "MODEL_VERSION", "some-other-version")
+    with pytest.raises(TuneError, match="refusing to resume") as err:
+        tune([NET], BUDGET, space=DENSE, out=tmp_path / "a", confirm_top=6, resume=True)
+    assert "\n" not in str(err.value)
+    (tmp_path / "c").mkdir()
+    (tmp_path / "c" / "tune.db").write_text("not sqlite at all")
+    with pytest.raises(TuneError, match=r"corrupt|not a dualopu"):
+        tune([NET], BUDGET, space=DENSE, out=tmp_path / "c", resume=True)
+    assert (tmp_path / "c" / "tune.db").read_text() == "not sqlite at all"
 
 
-def test_dask_executor_matches_local(tmp_path: Path) -> None:
+def test_space_yaml_errors_name_the_field(tmp_path: Path) -> None:
+    bad = tmp_path / "s.yaml"
+    bad.write_text(
+        "cores:\n  regular:\n    pe_count: {min: 8, max: 4}\n    input_size: [16]\n"
+        "    input_buffer_kib: [64]\n    weight_buffer_kib: [64]\n    output_buffer_kib: [32]\n"
+    )
+    with pytest.raises(TuneError, match=r"cores\.regular\.pe_count"):
+        load_space(bad)
+    bad.write_text("cores:\n  regulr: {}\n")
+    with pytest.raises(TuneError, match="cores"):
+        load_space(bad)
+
+
+def test_hw_refuses_input_size_above_ic_parallel() -> None:
+    data = load_hardware("dual-opu").model_dump(mode="json")
+    data["cores"][0]["input_size"] = 128
+    with pytest.raises(HardwareError, match=r"input_size=128 exceeds ic_parallel=64"):
+        hardware_from_dict(data, "x.yaml")
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "dualopu.cli", "tune", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=dict(os.environ),
+    )
+
+
+def test_cli_three_cores_spread_and_small_outputs(tmp_path: Path) -> None:
+    """`--cores regular,regular,depthwise`: every core busy >= 10% of the schedule; outputs small."""
+    res = _cli(
+        "mobilenet_v2",
+        "--like",
+        "dual-opu",
+        "--cores",
+        "regular,regular,depthwise",
+        "--out",
+        str(tmp_path / "o"),
+        "--json",
+        "--confirm-top",
+        "4",
+    )
+    assert res.returncode == 0, res.stderr
+    data = json.loads(res.stdout)
+    assert len(data["core_busy_fraction"]) == 3
+    assert min(data["core_busy_fraction"]) >= 0.10
+    assert data["area"] <= data["budget"] * (1 + 1e-9)
+    assert "design space:" in res.stderr
+    hw = load_hardware(data["best_hw"])
+    assert [c.type.value for c in hw.cores] == ["regular", "regular", "depthwise"]
+    size = sum(p.stat().st_size for p in (tmp_path / "o").iterdir())
+    assert size < 5 * 2**20
+
+
+def test_cli_bad_executor_one_line(tmp_path: Path) -> None:
+    res = _cli("squeezenet1_1", "--out", str(tmp_path / "o"), "--executor", "dask://127.0.0.1:1", "--quiet")
+    assert res.returncode == 2
+    assert len(res.stderr.strip().splitlines()) == 1 and "Dask scheduler" in res.stderr
+
+
+@pytest.mark.slow
+def test_dask_confirmation_matches_local() -> None:
+    """K = 256 candidates scheduled locally and on a 2-worker in-process Dask cluster: same winner."""
     from distributed import LocalCluster
 
-    local = tune([NET], 1977.6, out=tmp_path / "local", chunk_size=8192)
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
-        addr = cluster.scheduler_address.removeprefix("tcp://")
-        remote = tune([NET], 1977.6, out=tmp_path / "dask", chunk_size=8192, executor=f"dask://{addr}")
-    assert [c.model_dump() for c in remote.best.cores] == [c.model_dump() for c in local.best.cores]
-    a = pd.read_csv(tmp_path / "local" / "points.csv").sort_values("config").reset_index(drop=True)
-    b = pd.read_csv(tmp_path / "dask" / "points.csv").sort_values("config").reset_index(drop=True)
-    pd.testing.assert_frame_equal(a, b)
+    net = build("mobilenet_v3_small", (1, 3, 64, 64))
+    local = tune([net], BUDGET, confirm_top=256, confirm_images=2)
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
+        remote = tune([net], BUDGET, confirm_top=256, confirm_images=2, executor=cluster.scheduler_address)
+    assert remote.best == local.best
+    assert remote.throughput_ips == local.throughput_ips
+    assert len(local.points) >= 256
 
 
-def test_cli_writes_outputs(tmp_path: Path) -> None:
-    proc = _cli("squeezenet1_1,mobilenet_v2", "--json", "--quiet", "--out", str(tmp_path))
-    out, err = proc.communicate(timeout=300)
-    assert proc.returncode == 0, err
-    data = json.loads(out)
-    for key in ("throughput_ips", "area", "budget", "evaluated", "best_hw"):
-        assert key in data
-    assert data["area"] <= data["budget"]
-    from dualopu.hw import load_hardware
-
-    load_hardware(data["best_hw"])
-    assert (tmp_path / "points.csv").exists() and (tmp_path / "tune.png").exists()
+def test_errors_are_dualopu_errors() -> None:
+    assert issubclass(TuneError, DualOpuError)

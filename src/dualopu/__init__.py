@@ -28,6 +28,7 @@ from dualopu.errors import DualOpuError
 from dualopu.hw import Hardware, load_hardware
 from dualopu.ir import Layer, LayerKind, Network
 from dualopu.ir.loader import load_network
+from dualopu.plan import MODEL_VERSION, TilePlan, plan_tiles
 
 if TYPE_CHECKING:
     from dualopu.compiler import compile_network, quantize
@@ -55,6 +56,7 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "MODEL_VERSION",
     "DualOpuError",
     "Hardware",
     "Layer",
@@ -62,6 +64,7 @@ __all__ = [
     "Network",
     "NetworkCost",
     "Schedule",
+    "TilePlan",
     "TuneResult",
     "Workload",
     "__version__",
@@ -70,6 +73,7 @@ __all__ = [
     "load_hardware",
     "load_network",
     "lower_bound",
+    "plan_tiles",
     "quantize",
     "reproduce",
     "run_functional",

@@ -8,16 +8,18 @@ in its own package, not here.
 
 from __future__ import annotations
 
-import functools
 import json
+import os
 import sys
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import typer
 from rich.console import Console
 
+from dualopu.clikit.app import DualOpuGroup, handle_errors, print_error
 from dualopu.errors import DualOpuError
+
+__all__ = ["DualOpuError", "app", "console", "err_console", "fail", "handle_errors", "main", "print_json"]
 
 app = typer.Typer(
     name="dualopu",
@@ -26,34 +28,19 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=DualOpuGroup,  # checks every parameter, one error path, one-line usage errors (dualopu.clikit)
 )
-console = Console()
+#: Tables go to stdout. Outside a terminal rich would cut every table at 80 columns ("113,…");
+#: there we use a wide page instead (COLUMNS still wins when set).
+_PIPE_WIDTH = 200
+console = Console(width=None if sys.stdout.isatty() or os.environ.get("COLUMNS") else _PIPE_WIDTH)
 err_console = Console(stderr=True)
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 
 def fail(message: str) -> typer.Exit:
     """Print one error line on stderr and return the exit-2 exception to raise."""
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    print_error(message)
     return typer.Exit(code=2)
-
-
-def handle_errors(fn: F) -> F:
-    """Turn user errors into one stderr line and exit 2 (no traceback)."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except DualOpuError as exc:
-            raise fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from None
-        except FileNotFoundError as exc:
-            raise fail(f"file not found: {exc.filename}") from None
-        except KeyboardInterrupt:
-            raise fail("interrupted") from None
-
-    return wrapper  # type: ignore[return-value]
 
 
 def print_json(obj: Any) -> None:
@@ -263,6 +250,9 @@ def evaluate_cmd(
         f"throughput bound with images interleaved {summary['throughput_bound_ips']:.1f} images/s",
         highlight=False,
     )
+    parts = ", ".join(f"{k} {v / summary['energy_uj_per_image']:.0%}" for k, v in summary["energy_breakdown_uj"].items())
+    console.print(f"energy {summary['energy_uj_per_image']:,.1f} uJ/image ({parts}), {summary['gops_per_watt']:.0f} GOPS/W",
+                  highlight=False)
     for c in summary["cores"]:
         console.print(f"  core {c['name']} ({c['type']}, {c['macs_per_cycle']} MACs/cycle): busy "
                       f"{c['busy_cycles']:,.0f} cycles/image, PE efficiency {c['pe_efficiency']:.1%}, "
@@ -277,9 +267,10 @@ def evaluate_cmd(
 def compile_cmd(
     model: str = typer.Argument(..., help="built-in network name or ONNX file"),
     hw: str = typer.Option("dual-opu", "--hw", help="hardware preset or YAML file"),
-    output: str = typer.Option(..., "-o", "--output", help="program file to write (JSON)"),
+    output: str = typer.Option(..., "-o", "--output", "--out", help="program file to write (JSON)"),
     listing: bool = typer.Option(False, "--listing", help="print a human-readable program listing"),
-    input_size: int = typer.Option(0, "--input-size", help="square input size N (1x3xNxN); 0 keeps the model's"),
+    input_shape: str = typer.Option(None, "--input-shape", "--input-size",
+                                    help="NxCxHxW, or N for 1x3xNxN; default: the model's"),
     as_json: bool = typer.Option(False, "--json", help="print a JSON summary"),
 ) -> None:
     """Compile a network into per-core instruction programs (LOAD / COMPUTE / POST / STORE)."""
@@ -287,7 +278,7 @@ def compile_cmd(
 
     from dualopu.sim.commands import compile_command
 
-    prog, summary = compile_command(model, hw, Path(output), input_size or None)
+    prog, summary = compile_command(model, hw, Path(output), input_shape)
     if listing:
         sys.stdout.write(prog.listing())
     if as_json:
@@ -304,7 +295,8 @@ def simulate_cmd(
     hw: str = typer.Option("dual-opu", "--hw", help="hardware preset or YAML file"),
     functional: bool = typer.Option(False, "--functional", help="also run the INT8 functional simulator "
                                     "(random weights) and compare with onnxruntime bit for bit"),
-    input_size: int = typer.Option(0, "--input-size", help="square input size N (1x3xNxN); 0 keeps the model's"),
+    input_shape: str = typer.Option(None, "--input-shape", "--input-size",
+                                    help="NxCxHxW, or N for 1x3xNxN; default: the model's"),
     program: str = typer.Option(None, "--program", help="a program file from `dualopu compile` (else compile)"),
     seed: int = typer.Option(0, "--seed", help="seed of the random weights and input (--functional)"),
     as_json: bool = typer.Option(False, "--json", help="print JSON (cycles_sim, cycles_analytical, layers, ...)"),
@@ -314,7 +306,7 @@ def simulate_cmd(
 
     from dualopu.sim.commands import render_simulation, simulate_command
 
-    res = simulate_command(model, hw, functional, input_size or None, Path(program) if program else None, seed)
+    res = simulate_command(model, hw, functional, input_shape, Path(program) if program else None, seed)
     if as_json:
         print_json(res)
     else:
@@ -348,11 +340,17 @@ def schedule_cmd(
     gantt: str = typer.Option(None, "--gantt", help="write an interactive Gantt chart (HTML)"),
     gantt_png: str = typer.Option(None, "--gantt-png", help="write a Gantt chart (PNG)"),
     trace: str = typer.Option(None, "--trace", help="write a Perfetto/Chrome trace (JSON, ui.perfetto.dev)"),
-    output: str = typer.Option(None, "-o", "--output", help="write the schedule (JSON) for `dualopu validate`"),
+    output: str = typer.Option(None, "-o", "--output", "--out", help="write the schedule (JSON) for `dualopu validate`"),
+    no_simulate: bool = typer.Option(False, "--no-simulate",
+                                     help="skip re-timing the schedule on the multi-core cycle simulator"),
     as_json: bool = typer.Option(False, "--json", help="print JSON"),
 ) -> None:
-    """Schedule layers of many images (and networks) concurrently on the cores, with a lower bound."""
+    """Schedule layers of many images (and networks) concurrently on the cores, with a lower bound.
+
+    The schedule is then replayed on the event-driven multi-core cycle simulator (same
+    placement and order, compiled programs, shared DRAM): `simulated_makespan_cycles`."""
     from dualopu import sched as S
+    from dualopu.cost.energy import scheduled_energy
     from dualopu.hw import load_hardware
     from dualopu.util import write_atomic
 
@@ -369,14 +367,24 @@ def schedule_cmd(
     if output:
         write_atomic(output, result.to_json())
     summary = result.summary(workload, hardware)
+    summary.update(scheduled_energy(result, workload, hardware))  # energy per image (cost/energy.py)
+    if not no_simulate:
+        from dualopu.flows import simulate_schedule_or_reason
+
+        summary.update(simulate_schedule_or_reason(result, workload, hardware))
     if as_json:
         print_json(summary)
         return
     console.print(
         f"{', '.join(summary['networks'])} x {images} images on {hardware.name} ({method}, {summary['status']}): "
         f"makespan {summary['makespan_cycles']:,.0f} cycles, {summary['throughput_ips']:.1f} images/s, "
-        f"{summary['fraction_of_bound']:.1%} of the lower bound {summary['lower_bound_cycles']:,.0f}",
-        highlight=False)
+        f"{summary['fraction_of_bound']:.1%} of the lower bound {summary['lower_bound_cycles']:,.0f}; "
+        f"{summary['energy_uj_per_image']:,.1f} uJ/image", highlight=False)
+    if summary.get("simulated_makespan_cycles") is None and "simulation_error" in summary:
+        console.print(f"  cycle simulator: not run ({summary['simulation_error']})", highlight=False)
+    elif "simulated_makespan_cycles" in summary:
+        console.print(f"  cycle simulator: {summary['simulated_makespan_cycles']:,.0f} cycles "
+                      f"({summary['simulated_vs_scheduled']:+.2%} vs the schedule)", highlight=False)
     for name, util in summary["core_utilization"].items():
         console.print(f"  {name}: utilization {util:.1%}, PE efficiency {summary['core_pe_efficiency'][name]:.1%}",
                       highlight=False)
@@ -414,27 +422,35 @@ def validate_cmd(
 def tune_cmd(
     models: str = typer.Argument(..., help="network(s) to tune for, comma-separated (one image of each per round)"),
     area: float = typer.Option(None, "--area", help="area budget in MAC-equivalents (see `dualopu area`)"),
-    like: str = typer.Option(None, "--like", help="use the area of this hardware as the budget (default dual-opu)"),
+    like: str = typer.Option(None, "--like", help="use the area of this hardware as the budget (default dual-opu); "
+                             "it is also always a candidate when it has the same cores"),
     cores: str = typer.Option("regular,depthwise", "--cores",
-                              help="cores to size: e.g. regular,depthwise | unified | unified:systolic | "
-                                   "regular,regular,depthwise"),
-    method: str = typer.Option("exhaustive", "--method", help="exhaustive | optuna | auto"),
+                              help="cores to size, any number: e.g. regular,depthwise | unified | unified:systolic | "
+                                   "regular,regular,depthwise | regular,depthwise,unified"),
+    space: str = typer.Option(None, "--space", help="design space YAML (per core kind: pe_count {min,max} or list, "
+                              "input_size, ic_parallel, *_buffer_kib lists; dram_bytes_per_cycle, clock_mhz lists)"),
+    method: str = typer.Option("auto", "--method", help="auto (exhaustive while it fits, else optuna) | exhaustive | "
+                               "optuna"),
     trials: int = typer.Option(300, "--trials", help="Optuna trials"),
     seed: int = typer.Option(0, "--seed", help="random seed (Optuna)"),
     objective: str = typer.Option("throughput", "--objective", help="throughput | latency | efficiency"),
-    out: str = typer.Option("tune-out", "--out", help="folder: best.yaml, points.csv, pareto.csv, tune.png, tune.db"),
+    out: str = typer.Option("tune-out", "--out", "-o", "--output",
+                            help="folder: best.yaml, candidates.csv, pareto.csv, summary.json, tune.png, tune.db"),
     resume: bool = typer.Option(False, "--resume", help="continue an interrupted run in --out"),
     overwrite: bool = typer.Option(False, "--overwrite", help="discard the results already in --out"),
-    executor: str = typer.Option("local", "--executor", help="local | dask://HOST:PORT"),
-    chunk_size: int = typer.Option(2048, "--chunk-size", help="configurations per stored chunk"),
+    executor: str = typer.Option("local", "--executor", help="where candidates are scheduled: local (all cores) | "
+                                 "dask://HOST:PORT"),
+    confirm_top: int = typer.Option(32, "--confirm-top", help="K: best candidates by the bound confirmed by schedules"),
     dram: float = typer.Option(None, "--dram", help="override the DRAM bandwidth (bytes/cycle)"),
     images: int = typer.Option(8, "--images", help="images per network when confirming the best candidates"),
+    input_shape: str = typer.Option(None, "--input-shape", help="NxCxHxW for every model"),
+    plot: bool = typer.Option(False, "--plot", help="also draw tune.png (front and confirmed candidates)"),
     as_json: bool = typer.Option(False, "--json", help="print JSON"),
-    quiet: bool = typer.Option(False, "--quiet", help="no progress bar"),
+    quiet: bool = typer.Option(False, "--quiet", help="no progress lines"),
 ) -> None:
-    """Pick each core's PE count and input size per PE to maximize throughput under an area budget."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
+    """Size every core (PE count, input size per PE, ic_parallel, buffers) to maximize throughput under an
+    area budget; the best candidates by the bound are confirmed by schedules."""
+    from dualopu.clikit.outputs import output_dir, published
     from dualopu.hw import load_hardware, total_area
     from dualopu.ir.loader import load_network
     from dualopu.tune import tune
@@ -442,32 +458,72 @@ def tune_cmd(
     if area is not None and like is not None:
         raise DualOpuError("give --area or --like, not both")
     budget = area if area is not None else total_area(load_hardware(like or "dual-opu"))
-    nets = [load_network(m.strip()) for m in models.split(",") if m.strip()]
+    nets = [load_network(m.strip(), input_shape) for m in models.split(",") if m.strip()]
     if not nets:
         raise DualOpuError("no model given")
-    t_start = __import__("time").perf_counter()
-    with Progress(TextColumn("tuning"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
-                  TextColumn("best bound {task.fields[best]}"), TimeElapsedColumn(), console=err_console,
-                  disable=quiet or as_json, transient=True) as bar:
-        task = bar.add_task("tune", total=None, rate="", best="-")
 
-        def progress(done: int, total: int, best_period: float) -> None:
-            dt = max(__import__("time").perf_counter() - t_start, 1e-9)
-            best = f"{len(nets) * 200e6 / best_period:.1f} img/s" if best_period < 1e299 else "-"
-            bar.update(task, completed=done, total=total, rate=f"{done * chunk_size / dt:,.0f} cfg/s", best=best)
+    def progress(msg: str) -> None:
+        if not quiet:
+            err_console.print(msg, highlight=False)
 
-        result = tune(nets, budget, cores, method=method, trials=trials, seed=seed, out=out, resume=resume,
-                      overwrite=overwrite, executor=executor, chunk_size=chunk_size, objective=objective,
-                      dram=dram, confirm_images=images, progress=progress)
+    with output_dir(out, resume=resume, keep_partial=True, carry=not overwrite) as stage:  # atomic --out
+        result = tune(nets, budget, cores, space=space, method=method, trials=trials, seed=seed, out=stage,
+                      resume=resume, overwrite=overwrite, executor=executor, objective=objective, dram=dram,
+                      preset=like, confirm_top=confirm_top, confirm_images=images, progress=progress, plot=plot)
+    result.files = {k: published(v, stage, out) for k, v in result.files.items()}
     if as_json:
         print_json(result.to_dict())
         return
-    best = ", ".join(f"{c.name} {c.pe_count} PEs x {c.input_size}" for c in result.best.cores)
-    console.print(f"best: {best}; area {result.area:.1f} of {budget:.1f}; scheduled {result.throughput_ips:.1f} "
-                  f"images/s (bound {result.bound_ips:.1f}); {result.evaluated:,} configurations in "
+    console.print(f"best: {result.best.description}; area {result.area:.1f} of {budget:.1f}; scheduled "
+                  f"{result.throughput_ips:.1f} images/s (bound {result.bound_ips:.1f}; preset "
+                  f"{result.preset_ips or float('nan'):.1f}); {result.evaluated:,} combinations in "
                   f"{result.seconds:.1f} s", highlight=False)
-    console.print(f"wrote {result.files.get('best_hw')} (use with --hw), {result.files.get('points_csv')}, "
-                  f"{result.files.get('plot')}", highlight=False)
+    console.print(f"wrote {result.files.get('best_hw')} (use with --hw), {result.files.get('candidates_csv')}, "
+                  f"{result.files.get('pareto_csv')}", highlight=False)
+
+
+# ---- tune: sweep ----------------------------------------------------------------------
+
+
+@app.command("sweep")
+@handle_errors
+def sweep_cmd(
+    grid: str = typer.Option(None, "--grid", help="sweep grid YAML (fields as the flags below, lists)"),
+    workloads: str = typer.Option(None, "--workloads", help="';'-separated workloads; a mix joins networks with '+'"),
+    families: str = typer.Option(None, "--families", help="';'-separated --cores lists, e.g. 'regular,depthwise;unified'"),
+    areas: str = typer.Option(None, "--areas", help="';'-separated area scales of --like's area, e.g. '0.75;1;1.5'"),
+    drams: str = typer.Option(None, "--drams", help="';'-separated DRAM bandwidths (bytes/cycle)"),
+    clocks: str = typer.Option(None, "--clocks", help="';'-separated clocks (MHz)"),
+    like: str = typer.Option(None, "--like", help="reference design whose area the scales multiply (dual-opu)"),
+    images: int = typer.Option(None, "--images", help="images per network when confirming"),
+    confirm_top: int = typer.Option(None, "--confirm-top", help="K candidates confirmed by schedules per point"),
+    input_shape: str = typer.Option(None, "--input-shape", help="NxCxHxW for every model"),
+    out: str = typer.Option("sweep-out", "--out", "-o", "--output", help="folder: points/, sweep.csv/json/png"),
+    resume: bool = typer.Option(False, "--resume", help="continue an interrupted sweep in --out"),
+    executor: str = typer.Option("local", "--executor", help="local (all cores) | dask://HOST:PORT (a task a point)"),
+    as_json: bool = typer.Option(False, "--json", help="print the table as JSON"),
+    quiet: bool = typer.Option(False, "--quiet", help="no progress lines"),
+) -> None:
+    """Tune + confirm every point of a grid of areas x DRAM bandwidths x clocks x workloads x design
+    families; resumable, on local processes or a Dask cluster."""
+    from pathlib import Path
+
+    from dualopu.clikit.outputs import MARKER
+    from dualopu.tune.sweep import load_grid, parse_list, sweep
+
+    g = load_grid(grid, workloads=parse_list(workloads, str), families=parse_list(families, str),
+                  area_scales=parse_list(areas), dram_bytes_per_cycle=parse_list(drams), clock_mhz=parse_list(clocks),
+                  like=like, images=images, confirm_top=confirm_top, input_shape=input_shape)
+    Path(out).mkdir(parents=True, exist_ok=True)
+    (Path(out) / MARKER).touch()  # a folder dualopu wrote: --resume may continue it
+    table = sweep(g, out, executor=executor, resume=resume,
+                  progress=None if quiet or as_json else (lambda m: err_console.print(m, highlight=False)))
+    if as_json:
+        print_json(json.loads(table.drop(columns=["seconds"]).to_json(orient="records")))
+        return
+    console.print(table[["workload", "family", "area_scale", "dram_bytes_per_cycle", "clock_mhz", "throughput_ips",
+                         "design"]].to_string(index=False), highlight=False)
+    console.print(f"wrote {out}/sweep.csv, sweep.json, sweep.png", highlight=False)
 
 
 # ---- report: reproduce ---------------------------------------------------------------
@@ -476,7 +532,8 @@ def tune_cmd(
 @app.command("reproduce")
 @handle_errors
 def reproduce_cmd(
-    out: str = typer.Option("reproduce-out", "--out", help="folder for report.md, report.html, CSV/JSON, figures"),
+    out: str = typer.Option("reproduce-out", "--out", "-o", "--output",
+                            help="folder for report.md, report.html, CSV/JSON, figures (replaced when complete)"),
     quick: bool = typer.Option(False, "--quick", help="three networks, one mix, short sweeps (under a minute)"),
     as_json: bool = typer.Option(False, "--json", help="print the headline numbers as JSON"),
 ) -> None:
@@ -484,12 +541,16 @@ def reproduce_cmd(
     baselines, multi-network mixes, ablations and sensitivity sweeps, as a report with figures."""
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+    from dualopu.clikit.outputs import output_dir, published
+    from dualopu.clikit.progress import stage_progress
     from dualopu.report.reproduce import reproduce
 
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
                   console=err_console, transient=True, disable=as_json) as bar:
         task = bar.add_task("starting", total=None)
-        summary = reproduce(out, quick=quick, progress=lambda msg: bar.update(task, description=msg))
+        with output_dir(out) as stage:  # the old report stays intact until the new one is complete
+            summary = reproduce(stage, quick=quick, progress=stage_progress(bar, task, err_console))
+        summary = {k: published(v, stage, out) if isinstance(v, str) else v for k, v in summary.items()}
     if as_json:
         print_json({k: v for k, v in summary.items() if k != "tables"})
         return

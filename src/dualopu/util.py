@@ -1,12 +1,38 @@
-"""Small helpers shared by every layer: atomic file writes and shape parsing."""
+"""Small helpers shared by every layer: atomic file writes, bounded input reads, shape parsing.
+
+Everything here is plain Python (no typer, no numpy), so any layer may use it. The CLI-level
+policy built on top (which flag takes which range, output targets checked up front, the one
+error path) lives in :mod:`dualopu.clikit`.
+"""
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
-from dualopu.errors import ShapeError
+from dualopu.errors import DualOpuError, ShapeError
+
+#: Largest hardware YAML we read (a preset is ~1 KiB); a bigger file is refused before parsing,
+#: because PyYAML takes minutes on tens of megabytes.
+MAX_YAML_BYTES = 1 << 20
+#: Largest JSON input we read (compiled programs, schedules): a full-size MobileNetV2 program is
+#: a few MiB, a 10,000-image schedule tens of MiB.
+MAX_JSON_BYTES = 256 << 20
+#: Largest spatial size and channel count accepted in an input shape: well beyond any CNN input,
+#: small enough that a typo (an extra digit) is refused instead of running for hours.
+MAX_INPUT_HW = 8192
+MAX_INPUT_CHANNELS = 4096
+
+
+class InputTooLargeError(DualOpuError):
+    """An input file larger than the limit for its kind."""
+
+
+class InputTooDeepError(DualOpuError):
+    """A JSON input nested deeper than the parser can follow."""
 
 
 def write_atomic(path: str | Path, data: str | bytes) -> Path:
@@ -28,19 +54,56 @@ def write_atomic(path: str | Path, data: str | bytes) -> Path:
     return path
 
 
+def check_input_size(path: str | Path, max_bytes: int, what: str) -> None:
+    """Refuse a regular file larger than ``max_bytes`` before anything reads it."""
+    p = Path(path)
+    try:
+        size = p.stat().st_size
+    except OSError:
+        return  # missing/unreadable: the reader reports it with its own message
+    if p.is_file() and size > max_bytes:
+        raise InputTooLargeError(f"{p}: {size / 2**20:.1f} MiB is larger than the {max_bytes / 2**20:g} MiB "
+                                 f"limit for a {what}")
+
+
+def read_text_limited(path: str | Path, max_bytes: int, what: str) -> str:
+    """Read a text file, refusing it quickly if it is larger than ``max_bytes``."""
+    check_input_size(path, max_bytes, what)
+    with open(path, encoding="utf-8") as f:
+        text = f.read(max_bytes + 1)
+    if len(text.encode("utf-8", "surrogatepass")) > max_bytes:  # grew while reading, or a special file
+        raise InputTooLargeError(f"{path}: larger than the {max_bytes / 2**20:g} MiB limit for a {what}")
+    return text
+
+
+def load_json(text: str | bytes, what: str = "JSON input") -> Any:
+    """``json.loads`` that reports pathological nesting as one-line error instead of RecursionError."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise InputTooDeepError(f"{what}: nested too deeply to be a dualopu file") from None
+
+
 def parse_input_shape(text: str) -> tuple[int, int, int, int]:
-    """Parse ``1x3x224x224`` (also ``3x224x224`` or ``224``) into an NCHW tuple."""
-    parts = text.lower().replace(",", "x").split("x")
+    """Parse ``1x3x224x224`` (or ``224`` for a square 3-channel image) into an NCHW tuple.
+
+    Three dims are refused: ``1x3x224`` would otherwise be read as one channel 3 pixels high.
+    """
+    parts = text.strip().lower().replace(",", "x").split("x")
+    hint = "expected NxCxHxW, e.g. 1x3x224x224 (or one number N for 1x3xNxN)"
     try:
         dims = [int(p) for p in parts]
     except ValueError:
-        raise ShapeError(f"malformed input shape {text!r}: expected NxCxHxW, e.g. 1x3x224x224") from None
+        raise ShapeError(f"malformed input shape {text!r}: {hint}") from None
     if len(dims) == 1:
         dims = [1, 3, dims[0], dims[0]]
-    elif len(dims) == 3:
-        dims = [1, *dims]
-    if len(dims) != 4 or any(d <= 0 for d in dims):
-        raise ShapeError(f"malformed input shape {text!r}: expected four positive dims NxCxHxW, e.g. 1x3x224x224")
+    if len(dims) != 4:
+        raise ShapeError(f"input shape {text!r} has {len(dims)} dims: {hint}")
+    if any(d <= 0 for d in dims):
+        raise ShapeError(f"input shape {text!r}: every dim must be positive ({hint})")
     if dims[0] != 1:
         raise ShapeError(f"input shape {text!r}: batch must be 1 (one image; the scheduler handles many)")
+    if dims[1] > MAX_INPUT_CHANNELS or max(dims[2:]) > MAX_INPUT_HW:
+        raise ShapeError(f"input shape {text!r}: at most {MAX_INPUT_CHANNELS} channels and "
+                         f"{MAX_INPUT_HW} x {MAX_INPUT_HW} pixels")
     return dims[0], dims[1], dims[2], dims[3]

@@ -17,7 +17,12 @@ channel shuffle and flatten outputs are *views*: address tables over their input
 (flatten makes every element a 1x1 plane).
 
 `Program.from_json` validates everything a simulator relies on and raises `ProgramError`
-with a one-line message naming the offending place.
+with a one-line message naming the offending place; `check_plan` checks that every layer's
+mapping and tiles are the plan's (`dualopu.plan.plan_tiles`) and that every tile's weight,
+input and output instructions move the bytes the plan says.
+
+``model_version`` records the `dualopu.plan.MODEL_VERSION` that planned the program; a
+program planned by another version is refused (its tiles would not be the plan's).
 """
 
 from __future__ import annotations
@@ -30,17 +35,21 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from pydantic import ValidationError
 
 from dualopu.compiler.isa import Compute, Instr, Load, Post, Store, instr_from_dict, instr_to_dict
-from dualopu.compiler.tiling import MODES, ORDERS, Tiling
+from dualopu.compiler.tiling import MODES, ORDERS, Tiling, layer_tiles
 from dualopu.compiler.tiling import Mapping as LayerMapping
-from dualopu.errors import ProgramError
+from dualopu.errors import DualOpuError, ProgramError
 from dualopu.hw.config import Core, Hardware
-from dualopu.ir.network import ACTIVATIONS, ELEMENTWISE_KINDS, MAC_KINDS, Layer, LayerKind, Shape
+from dualopu.hw.params import CoreParams
+from dualopu.ir.network import ACTIVATIONS, ELEMENTWISE_KINDS, MAC_KINDS, Layer, LayerKind, LayerTable, Shape
+from dualopu.plan import MODEL_VERSION, TABLE_BYTES, TilePlan, plan_tiles, weight_tile_bytes
 from dualopu.util import write_atomic
 
 FORMAT = "dualopu-program"
-VERSION = 1
+#: Program file format version (2: records ``model_version``; tiles checked against the plan).
+VERSION = 2
 
 CORE_FIELDS = (
     "name", "type", "dataflow", "pe_count", "input_size", "ic_parallel", "input_buffer_kib",
@@ -189,6 +198,7 @@ class Program:
         return {
             "format": FORMAT,
             "version": VERSION,
+            "model_version": MODEL_VERSION,
             "network": self.network,
             "hardware": self.hardware,
             "input_name": self.input_name,
@@ -400,6 +410,9 @@ def _parse_program(data: Any) -> Program:
         raise ProgramError(f"program: not a dualopu program (format {data.get('format')!r}, expected {FORMAT!r})")
     if data.get("version") != VERSION:
         raise ProgramError(f"program: unsupported version {data.get('version')!r} (expected {VERSION})")
+    if data.get("model_version") != MODEL_VERSION:
+        raise ProgramError(f"program: planned by model version {data.get('model_version')!r}, this dualopu plans "
+                           f"with version {MODEL_VERSION}: recompile it")
     network = _get(data, "network", str, where)
     hardware = _get(data, "hardware", str, where)
     input_name = _get(data, "input_name", str, where)
@@ -463,11 +476,93 @@ def _parse_program(data: Any) -> Program:
     for o in outputs:
         if o not in tensors:
             raise ProgramError(f"program: output {o!r} is not a tensor")
-    return Program(
+    prog = Program(
         network=network, hardware=hardware, input_name=input_name, input_shape=input_shape,
         outputs=tuple(outputs), data_bytes=db, dram_bytes=dram, cores=tuple(cores), tensors=tensors,
         layers=tuple(layers),
     )
+    check_plan(prog)
+    return prog
+
+
+# ---- the program against the plan -----------------------------------------------------------
+
+
+def _snapshot_core(snap: Mapping[str, Any], k: int) -> Core:
+    try:
+        return Core.model_validate(dict(snap))
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise ProgramError(f"program.cores[{k}]: field '{'.'.join(str(x) for x in err['loc'])}': {err['msg']}") from None
+
+
+def _close(a: float, b: float) -> bool:
+    return abs(a - b) <= 1e-6 * max(1.0, abs(b))
+
+
+def _check_layer_plan(lp: LayerProgram, core: Core, plan: TilePlan, j: int, db: int, where: str) -> None:
+    """Mapping, tiling and per-tile bytes of one layer against column ``j`` of ``plan``."""
+    ly = lp.layer
+    try:
+        mapping, tiling = layer_tiles(plan, j, ly, core, lp.core)
+    except DualOpuError as exc:
+        raise ProgramError(f"{where}: the plan refuses this layer on core {lp.core}: {exc}") from None
+    if lp.mapping != mapping:
+        raise ProgramError(f"{where}: mapping {lp.mapping.to_dict()} is not the plan's {mapping.to_dict()}")
+    if lp.tiling != tiling:
+        got = None if lp.tiling is None else lp.tiling.to_dict()
+        raise ProgramError(f"{where}: tiling {got} is not the plan's {None if tiling is None else tiling.to_dict()}")
+    if tiling is None:
+        return
+    col = plan.column(j)
+    execs = [i for i in lp.instrs if isinstance(i, Compute | Post)]
+    if len(execs) != tiling.stages:
+        raise ProgramError(f"{where}: {len(execs)} COMPUTE/POST tiles, the plan has {tiling.stages} stages")
+    for ins in execs:
+        if ins.c1 - ins.c0 > tiling.toc or ins.r1 - ins.r0 > tiling.tr:
+            raise ProgramError(f"{where}: tile c[{ins.c0}:{ins.c1}] r[{ins.r0}:{ins.r1}] larger than the plan's "
+                               f"{tiling.toc} channels x {tiling.tr} rows")
+    loads = [i for i in lp.instrs if isinstance(i, Load)]
+    w_loads = [i for i in loads if i.buf == "w"]
+    mac = ly.kind in MAC_KINDS
+    per_load = int(col["w_tiles_per_load"])
+    for n, ins in enumerate(w_loads):
+        want = weight_tile_bytes(ly, ins.c1 - ins.c0, n == 0, db) if mac else TABLE_BYTES
+        if ins.bytes != want:
+            raise ProgramError(f"{where}: weight LOAD oc[{ins.c0}:{ins.c1}] moves {ins.bytes} B, the plan's weight "
+                               f"tile of these channels is {want} B")
+        if mac and ins.c1 - ins.c0 > tiling.toc * per_load:
+            raise ProgramError(f"{where}: weight LOAD of {ins.c1 - ins.c0} channels, the plan loads at most "
+                               f"{tiling.toc * per_load}")
+    w_total = sum(i.bytes for i in w_loads)
+    if not _close(w_total, col["w_load_bytes"]):
+        raise ProgramError(f"{where}: weight LOADs move {w_total} B in all, the plan says {col['w_load_bytes']:.0f} B")
+    for ins in loads:
+        if ins.buf == "in" and (ins.r1 - ins.r0 > col["in_rows"] or ins.c1 - ins.c0 > col["in_ch"]):
+            raise ProgramError(f"{where}: input LOAD c[{ins.c0}:{ins.c1}] r[{ins.r0}:{ins.r1}] larger than the "
+                               f"plan's input tile ({col['in_ch']:.0f} channels x {col['in_rows']:.0f} rows)")
+    # the plan counts one input LOAD per stage; a depthwise tile (channel multiplier > 1) whose
+    # input channels are already resident skips it, so fewer is allowed there, never more
+    fewer_ok = ly.kind is LayerKind.DEPTHWISE and ly.out_channels > ly.in_channels
+    if len(loads) > col["load_instrs"] + 1e-9 or (not fewer_ok and not _close(len(loads), col["load_instrs"])):
+        raise ProgramError(f"{where}: {len(loads)} LOAD instructions, the plan has {col['load_instrs']:.0f}")
+    stores = [i for i in lp.instrs if isinstance(i, Store)]
+    s_total = sum(i.bytes for i in stores)
+    if not _close(s_total, col["store_bytes"]) or any(i.bytes > col["out_tile_bytes"] + 1e-9 for i in stores):
+        raise ProgramError(f"{where}: STOREs move {s_total} B (largest {max((i.bytes for i in stores), default=0)}"
+                           f" B), the plan says {col['store_bytes']:.0f} B in tiles of at most "
+                           f"{col['out_tile_bytes']:.0f} B")
+
+
+def check_plan(program: Program) -> None:
+    """Refuse a program whose layers are not mapped and tiled as the plan says (one plan per
+    core over all layers), or whose instructions move other bytes than the plan's tiles."""
+    table = LayerTable.of([lp.layer for lp in program.layers])
+    cores = [_snapshot_core(c, k) for k, c in enumerate(program.cores)]
+    plans = [plan_tiles(table, CoreParams.of(c), program.data_bytes) for c in cores]
+    for j, lp in enumerate(program.layers):
+        where = f"program.layers[{j}] ({lp.name!r})"
+        _check_layer_plan(lp, cores[lp.core], plans[lp.core], j, program.data_bytes, where)
 
 
 def layer_names(program: Program) -> Sequence[str]:

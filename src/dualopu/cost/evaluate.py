@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from dualopu.cost.energy import NetworkEnergy, network_energy
 from dualopu.cost.model import CoreCosts, CoreParams, core_costs
+from dualopu.cost.placement import BALANCED, FASTEST, place
 from dualopu.errors import HardwareError
 from dualopu.hw.config import CORE_RUNS, Hardware
-from dualopu.ir.network import KIND_CODES, MAC_KINDS, Layer, LayerKind, Network
+from dualopu.ir.network import MAC_KINDS, Layer, Network
+from dualopu.plan import TilePlan
+from dualopu.plan.refusal import refusal_message
 
 if TYPE_CHECKING:
     import pandas as pd
-
-_MAC_CODES = [KIND_CODES[k] for k in MAC_KINDS]
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,7 @@ class CostMatrix:
     store_bytes: np.ndarray
     stages: np.ndarray
     feasible: np.ndarray
+    plans: tuple[TilePlan, ...] = ()  # per core: the plan that was priced (one configuration)
 
     @property
     def dram_bytes(self) -> np.ndarray:
@@ -55,6 +59,7 @@ def cost_matrix(net: Network, hw: Hardware) -> CostMatrix:
         store_bytes=stack("store_bytes"),
         stages=stack("stages"),
         feasible=stack("feasible") | ~stack("runnable"),
+        plans=tuple(c.plan for c in per_core if c.plan is not None),
     )
 
 
@@ -72,57 +77,25 @@ def check_runs(net: Network, hw: Hardware, cm: CostMatrix | None = None) -> Cost
             f"{hw.name}: field 'cores[].type': no core can run {layer.kind.value} layer {layer.name!r} "
             f"(needs a core of type {' or '.join(types)})"
         )
-    if layer.kind not in MAC_KINDS:
+    if layer.kind not in MAC_KINDS and not any(c.runs_elementwise for c in hw.cores):
         raise HardwareError(
             f"{hw.name}: field 'cores[].runs_elementwise': no core runs element-wise layer {layer.name!r}"
         )
-    j = next(k for k, c in enumerate(hw.cores) if layer.kind in c.runs)
-    raise HardwareError(f"{hw.name}: {_too_small(layer, hw, j)}")
+    if not cm.plans:
+        cm = cost_matrix(net, hw)
+    j = int(np.flatnonzero(~cm.feasible[i])[0])  # a core that runs the layer but refuses its tiles
+    raise HardwareError(f"{hw.name}: {_too_small(layer, hw, j, cm.plans[j], i)}")
 
 
-def _too_small(layer: Layer, hw: Hardware, j: int) -> str:
-    """Which buffer of core ``j`` cannot hold the minimum tile of ``layer`` (one output channel,
-    ``kh`` input rows, one output row; double-buffered, so half of each buffer)."""
-    c = hw.cores[j]
-    db = hw.data_bytes
-    _, cin, _, win = layer.in_shape
-    wout = layer.out_shape[3]
-    kh, kw = layer.kernel
-    in_ch = 1 if layer.kind is LayerKind.DEPTHWISE else cin
-    need = {
-        "input_buffer_kib": (kh * win * in_ch * db, f"{kh} input rows x {win} x {in_ch} ch"),
-        "weight_buffer_kib": (
-            (kh * kw if layer.kind is LayerKind.DEPTHWISE else cin // layer.groups * kh * kw) * db,
-            "weights of one output channel",
-        ),
-        "output_buffer_kib": (wout * db, f"one output row of {wout}"),
-    }
-    for field, (nbytes, what) in need.items():
-        have = getattr(c, field)
-        if nbytes > have * 1024 / 2:
-            return (
-                f"field 'cores[{j}].{field}' (core {c.name!r}): {have:g} KiB cannot hold the minimum tile of "
-                f"layer {layer.name!r} ({what} = {nbytes} B per half buffer); needs >= {2 * nbytes / 1024:.3g} KiB"
-            )
-    return (  # not expected: the minimum tile fits every buffer
-        f"field 'cores[{j}].input_buffer_kib/weight_buffer_kib/output_buffer_kib' (core {c.name!r}): "
-        f"buffers too small for layer {layer.name!r}"
-    )
+def _too_small(layer: Layer, hw: Hardware, j: int, plan: TilePlan, i: int) -> str:
+    """Which buffer of core ``j`` cannot hold the minimum tile of layer ``i``: the plan's refusal."""
+    return refusal_message(layer, hw.cores[j], j, plan, i)
 
 
 def place_layers(net: Network, hw: Hardware, cm: CostMatrix) -> np.ndarray:
-    """Default placement: MAC layers on their fastest capable core; element-wise layers stay
-    on the core of their first MAC-bearing producer (no cross-core hop), else the fastest."""
-    finite = np.isfinite(cm.cycles)
-    core = np.argmin(np.where(finite, cm.cycles, np.inf), axis=1).astype(np.int64)
-    mac = np.isin(net.table.kind, _MAC_CODES)
-    preds = net.predecessors
-    for i in np.flatnonzero(~mac).tolist():  # few layers: follow the producer in order
-        for p in preds[i]:
-            if finite[i, core[p]]:
-                core[i] = core[p]
-                break
-    return core
+    """The ``fastest`` policy of `dualopu.cost.placement.place` (the rule used before it);
+    kept for callers that want it by name."""
+    return place(net, hw, cm, FASTEST).core
 
 
 @dataclass(frozen=True)
@@ -169,6 +142,11 @@ class NetworkCost:
         the busiest core, or the shared DRAM port, whichever is slower."""
         return float(max(self.core_busy_cycles.max(), self.dram_bytes / self.hardware.dram_bytes_per_cycle))
 
+    @cached_property
+    def energy(self) -> NetworkEnergy:
+        """Energy per layer and per image (static over the throughput-bound period); computed once."""
+        return network_energy(self)
+
     def throughput_ips(self, cycles_per_image: float | None = None) -> float:
         period = self.period_bound_cycles if cycles_per_image is None else cycles_per_image
         return self.hardware.clock_mhz * 1e6 / period
@@ -214,6 +192,7 @@ class NetworkCost:
                 "attainable_macs_per_cycle": attainable,
                 "achieved_macs_per_cycle": np.where(cycles > 0, macs / np.maximum(cycles, 1e-9), 0.0),
                 "stages": self._pick(self.matrix.stages),
+                **self.energy.layer_columns(),  # energy_*_uj per layer (cost/energy.py)
             }
         )
 
@@ -246,6 +225,7 @@ class NetworkCost:
             "pe_efficiency_sequential": self.pe_efficiency(seq),
             "pe_efficiency_at_bound": self.pe_efficiency(period),
             "dram_bytes": self.dram_bytes,
+            **self.energy.summary(),  # energy_uj_per_image, breakdown, GOPS/W (cost/energy.py)
             "cores": [
                 {
                     "name": c.name,
@@ -261,7 +241,7 @@ class NetworkCost:
         }
 
 
-def evaluate(net: Network, hw: Hardware) -> NetworkCost:
-    """Analytical cost of one image of ``net`` on ``hw`` with the default placement."""
+def evaluate(net: Network, hw: Hardware, policy: str = BALANCED) -> NetworkCost:
+    """Analytical cost of one image of ``net`` on ``hw``, placed by `dualopu.cost.placement.place`."""
     cm = check_runs(net, hw)
-    return NetworkCost(network=net, hardware=hw, matrix=cm, core=place_layers(net, hw, cm))
+    return NetworkCost(network=net, hardware=hw, matrix=cm, core=place(net, hw, cm, policy).core)

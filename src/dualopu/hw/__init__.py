@@ -11,6 +11,7 @@ from dualopu.hw.config import (
     list_presets,
     load_hardware,
 )
+from dualopu.hw.energy import EnergyModel
 
 __all__ = [
     "CORE_RUNS",
@@ -18,6 +19,7 @@ __all__ = [
     "Core",
     "CoreArea",
     "CoreType",
+    "EnergyModel",
     "Hardware",
     "area_breakdown",
     "core_area",

@@ -11,10 +11,20 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from dualopu.errors import HardwareError
+from dualopu.hw.energy import EnergyModel
 from dualopu.ir.network import LayerKind
+from dualopu.util import MAX_YAML_BYTES, read_text_limited
 
 
 class CoreType(str, Enum):
@@ -40,7 +50,17 @@ CORE_RUNS: dict[CoreType, frozenset[LayerKind]] = {
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # allow_inf_nan=False: `clock_mhz: .inf` or an infinite buffer would give Infinity/NaN results.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_numbers(cls, value: object, info: ValidationInfo) -> object:
+        """Refuse `pe_count: true`: pydantic would read a YAML bool as the number 1."""
+        field = cls.model_fields.get(info.field_name or "")
+        if isinstance(value, bool) and field is not None and field.annotation in (int, float):
+            raise ValueError("expected a number, got a boolean")
+        return value
 
 
 class Core(_Strict):
@@ -78,6 +98,11 @@ class Core(_Strict):
     @model_validator(mode="after")
     def _check_parallelism(self) -> Core:
         if self.type is not CoreType.DEPTHWISE and self.dataflow == "opu":
+            if self.input_size > self.ic_parallel:  # the extra inputs would get no channel: area for nothing
+                raise ValueError(
+                    f"input_size={self.input_size} exceeds ic_parallel={self.ic_parallel}: the regular mapping "
+                    "feeds a PE at most ic_parallel input channels per cycle"
+                )
             pic = min(self.ic_parallel, self.macs_per_cycle)
             if pic % self.input_size and self.input_size % pic:
                 raise ValueError(
@@ -110,6 +135,7 @@ class Hardware(_Strict):
     data_bytes: int = Field(default=1, gt=0, description="bytes per activation/weight element (INT8 = 1)")
     cores: tuple[Core, ...] = Field(min_length=1)
     area_model: AreaModel = AreaModel()
+    energy_model: EnergyModel = EnergyModel()  # per-access energies (hw/energy.py)
 
     @model_validator(mode="after")
     def _unique_names(self) -> Hardware:
@@ -194,7 +220,7 @@ def load_hardware(name_or_path: str | Path | Hardware) -> Hardware:
                 f"unknown hardware {text!r}: not a file and not a preset ({', '.join(list_presets())})"
             )
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.safe_load(read_text_limited(path, MAX_YAML_BYTES, "hardware YAML"))
     except yaml.YAMLError as exc:
         first = str(exc).splitlines()[0]
         raise HardwareError(f"{path}: not valid YAML: {first}") from None

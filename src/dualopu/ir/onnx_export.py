@@ -120,6 +120,14 @@ def build_onnx(net: Network, weights: Weights | None = None, seed: int = 0) -> o
             nodes.append(helper.make_node("Add" if layer.kind is LayerKind.ADD else "Mul", ins, [raw], name=name))
         elif layer.kind is LayerKind.CONCAT:
             nodes.append(helper.make_node("Concat", ins, [raw], name=name, axis=1))
+        elif layer.kind is LayerKind.ACTIVATION and layer.op == "affine":
+            c = layer.out_channels  # identity statistics: a BatchNormalization the importer reads back as affine
+            for suffix, val in (("scale", np.ones(c)), ("bias", np.zeros(c)), ("mean", np.zeros(c)),
+                                ("var", np.ones(c))):
+                inits.append(numpy_helper.from_array(val.astype(np.float32), f"{name}.bn.{suffix}"))
+            nodes.append(helper.make_node(
+                "BatchNormalization", [ins[0]] + [f"{name}.bn.{s}" for s in ("scale", "bias", "mean", "var")],
+                [raw], name=name))
         elif layer.kind is LayerKind.ACTIVATION:
             nodes += _act_nodes(layer.activation, ins[0], name, name, inits)
             continue
@@ -142,7 +150,7 @@ def build_onnx(net: Network, weights: Weights | None = None, seed: int = 0) -> o
             nodes.append(helper.make_node("Flatten", ins, [raw], name=name, axis=1))
         else:
             raise ValueError(f"cannot export layer {name!r} ({layer.kind.value}/{layer.op})")
-        act = layer.activation if layer.kind is not LayerKind.ACTIVATION else None
+        act = layer.activation if layer.kind is not LayerKind.ACTIVATION or layer.op == "affine" else None
         if act is None:
             nodes[-1].output[0] = name
         else:

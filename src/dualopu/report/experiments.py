@@ -4,24 +4,60 @@ design and for every baseline, so every comparison is tuned vs tuned, scheduled 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from dualopu.hw.config import CoreType, Hardware
 from dualopu.ir.network import Network
 from dualopu.tune import tune
 
+#: Candidates confirmed by schedules per tuned design of the report (in this process: the
+#: report's studies are many small tunes, where a process pool per tune costs more than it saves).
+REPORT_CONFIRM_TOP = 8
+
+
+def request_key(nets: Sequence[Network], budget: float, cores: str, pe_counts: dict[str, list[int]] | None,
+                input_sizes: dict[str, list[int]] | None, dram: float | None) -> str:
+    """What a tuned design depends on (its name aside)."""
+    return json.dumps([[(n.name, list(n.input_shape)) for n in nets], round(budget, 9), cores, pe_counts,
+                       input_sizes, dram], sort_keys=True)
+
 
 def tuned_hardware(
     nets: Sequence[Network], budget: float, cores: str, *, name: str = "tuned",
     pe_counts: dict[str, list[int]] | None = None, input_sizes: dict[str, list[int]] | None = None,
-    dram: float | None = None,
+    dram: float | None = None, cache: Mapping[str, Hardware] | None = None,
 ) -> Hardware:
     """Best design of a family (``regular,depthwise``, ``unified``, ``unified:systolic``) under
-    ``budget``, by the project's tuner (the same procedure for every family); ``pe_counts`` /
-    ``input_sizes`` pin a core type's candidates (ablations)."""
-    return tune(nets, budget, cores, pe_counts=pe_counts, input_sizes=input_sizes, dram=dram, name=name).best
+    ``budget``, by the project's tuner (the same procedure for every family, buffers tuned on
+    every side, the family's preset always a candidate); ``pe_counts`` / ``input_sizes`` pin a
+    core type's candidates (ablations). ``cache``: designs tuned ahead (`prefetch`)."""
+    key = request_key(nets, budget, cores, pe_counts, input_sizes, dram)
+    if cache is not None and key in cache:
+        return cache[key].model_copy(update={"name": name})
+    return tune(nets, budget, cores, pe_counts=pe_counts, input_sizes=input_sizes, dram=dram, name=name,
+                confirm_top=REPORT_CONFIRM_TOP, workers=1).best
+
+
+def _tune_job(nets: Sequence[Network], budget: float, cores: str, pe_counts: dict[str, list[int]] | None,
+              input_sizes: dict[str, list[int]] | None, dram: float | None) -> Hardware:
+    return tuned_hardware(nets, budget, cores, pe_counts=pe_counts, input_sizes=input_sizes, dram=dram)
+
+
+def prefetch(requests: Sequence[tuple[Sequence[Network], float, str, dict[str, list[int]] | None,
+                                      dict[str, list[int]] | None, float | None]],
+             executor: str = "local") -> dict[str, Hardware]:
+    """Tune every distinct request at once on local processes (all cores) or Dask."""
+    from dualopu.tune.executor import run_jobs
+
+    unique: dict[str, tuple[Any, ...]] = {}
+    for r in requests:
+        unique.setdefault(request_key(*r), tuple(r))
+    keys = list(unique)
+    return {keys[i]: hw for i, hw in run_jobs(_tune_job, [unique[k] for k in keys], executor)}
 
 
 @dataclass(frozen=True)

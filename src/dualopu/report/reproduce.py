@@ -9,18 +9,21 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from dualopu.hw import load_hardware, total_area
+from dualopu.hw.config import Hardware
 from dualopu.ir.network import Network
 from dualopu.ir.zoo import LIGHTWEIGHT, build
 from dualopu.report import figures
-from dualopu.report.experiments import Run, run_workload, tuned_hardware
+from dualopu.report.experiments import Run, prefetch, run_workload, tuned_hardware
 from dualopu.report.render import Figure, Link, Report, Section, Table, render_html, render_markdown
 from dualopu.util import write_atomic
 
@@ -38,6 +41,8 @@ MIXES_FULL = [
     ("all eight light-weight", list(LIGHTWEIGHT)),
 ]
 MIXES_QUICK = [("mbv2+shufflenet+squeezenet", ["mobilenet_v2", "shufflenet_v2_x1_0", "squeezenet1_1"])]
+#: Design families compared beyond the seed: 1, 2 and 3 cores, mixes of core types.
+BEYOND_FAMILIES = ["unified", "regular,depthwise", "regular,regular,depthwise", "regular,depthwise,unified"]
 QUICK_NETS = ["mobilenet_v2", "shufflenet_v2_x1_0", "mobilenet_v3_small"]
 
 
@@ -52,15 +57,21 @@ class Plan:
     bandwidths: list[float]
     area_scales: list[float]
     sweep_networks: list[str]
+    beyond: list[tuple[str, list[str]]] = field(default_factory=list)  # workloads of "beyond the seed"
+    beyond_families: list[str] = field(default_factory=list)
 
     @staticmethod
     def make(quick: bool) -> Plan:
         if quick:
             return Plan(QUICK_NETS, MIXES_QUICK, images=16, mix_images=6, bandwidths=[16, 64, 256],
-                        area_scales=[0.5, 1.0, 2.0], sweep_networks=["mobilenet_v2"])
+                        area_scales=[0.5, 1.0, 2.0], sweep_networks=["mobilenet_v2"],
+                        beyond=[("mobilenet_v3_small", ["mobilenet_v3_small"])],
+                        beyond_families=["unified", "regular,depthwise", "regular,regular,depthwise"])
         return Plan(list(LIGHTWEIGHT), MIXES_FULL, images=64, mix_images=16, bandwidths=[16, 32, 64, 128, 256],
                     area_scales=[0.5, 0.75, 1.0, 1.5, 2.0], sweep_networks=["mobilenet_v2", "shufflenet_v2_x1_0",
-                                                                             "efficientnet_b0"])
+                                                                             "efficientnet_b0"],
+                    beyond=[(n, [n]) for n in LIGHTWEIGHT] + MIXES_FULL,
+                    beyond_families=BEYOND_FAMILIES)
 
 
 Progress = Callable[[str], None]
@@ -70,16 +81,18 @@ def _pct(x: float) -> str:
     return f"{x:+.1%}"
 
 
-def per_network(plan: Plan, budget: float, nets: dict[str, Network], out: Path, progress: Progress
+def per_network(plan: Plan, budget: float, nets: dict[str, Network], out: Path, progress: Progress,
+                cache: Mapping[str, Hardware] | None = None
                 ) -> tuple[pd.DataFrame, dict[str, tuple[Run, Run]]]:
     """Experiment 1: tuned dual-core vs tuned single-core of the same area, per network."""
+    tuned = partial(tuned_hardware, cache=cache)
     rows, runs = [], {}
     for name in plan.networks:
         progress(f"per-network: {name}")
         net = nets[name]
-        dual = run_workload([net], tuned_hardware([net], budget, "regular,depthwise", name=f"dual-{name}"),
+        dual = run_workload([net], tuned([net], budget, "regular,depthwise", name=f"dual-{name}"),
                             plan.images, gantt=out / "gantt" / f"{name}-dual.html")
-        single = run_workload([net], tuned_hardware([net], budget, "unified", name=f"single-{name}"), plan.images)
+        single = run_workload([net], tuned([net], budget, "unified", name=f"single-{name}"), plan.images)
         runs[name] = (dual, single)
         rows.append({
             "network": name,
@@ -98,8 +111,10 @@ def per_network(plan: Plan, budget: float, nets: dict[str, Network], out: Path, 
     return pd.DataFrame(rows), runs
 
 
-def multi_network(plan: Plan, budget: float, nets: dict[str, Network], progress: Progress) -> pd.DataFrame:
+def multi_network(plan: Plan, budget: float, nets: dict[str, Network], progress: Progress,
+                cache: Mapping[str, Hardware] | None = None) -> pd.DataFrame:
     """Experiment 2: multi-network mixes, dual-core vs same-area baselines, all tuned."""
+    tuned = partial(tuned_hardware, cache=cache)
     rows = []
     for label, names in plan.mixes:
         progress(f"multi-network: {label}")
@@ -107,7 +122,7 @@ def multi_network(plan: Plan, budget: float, nets: dict[str, Network], progress:
         res = {}
         for design, cores in (("dual", "regular,depthwise"), ("single-opu", "unified"),
                               ("tpu-like", "unified:systolic")):
-            hw = tuned_hardware(mix, budget, cores, name=f"{design}-{label}")
+            hw = tuned(mix, budget, cores, name=f"{design}-{label}")
             res[design] = run_workload(mix, hw, plan.mix_images)
         best_baseline = max(res["single-opu"].throughput_ips, res["tpu-like"].throughput_ips)
         rows.append({
@@ -122,8 +137,10 @@ def multi_network(plan: Plan, budget: float, nets: dict[str, Network], progress:
     return pd.DataFrame(rows)
 
 
-def ablations(plan: Plan, budget: float, nets: dict[str, Network], progress: Progress) -> pd.DataFrame:
+def ablations(plan: Plan, budget: float, nets: dict[str, Network], progress: Progress,
+                cache: Mapping[str, Hardware] | None = None) -> pd.DataFrame:
     """Experiment 3: which ingredient buys what, each normalised to the tuned single core."""
+    tuned = partial(tuned_hardware, cache=cache)
     preset = load_hardware("dual-opu")
     reg = next(c for c in preset.cores if c.type.value == "regular")
     dw = next(c for c in preset.cores if c.type.value == "depthwise")
@@ -131,22 +148,22 @@ def ablations(plan: Plan, budget: float, nets: dict[str, Network], progress: Pro
     for name in plan.networks:
         progress(f"ablations: {name}")
         net = [nets[name]]
-        base = run_workload(net, tuned_hardware(net, budget, "unified", name="single"), plan.images).throughput_ips
+        base = run_workload(net, tuned(net, budget, "unified", name="single"), plan.images).throughput_ips
         steps = {
             "dual-opu preset, images one after another (specialization alone)":
                 run_workload(net, preset, plan.images, method="sequential"),
             "dual-opu preset, images interleaved (+ scheduling)":
                 run_workload(net, preset, plan.images),
             "PE counts tuned, input size fixed at 16 (+ PE-count tuning)":
-                run_workload(net, tuned_hardware(net, budget, "regular,depthwise", name="pe-only",
+                run_workload(net, tuned(net, budget, "regular,depthwise", name="pe-only",
                                                  input_sizes={"regular": [reg.input_size],
                                                               "depthwise": [dw.input_size]}), plan.images),
             "input size per PE tuned, PE counts fixed (+ input-size tuning)":
-                run_workload(net, tuned_hardware(net, budget, "regular,depthwise", name="isz-only",
+                run_workload(net, tuned(net, budget, "regular,depthwise", name="isz-only",
                                                  pe_counts={"regular": [reg.pe_count],
                                                             "depthwise": [dw.pe_count]}), plan.images),
             "both tuned, images interleaved (full dual-OPU)":
-                run_workload(net, tuned_hardware(net, budget, "regular,depthwise", name="full"), plan.images),
+                run_workload(net, tuned(net, budget, "regular,depthwise", name="full"), plan.images),
         }
         for step, run in steps.items():
             rows.append({"network": name, "configuration": step, "throughput_ips": run.throughput_ips,
@@ -154,26 +171,76 @@ def ablations(plan: Plan, budget: float, nets: dict[str, Network], progress: Pro
     return pd.DataFrame(rows)
 
 
-def sensitivity(plan: Plan, budget: float, nets: dict[str, Network], progress: Progress
+def sensitivity(plan: Plan, budget: float, nets: dict[str, Network], progress: Progress,
+                cache: Mapping[str, Hardware] | None = None
                 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Experiment 4: where the dual-core win grows or vanishes (DRAM bandwidth, area budget)."""
+    tuned = partial(tuned_hardware, cache=cache)
     bw_rows, area_rows = [], []
     for name in plan.sweep_networks:
         net = [nets[name] if name in nets else build(name)]
         for bw in plan.bandwidths:
             progress(f"sensitivity: {name} at {bw:g} B/cycle")
-            d = run_workload(net, tuned_hardware(net, budget, "regular,depthwise", name="d", dram=bw), plan.images)
-            s = run_workload(net, tuned_hardware(net, budget, "unified", name="s", dram=bw), plan.images)
+            d = run_workload(net, tuned(net, budget, "regular,depthwise", name="d", dram=bw), plan.images)
+            s = run_workload(net, tuned(net, budget, "unified", name="s", dram=bw), plan.images)
             bw_rows.append({"network": name, "dram_bytes_per_cycle": bw, "dual_ips": d.throughput_ips,
                             "single_ips": s.throughput_ips, "gain": d.throughput_ips / s.throughput_ips - 1})
         for scale in plan.area_scales:
             progress(f"sensitivity: {name} at {scale:g}x area")
-            d = run_workload(net, tuned_hardware(net, budget * scale, "regular,depthwise", name="d"), plan.images)
-            s = run_workload(net, tuned_hardware(net, budget * scale, "unified", name="s"), plan.images)
+            d = run_workload(net, tuned(net, budget * scale, "regular,depthwise", name="d"), plan.images)
+            s = run_workload(net, tuned(net, budget * scale, "unified", name="s"), plan.images)
             area_rows.append({"network": name, "area_scale": scale, "area": budget * scale,
                               "dual_ips": d.throughput_ips, "single_ips": s.throughput_ips,
                               "gain": d.throughput_ips / s.throughput_ips - 1})
     return pd.DataFrame(bw_rows), pd.DataFrame(area_rows)
+
+
+def _requests(plan: Plan, budget: float, nets: dict[str, Network]) -> list[Any]:
+    """Every design the experiments below tune (so they can be tuned at once, in parallel); a
+    design missing here is simply tuned where it is asked for."""
+    preset = load_hardware("dual-opu")
+    reg, dw = preset.cores[0], preset.cores[1]
+    req: list[Any] = []
+    for name in plan.networks:
+        net = [nets[name]]
+        req += [(net, budget, "regular,depthwise", None, None, None), (net, budget, "unified", None, None, None),
+                (net, budget, "regular,depthwise", None, {"regular": [reg.input_size], "depthwise": [dw.input_size]},
+                 None),
+                (net, budget, "regular,depthwise", {"regular": [reg.pe_count], "depthwise": [dw.pe_count]}, None,
+                 None)]
+    for _, names in plan.mixes:
+        mix = [nets[n] for n in names]
+        req += [(mix, budget, c, None, None, None) for c in ("regular,depthwise", "unified", "unified:systolic")]
+    for name in plan.sweep_networks:
+        net = [nets[name]]
+        req += [(net, budget, c, None, None, bw) for bw in plan.bandwidths for c in ("regular,depthwise", "unified")]
+        req += [(net, budget * s, c, None, None, None) for s in plan.area_scales
+                for c in ("regular,depthwise", "unified")]
+    for _, names in plan.beyond:
+        req += [([nets[n] for n in names], budget, c, None, None, None) for c in plan.beyond_families]
+    return req
+
+
+def beyond_seed(plan: Plan, budget: float, nets: dict[str, Network], progress: Progress,
+                cache: Mapping[str, Hardware] | None = None) -> pd.DataFrame:
+    """Beyond the seed: the best design at the same area with 1, 2 and 3 cores (and mixes of core
+    types), each tuned by the same tuner (buffers included), per network and on the mixes."""
+    tuned = partial(tuned_hardware, cache=cache)
+    rows = []
+    for label, names in plan.beyond:
+        progress(f"beyond the seed: {label}")
+        work = [nets[n] for n in names]
+        images = plan.images if len(names) == 1 else plan.mix_images
+        for family in plan.beyond_families:
+            run = run_workload(work, tuned(work, budget, family, name=family.replace(",", "+")), images)
+            rows.append({"workload": label, "family": family, "cores": len(family.split(",")),
+                         "throughput_ips": run.throughput_ips, "pe_efficiency": run.pe_efficiency,
+                         "design": run.hardware_summary})
+    frame = pd.DataFrame(rows)
+    if len(frame):
+        best = frame.groupby("workload")["throughput_ips"].transform("max")
+        frame["vs_best"] = frame["throughput_ips"] / best - 1
+    return frame
 
 
 def reproduce(out: str | Path, quick: bool = False, progress: Progress | None = None) -> dict[str, object]:
@@ -184,13 +251,17 @@ def reproduce(out: str | Path, quick: bool = False, progress: Progress | None = 
     say: Progress = progress or (lambda _msg: None)
     plan = Plan.make(quick)
     budget = total_area(load_hardware("dual-opu"))
-    names = sorted(set(plan.networks) | {n for _, m in plan.mixes for n in m} | set(plan.sweep_networks))
+    names = sorted(set(plan.networks) | {n for _, m in plan.mixes for n in m} | set(plan.sweep_networks)
+                   | {n for _, m in plan.beyond for n in m})
     nets = {n: build(n) for n in names}
 
-    single, runs = per_network(plan, budget, nets, out, say)
-    mixes = multi_network(plan, budget, nets, say)
-    abl = ablations(plan, budget, nets, say)
-    bw, area = sensitivity(plan, budget, nets, say)
+    say("tuning every design (all cores)")
+    cache = prefetch(_requests(plan, budget, nets))
+    single, runs = per_network(plan, budget, nets, out, say, cache)
+    mixes = multi_network(plan, budget, nets, say, cache)
+    abl = ablations(plan, budget, nets, say, cache)
+    bw, area = sensitivity(plan, budget, nets, say, cache)
+    beyond = beyond_seed(plan, budget, nets, say, cache)
     say("writing report")
 
     fig = out / "figures"
@@ -230,12 +301,18 @@ def reproduce(out: str | Path, quick: bool = False, progress: Progress | None = 
     ])
     tables = {
         "claims.csv": claims, "per_network.csv": single, "multi_network.csv": mixes, "ablations.csv": abl,
-        "sensitivity_bandwidth.csv": bw, "sensitivity_area.csv": area,
+        "sensitivity_bandwidth.csv": bw, "sensitivity_area.csv": area, "beyond_seed.csv": beyond,
     }
     for fname, frame in tables.items():
         write_atomic(out / fname, frame.to_csv(index=False))
 
     report = _build_report(plan, budget, claims, single, mixes, abl, abl_mean, bw, area, figs, runs, ours)
+    report.sections.insert(len(report.sections) - 1, Section("Beyond the seed: 1, 2 and 3 cores at the same area", [
+        "Each family tuned by the same tuner under the same area (PE counts, input sizes, ic_parallel and buffers "
+        "of every core; several cores of one type share their work), then scheduled. `vs_best`: against the best "
+        "family of the same workload. Every design of this report, the seed comparison's baselines included, has "
+        "its buffers tuned (before this version buffers were fixed at the presets' sizes).",
+    ], [Table("Best design per number and kind of cores", beyond, "beyond_seed.csv")]))
     write_atomic(out / "report.md", render_markdown(report, out))
     write_atomic(out / "report.html", render_html(report))
     summary = {"quick": quick, "budget_area": budget, "seconds": time.perf_counter() - t0, "ours": ours,

@@ -2,8 +2,10 @@
 
 ``schedule(workload, hw, method)`` places every (image, layer) task of a `Workload` on a
 core at a start time (``heuristic``, ``cpsat`` or ``sequential``), with shared-DRAM
-contention modelled (fluid, max-min fair). Every `Schedule` reports the `lower_bound`
-beside it; `validate` checks any schedule; `steady_state` gives the pipelined period.
+contention modelled (fluid, max-min fair, tasks in phases), on the cores of the one
+placement rule (`dualopu.cost.placement`). Every `Schedule` reports the `lower_bound` of its
+model beside it; `validate` checks any schedule; `steady_state` gives the pipelined period.
+`dualopu.flows.simulate_schedule` re-times a schedule on the cycle simulator.
 """
 
 from dualopu.sched.api import METHODS, schedule

@@ -23,6 +23,8 @@ from dualopu.sched.workload import Workload
 METHODS = ("heuristic", "cpsat", "sequential")
 #: Up to this many tasks the heuristic tries several priority/placement variants and keeps the best.
 PORTFOLIO_MAX_TASKS = 12_000
+#: Placements the heuristic's portfolio tries (``default``: `dualopu.cost.placement`'s rule).
+PLACEMENTS: tuple[str, ...] = ("default",)
 
 
 def _heuristic(g: TaskGraph, split: Split, contention: bool, options: Options | None
@@ -32,7 +34,7 @@ def _heuristic(g: TaskGraph, split: Split, contention: bool, options: Options | 
     elif len(g) <= PORTFOLIO_MAX_TASKS:
         holds = (True, False) if contention else (True,)
         variants = [Options(priority=p, placement=pl, hold=h)
-                    for pl, p, h in itertools.product(("balanced", "default"), ("rank", "tail"), holds)]
+                    for pl, p, h in itertools.product(PLACEMENTS, ("rank", "tail"), holds)]
     else:
         variants = [Options()]
     best: tuple[np.ndarray, np.ndarray, np.ndarray, Options] | None = None
@@ -80,7 +82,7 @@ def schedule(
         raise ScheduleError(f"unknown method {method!r}: heuristic, cpsat or sequential")
     t0 = time.perf_counter()
     g = graph if graph is not None else build_task_graph(workload, hw, matrices)
-    bound, split = bound_and_split(workload, hw, g)
+    bound, split = bound_and_split(workload, hw, g, contention)
     extra: dict[str, Any] = {"bound": bound.to_dict()}
     status = method
     if method == "heuristic":
@@ -93,6 +95,10 @@ def schedule(
         hs, _ = _cpsat.retime(g, h_core, h_start, _cpsat.int_durations(g)[np.arange(len(g)), h_core])
         core, start, end, status, info = _cpsat.solve(g, contention=contention, time_limit_s=time_limit_s,
                                                       workers=workers, lower=bound.cycles, hint=(h_core, hs))
+        if contention:  # CP-SAT's order and cores, re-timed by the fluid model (phases can be slowed)
+            order = np.lexsort((np.arange(len(g)), start))
+            start, end = list_schedule(g, core, order, contention=True, opts=Options(lookahead=1, hold=False))
+            info["retimed_by_fluid_model"] = True
         extra["cpsat"] = info
     extra["elapsed_s"] = time.perf_counter() - t0
     return Schedule(method, hw.name, hw.clock_mhz, g.net, g.image, g.layer, core, start, end, bound.cycles,

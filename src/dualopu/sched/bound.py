@@ -1,18 +1,25 @@
 """Lower bounds on the makespan of a workload, and the work split they imply.
 
-Every bound holds for any schedule the validator accepts (durations never shorter than the
-no-contention cost, DRAM bytes moved at most at the port's bandwidth), with or without
-contention, so ``makespan >= bound`` always:
+Each bound holds under the model it is used with. ``contention=True`` (shared-DRAM fluid
+model, `sched.fluid`): durations are never shorter than the no-contention cost and the
+port moves at most its bandwidth, so every term below holds. ``contention=False`` (the
+DRAM port ignored): the DRAM terms are dropped, since such a schedule may move bytes
+faster than the port could; what is left holds:
 
 * work: every core must run the tasks placed on it. Tasks only one core can run load that
   core; tasks several cores can run (element-wise layers, or MAC layers on several capable
   cores) are split fractionally by a linear program that minimizes the busiest core, jointly
-  with the DRAM port (``bytes / bandwidth``). The LP's dual multipliers are turned into a
-  Lagrangian bound evaluated exactly in numpy, so solver tolerances cannot overstate it;
+  with the DRAM port (``bytes / bandwidth``) under contention. The LP's dual multipliers
+  are turned into a Lagrangian bound evaluated exactly in numpy, so solver tolerances
+  cannot overstate it;
 * edges: a core cannot start before the earliest of its tasks can, nor stop before the
   shortest remaining path after its last task: ``head + load + tail`` per core;
 * critical path: one image's longest path at the cheapest capable core per layer;
-* DRAM: all bytes (each task at its cheapest core) over the bandwidth.
+* DRAM (contention only): all bytes (each task at its cheapest core) over the bandwidth.
+
+These are bounds for the scheduler's models; the cycle simulator's per-layer times are
+not guaranteed to be at least the cost model's, so a simulated makespan is compared with
+the bound in tests, not promised to exceed it.
 """
 
 from __future__ import annotations
@@ -125,24 +132,26 @@ def _integer_split(x: np.ndarray, m: np.ndarray) -> np.ndarray:
     return counts.astype(np.int64)
 
 
-def bound_and_split(workload: Workload, hw: Hardware, graph: TaskGraph | None = None) -> tuple[Bound, Split]:
-    """The lower bound and the split of flexible tasks over cores at the joint LP's optimum."""
+def bound_and_split(workload: Workload, hw: Hardware, graph: TaskGraph | None = None, contention: bool = True
+                    ) -> tuple[Bound, Split]:
+    """The lower bound (under the model ``contention`` names) and the split of flexible tasks
+    over cores at the LP's optimum."""
     g = graph if graph is not None else build_task_graph(workload, hw)
     cost, dram, m, head, after = _classes(g)
-    C, K = cost.shape
+    K = cost.shape[1]
     bw = hw.dram_bytes_per_cycle
     capable = np.isfinite(cost)
     fixed = capable.sum(axis=1) == 1
     # corners of the multiplier simplex: each core alone, the DRAM port alone, all cores evenly
     corners = [np.eye(K + 1)[k] for k in range(K + 1)] + [np.append(np.ones(K), 0.0)]
     work = max(_lagrangian(cost, dram, m, bw, lam) for lam in corners[:K] + corners[K + 1:])
-    dram_b = _lagrangian(cost, dram, m, bw, corners[K])
+    dram_b = _lagrangian(cost, dram, m, bw, corners[K]) if contention else 0.0
     joint = max(work, dram_b)
     counts = np.where(capable & (cost == np.where(capable, cost, np.inf).min(axis=1, keepdims=True)),
                       1, 0)
     counts = _integer_split(counts / counts.sum(axis=1, keepdims=True) * m[:, None], m)
     if (~fixed).any():
-        for with_dram in (False, True):
+        for with_dram in (False, True) if contention else (False,):
             sol = _lp(cost, dram, m, bw, with_dram)
             if sol is None:
                 continue
@@ -153,6 +162,8 @@ def bound_and_split(workload: Workload, hw: Hardware, graph: TaskGraph | None = 
                 counts = _integer_split(x, m)
             else:
                 work = max(work, val)
+                if not contention:
+                    counts = _integer_split(x, m)
     joint = max(joint, work, dram_b)
     load = (np.where(capable, cost, 0.0) * counts).sum(axis=0)
     edges = 0.0
@@ -167,6 +178,8 @@ def bound_and_split(workload: Workload, hw: Hardware, graph: TaskGraph | None = 
     return b, Split(counts, load)
 
 
-def lower_bound(workload: Workload, hw: Hardware, graph: TaskGraph | None = None) -> Bound:
-    """Lower bound on the makespan of ``workload`` on ``hw`` (see the module docstring)."""
-    return bound_and_split(workload, hw, graph)[0]
+def lower_bound(workload: Workload, hw: Hardware, graph: TaskGraph | None = None, contention: bool = True
+                ) -> Bound:
+    """Lower bound on the makespan of ``workload`` on ``hw`` under the shared-DRAM model
+    (``contention``) or without it (see the module docstring)."""
+    return bound_and_split(workload, hw, graph, contention)[0]

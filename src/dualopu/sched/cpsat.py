@@ -8,8 +8,9 @@ order (symmetry breaking), and the makespan is at least the lower bound.
 
 With ``contention`` the DRAM port is a cumulative resource: tasks running together may
 not demand more than the bandwidth at their natural rates. That forbids the slowed-down
-overlaps the fluid model allows, so it is exact for "no task ever slowed", an upper bound
-for the fluid model. Without contention it is exact for the contention-free model (the
+overlaps the fluid model allows, so it is exact for "no task ever slowed" at average rates;
+`schedule` then re-times CP-SAT's order with the phased fluid model (whose prologues and
+epilogues want the whole port). Without contention it is exact for the contention-free model (the
 heuristic's optimality gap is measured there).
 """
 
@@ -113,14 +114,14 @@ def solve(g: TaskGraph, *, contention: bool, time_limit_s: float, workers: int, 
         for j in range(g.workload.images[ni] - 1):
             a = int(g.offset[ni]) + j * L
             m.add(s[a] <= s[a + L])
-    mk = m.new_int_var(int(math.floor(lower)), horizon, "makespan")
+    mk = m.new_int_var(math.floor(lower), horizon, "makespan")
     sinks = np.flatnonzero(np.diff(g.succ_ptr) == 0).tolist()
     m.add_max_equality(mk, [e[t] for t in sinks])
     m.minimize(mk)
     if hint is not None:
         h_core, h_start = hint
         for t in range(n):
-            m.add_hint(s[t], int(round(float(h_start[t]))))
+            m.add_hint(s[t], round(float(h_start[t])))
             for k in range(K):
                 if (t, k) in lits:
                     m.add_hint(lits[t, k], int(h_core[t] == k))

@@ -1,22 +1,28 @@
 """Shared-DRAM contention: a fluid, max-min fair (processor-sharing) model.
 
-A task of no-contention duration ``d`` cycles that moves ``B`` DRAM bytes streams at its
-natural rate ``r = B / d`` bytes/cycle when it runs alone (the cost model guarantees
-``r <= bandwidth``). Running tasks split the DRAM port max-min fairly: each gets
+A task of no-contention duration ``d`` cycles that moves ``B`` DRAM bytes runs in three
+phases (`phases`): the pipeline prologue (its first tile's load, at the port's full
+bandwidth), the body (the other bytes, streamed evenly) and the epilogue (its last
+store, at full bandwidth). In each phase it streams at its natural rate
+``r = bytes / cycles`` when it runs alone. Running tasks split the DRAM port max-min fairly: each gets
 ``min(r, equal share of what the others leave)``. A task granted ``a < r`` bytes/cycle
 progresses at speed ``a / r`` (its compute waits on its data), so its duration stretches.
-Shares are recomputed whenever a task starts or ends (event times), so a task speeds up
-again when its partner finishes. The scheduler, the validator's replay and the DRAM
+Shares are recomputed whenever a task starts, changes phase or ends (event times), so a
+task speeds up again when its partner finishes; nothing is fixed at a task's start. The scheduler, the validator's replay and the DRAM
 counter of the trace all use `fair_speeds`, so they agree.
 """
 
 from __future__ import annotations
 
 import heapq
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from dualopu.errors import ScheduleError
+
+if TYPE_CHECKING:
+    from dualopu.sched.graph import TaskGraph
 
 
 class DramCollision(ScheduleError):
@@ -32,6 +38,14 @@ def fair_speeds(demands: list[float], bw: float) -> list[float]:
     """Speed (granted / natural rate, in (0, 1]) of each running task under max-min fair sharing."""
     if sum(demands) <= bw:
         return [1.0] * len(demands)
+    if len(demands) == 2:  # the dual-core case in closed form (same result as the loop below)
+        a, b = demands
+        half = bw / 2
+        if a <= half:
+            return [1.0, (bw - a) / b]
+        if b <= half:
+            return [(bw - b) / a, 1.0]
+        return [half / a, half / b]
     out = [1.0] * len(demands)
     left, k = bw, len(demands)
     for j, i in enumerate(sorted(range(k), key=demands.__getitem__)):
@@ -52,26 +66,67 @@ def natural_rates(dur: np.ndarray, dram_bytes: np.ndarray, bw: float) -> np.ndar
     return np.minimum(r, bw)
 
 
+#: Phases of a task: pipeline prologue (first load), body, epilogue (last store).
+N_PHASES = 3
+
+
+def phases(dur: np.ndarray, dram_bytes: np.ndarray, head_cycles: np.ndarray, head_bytes: np.ndarray,
+           end_cycles: np.ndarray, end_bytes: np.ndarray, bw: float) -> tuple[np.ndarray, np.ndarray]:
+    """Each task as three fluid phases: ``(dur (n, 3), rate (n, 3))`` at full speed.
+
+    The prologue and epilogue stream the first load and last store at (nearly) the port's
+    full bandwidth; the body streams the remaining bytes evenly over the remaining time.
+    The phases sum to the task's no-contention duration and bytes."""
+    hc = np.minimum(head_cycles, dur)
+    ec = np.minimum(end_cycles, dur - hc)
+    body = np.maximum(dur - hc - ec, 0.0)
+    d = np.stack([hc, body, ec], axis=1)
+    b = np.stack([np.minimum(head_bytes, dram_bytes), np.maximum(dram_bytes - head_bytes - end_bytes, 0.0),
+                  np.minimum(end_bytes, np.maximum(dram_bytes - head_bytes, 0.0))], axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = np.where(d > 0, b / np.where(d > 0, d, 1.0), 0.0)
+    return d, np.minimum(r, bw)
+
+
 def replay(core: np.ndarray, start: np.ndarray, dur: np.ndarray, rate: np.ndarray, bw: float,
            n_cores: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Earliest end of every task given its core and start time under fair DRAM sharing.
 
-    Tasks of duration 0 end at their start. Returns ``(end, t, bw_used)``: the DRAM use is
-    ``bw_used[i]`` bytes/cycle on ``[t[i], t[i+1])``. Raises ScheduleError if a task starts on
-    a core still busy with the previous one (it could not have finished by then)."""
-    n = len(start)
+    ``dur`` and ``rate`` are ``(n,)`` (one phase) or ``(n, P)`` (phases run in order, see
+    `phases`). Tasks of duration 0 end at their start. Returns ``(end, t, bw_used)``: the DRAM
+    use is ``bw_used[i]`` bytes/cycle on ``[t[i], t[i+1])``. Raises ScheduleError if a task
+    starts on a core still busy with the previous one (it could not have finished by then)."""
+    pd = np.asarray(dur, dtype=float)
+    pr = np.asarray(rate, dtype=float)
+    if pd.ndim == 1:
+        pd, pr = pd[:, None], pr[:, None]
+    P = pd.shape[1]
     end = start.astype(float).copy()
-    busy = np.flatnonzero(dur > 0)
+    total = pd.sum(axis=1)
+    busy = np.flatnonzero(total > 0)
     order = busy[np.lexsort((core[busy], start[busy]))].tolist()
-    st, du, rt, co = start.tolist(), dur.tolist(), rate.tolist(), core.tolist()
+    st, du, rt, co = start.tolist(), pd.tolist(), pr.tolist(), core.tolist()
     run = [-1] * n_cores  # task on each core
+    seg = [0] * n_cores  # its current phase
     since = [0.0] * n_cores  # last speed change
-    left = [0.0] * n_cores  # work left (full-speed cycles) at `since`
+    left = [0.0] * n_cores  # work left in the phase (full-speed cycles) at `since`
     spd = [1.0] * n_cores
     endp = [0.0] * n_cores
     prof_t: list[float] = []
     prof_r: list[float] = []
-    heap: list[tuple[float, int]] = []  # (projected end, core), lazily invalidated
+    heap: list[tuple[float, int]] = []  # (projected end of the phase, core), lazily invalidated
+
+    def enter(k: int, t: int, j: int, now: float) -> bool:
+        """Start phase >= j of task t on core k; False when no phase is left."""
+        while j < P and du[t][j] <= 0.0:
+            j += 1
+        if j == P:
+            return False
+        seg[k], since[k], left[k], spd[k] = j, now, du[t][j], 1.0
+        endp[k] = now + du[t][j]
+        heapq.heappush(heap, (endp[k], k))
+        return True
+
     i, now = 0, 0.0
     while i < len(order) or heap:
         t_start = st[order[i]] if i < len(order) else np.inf
@@ -82,7 +137,7 @@ def replay(core: np.ndarray, start: np.ndarray, dur: np.ndarray, rate: np.ndarra
             now = t_end
             while heap and heap[0][0] == now:
                 _, k = heapq.heappop(heap)
-                if run[k] >= 0 and endp[k] == now:
+                if run[k] >= 0 and endp[k] == now and not enter(k, run[k], seg[k] + 1, now):
                     end[run[k]] = now
                     run[k] = -1
         else:
@@ -92,11 +147,11 @@ def replay(core: np.ndarray, start: np.ndarray, dur: np.ndarray, rate: np.ndarra
                 k = co[t]
                 if run[k] >= 0:
                     raise DramCollision(run[k], t, endp[k])
-                run[k], since[k], left[k], spd[k], endp[k] = t, now, du[t], 1.0, now + du[t]
-                heapq.heappush(heap, (endp[k], k))
+                run[k] = t
+                enter(k, t, 0, now)
                 i += 1
         active = [k for k in range(n_cores) if run[k] >= 0]
-        new = fair_speeds([rt[run[k]] for k in active], bw)
+        new = fair_speeds([rt[run[k]][seg[k]] for k in active], bw)
         for k, s in zip(active, new):
             if s != spd[k]:
                 left[k] -= (now - since[k]) * spd[k]
@@ -104,8 +159,18 @@ def replay(core: np.ndarray, start: np.ndarray, dur: np.ndarray, rate: np.ndarra
                 endp[k] = now + max(left[k], 0.0) / s
                 heapq.heappush(heap, (endp[k], k))
         prof_t.append(now)
-        prof_r.append(sum(rt[run[k]] * spd[k] for k in active))
+        prof_r.append(sum(rt[run[k]][seg[k]] * spd[k] for k in active))
     return end, np.asarray(prof_t), np.asarray(prof_r)
+
+
+def task_phases(g: TaskGraph, core: np.ndarray, dur: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """`phases` of every task of ``g`` on ``core`` with durations ``dur`` (0 for tasks that take no time)."""
+    rows = np.arange(len(g))
+    keep = dur > 0
+    return phases(dur, np.where(keep, g.dram_bytes[rows, core], 0.0),
+                  np.where(keep, g.head_cycles[rows, core], 0.0), np.where(keep, g.head_bytes[rows, core], 0.0),
+                  np.where(keep, g.end_cycles[rows, core], 0.0), np.where(keep, g.end_bytes[rows, core], 0.0),
+                  g.hardware.dram_bytes_per_cycle)
 
 
 def constant_rate_profile(start: np.ndarray, end: np.ndarray, dram_bytes: np.ndarray

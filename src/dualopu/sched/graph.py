@@ -15,7 +15,8 @@ from functools import cached_property
 
 import numpy as np
 
-from dualopu.cost.evaluate import CostMatrix, check_runs, place_layers
+from dualopu.cost.evaluate import CostMatrix, check_runs
+from dualopu.cost.placement import place_workload
 from dualopu.errors import ScheduleError
 from dualopu.hw.config import Hardware
 from dualopu.ir.network import Network
@@ -29,16 +30,20 @@ class NetPlan:
     network: Network
     cost: np.ndarray  # (L, K) cycles, inf where a core cannot run the layer
     dram_bytes: np.ndarray  # (L, K)
-    default_core: np.ndarray  # (L,) the cost model's placement
+    default_core: np.ndarray  # (L,) `dualopu.cost.placement.place_workload`'s placement
     src: np.ndarray  # layer-level edges src -> dst
     dst: np.ndarray
     min_cost: np.ndarray  # (L,) cheapest capable core
     head: np.ndarray  # (L,) longest min-cost path before the layer starts
     tail: np.ndarray  # (L,) longest min-cost path from the layer's start to the image's end
+    head_cycles: np.ndarray  # (L, K) pipeline prologue: the first tile's load, DRAM port alone
+    head_bytes: np.ndarray  # (L, K)
+    end_cycles: np.ndarray  # (L, K) pipeline epilogue: the last tile's store
+    end_bytes: np.ndarray  # (L, K)
 
 
-def net_plan(net: Network, hw: Hardware, cm: CostMatrix | None = None) -> NetPlan:
-    """Per-layer costs, placement and critical-path lengths of one network on ``hw``."""
+def net_plan(net: Network, hw: Hardware, cm: CostMatrix | None, core: np.ndarray) -> NetPlan:
+    """Per-layer costs, placement ``core`` and critical-path lengths of one network on ``hw``."""
     cm = check_runs(net, hw, cm)
     if cm.cycles.shape != (len(net), len(hw.cores)):
         raise ScheduleError(f"cost matrix of {net.name!r} has shape {cm.cycles.shape}, expected "
@@ -58,7 +63,26 @@ def net_plan(net: Network, hw: Hardware, cm: CostMatrix | None = None) -> NetPla
     for i in range(L - 1, -1, -1):
         if succs[i]:
             tail[i] = mc[i] + max(tail[s] for s in succs[i])
-    return NetPlan(net, cost, dram, place_layers(net, hw, cm).astype(np.int64), src, dst, mc, head, tail)
+    hb, hc, eb, ec = _ends(cm, hw, cost)
+    return NetPlan(net, cost, dram, np.asarray(core, dtype=np.int64), src, dst, mc, head, tail, hc, hb, ec, eb)
+
+
+def _ends(cm: CostMatrix, hw: Hardware, cost: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Bytes and cycles of a layer's pipeline prologue (first load) and epilogue (last store):
+    the cost model's uniform tiles, ``bytes / stages`` each, at the port's full bandwidth plus
+    one instruction overhead. During these the PE array waits on DRAM alone, so shared-DRAM
+    contention stretches them even in a compute-bound layer."""
+    ok = np.isfinite(cost) & (cost > 0)
+    s = np.maximum(np.where(ok, cm.stages, 1.0), 1.0)
+    bw = hw.dram_bytes_per_cycle
+    ovh = np.array([c.instr_overhead_cycles for c in hw.cores], dtype=float)[None, :]
+    hb = np.where(ok, np.maximum(cm.load_bytes, 0.0) / s, 0.0)
+    eb = np.where(ok, np.maximum(cm.store_bytes, 0.0) / s, 0.0)
+    hc = np.where(ok, hb / bw + ovh, 0.0)
+    ec = np.where(ok, eb / bw + ovh, 0.0)
+    scale = np.where(hc + ec > 0.5 * np.where(ok, cost, 0.0), 0.5 * np.where(ok, cost, 0.0) / np.maximum(hc + ec, 1e-12),
+                     1.0)  # a layer shorter than its ends (tiny layers): half its time at each end at most
+    return hb * scale, hc * scale, eb * scale, ec * scale
 
 
 def _csr(keys: np.ndarray, values: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -92,6 +116,10 @@ class TaskGraph:
     rank: np.ndarray  # arrival rank of the task's image (interleaves networks by share)
     head: np.ndarray
     tail: np.ndarray
+    head_cycles: np.ndarray  # (n, K) see `NetPlan`
+    head_bytes: np.ndarray
+    end_cycles: np.ndarray
+    end_bytes: np.ndarray
 
     def __len__(self) -> int:
         return int(self.net.shape[0])
@@ -129,7 +157,9 @@ def build_task_graph(workload: Workload, hw: Hardware, matrices: Sequence[CostMa
     nets, imgs = workload.networks, workload.images
     if matrices is not None and len(matrices) != len(nets):
         raise ScheduleError(f"{len(matrices)} cost matrices for {len(nets)} networks")
-    plans = tuple(net_plan(n, hw, None if matrices is None else matrices[i]) for i, n in enumerate(nets))
+    cms = [check_runs(n, hw, None if matrices is None else matrices[i]) for i, n in enumerate(nets)]
+    placed = place_workload(nets, hw, cms, imgs).split([len(n) for n in nets])
+    plans = tuple(net_plan(n, hw, cm, p.core) for n, cm, p in zip(nets, cms, placed))
     sizes = np.array([len(n) for n in nets], dtype=np.int64)
     counts = np.array(imgs, dtype=np.int64)
     offset = np.zeros(len(nets) + 1, dtype=np.int64)
@@ -137,7 +167,8 @@ def build_task_graph(workload: Workload, hw: Hardware, matrices: Sequence[CostMa
     cls_off = np.concatenate([[0], np.cumsum(sizes)])
     max_imgs = int(counts.max())
     parts: dict[str, list[np.ndarray]] = {k: [] for k in (
-        "net", "image", "layer", "cls", "cost", "bytes", "core", "rank", "head", "tail", "src", "dst")}
+        "net", "image", "layer", "cls", "cost", "bytes", "core", "rank", "head", "tail", "src", "dst",
+        "hc", "hb", "ec", "eb")}
     for ni, (p, m) in enumerate(zip(plans, imgs)):
         L = len(p.network)
         img = np.repeat(np.arange(m, dtype=np.int64), L)
@@ -151,6 +182,8 @@ def build_task_graph(workload: Workload, hw: Hardware, matrices: Sequence[CostMa
         parts["rank"].append((img + 0.5) / m * max_imgs + ni * 1e-6)
         parts["head"].append(np.tile(p.head, m))
         parts["tail"].append(np.tile(p.tail, m))
+        for key, arr in (("hc", p.head_cycles), ("hb", p.head_bytes), ("ec", p.end_cycles), ("eb", p.end_bytes)):
+            parts[key].append(np.tile(arr, (m, 1)))
         shift = offset[ni] + np.arange(m, dtype=np.int64)[:, None] * L
         parts["src"].append((shift + p.src[None, :]).ravel())
         parts["dst"].append((shift + p.dst[None, :]).ravel())
@@ -161,4 +194,4 @@ def build_task_graph(workload: Workload, hw: Hardware, matrices: Sequence[CostMa
     succ_ptr, succ_idx = _csr(src, dst, n)
     return TaskGraph(workload, hw, plans, offset, cat["net"], cat["image"], cat["layer"], cat["cls"],
                      cat["cost"], cat["bytes"], cat["core"], src, dst, pred_ptr, pred_idx, succ_ptr, succ_idx,
-                     cat["rank"], cat["head"], cat["tail"])
+                     cat["rank"], cat["head"], cat["tail"], cat["hc"], cat["hb"], cat["ec"], cat["eb"])

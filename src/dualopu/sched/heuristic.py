@@ -1,17 +1,16 @@
 """Event-driven list scheduler over integer task ids (the ``heuristic`` method).
 
-* Placement: a task goes to the core the lower bound's LP split gives its (network, layer)
-  class (``balanced``: flexible element-wise work lands where it does not lengthen the
-  busiest core; a class split between cores alternates images), or to the cost model's
-  default core (``default``).
+* Placement: every task on its layer's core in `dualopu.cost.placement` (``default``: what
+  the compiled programs run), or the lower bound's LP split (``balanced``, which alternates
+  a split class's images between cores; an option, not in the portfolio).
 * Priority: a global order of task ids. ``rank``: the oldest image first (networks
   interleaved by arrival rank), then the longest remaining critical path, so every core
   takes whatever ready work of any image comes first and images interleave. ``tail``:
   critical path first, then age (better for a few images).
 * Each core has a heap of ready task positions in that order; whenever a core is idle it
   takes the best ready task. Zero-cost tasks finish the moment they are ready.
-* Shared DRAM (fluid, max-min fair, `sched.fluid`): running tasks' speeds are recomputed
-  at every event. Before starting a task whose bandwidth demand would not fit beside the
+* Shared DRAM (fluid, max-min fair, `sched.fluid`): each task runs in phases (prologue,
+  body, epilogue) and running phases' speeds are recomputed at every event. Before starting a task whose bandwidth demand would not fit beside the
   running ones, a core looks a few tasks down its heap for one that fits (pairing a
   memory-bound layer with a compute-bound one); a core with slack (less loaded than the
   busiest) rather waits than slow down a busier core's task.
@@ -26,7 +25,7 @@ import numpy as np
 
 from dualopu.errors import ScheduleError
 from dualopu.sched.bound import Split
-from dualopu.sched.fluid import fair_speeds, natural_rates
+from dualopu.sched.fluid import N_PHASES, fair_speeds, natural_rates, phases
 from dualopu.sched.graph import TaskGraph
 
 _INF = float("inf")
@@ -37,7 +36,7 @@ class Options:
     """Knobs of one heuristic run."""
 
     priority: str = "rank"  # "rank" | "tail"
-    placement: str = "balanced"  # "balanced" | "default"
+    placement: str = "default"  # "default" (the one placement rule) | "balanced" (the bound's LP split)
     lookahead: int = 8  # ready tasks a core inspects for one that fits the free DRAM bandwidth
     hold: bool = True  # a core with slack waits rather than slow a busier core
     slack: float = 0.9  # a core is "with slack" below this fraction of the busiest core's load
@@ -85,6 +84,9 @@ def list_schedule(g: TaskGraph, core: np.ndarray, order: np.ndarray, *, contenti
         raise ScheduleError(f"{g.describe(int(np.flatnonzero(~np.isfinite(dur_a))[0]))} placed on a core that "
                             "cannot run it")
     rate_a = natural_rates(dur_a, g.dram_bytes[rows, core], bw) if contention else np.zeros(n)
+    pd_a, pr_a = phases(dur_a, g.dram_bytes[rows, core], g.head_cycles[rows, core], g.head_bytes[rows, core],
+                        g.end_cycles[rows, core], g.end_bytes[rows, core], bw)
+    pdur, prate = pd_a.tolist(), pr_a.tolist()
     pos_a = np.empty(n, dtype=np.int64)
     pos_a[order] = rows
     dur, rate, co = dur_a.tolist(), rate_a.tolist(), core.tolist()
@@ -106,6 +108,8 @@ def list_schedule(g: TaskGraph, core: np.ndarray, order: np.ndarray, *, contenti
         heapq.heapify(h)
     run = [-1] * K
     since, left, spd, endp = [0.0] * K, [0.0] * K, [1.0] * K, [_INF] * K
+    seg = [0] * K  # current phase of the task on each core (contention only)
+    cur = [0.0] * K  # its DRAM rate in that phase
     now, done = 0.0, 0
     push, pop = heapq.heappush, heapq.heappop
     rng = range(K)
@@ -169,13 +173,26 @@ def list_schedule(g: TaskGraph, core: np.ndarray, order: np.ndarray, *, contenti
                 if t >= 0:
                     run[k] = t
                     start[t] = since[k] = now
-                    left[k], spd[k] = dur[t], 1.0
-                    endp[k] = now + dur[t]
+                    spd[k] = 1.0
+                    if contention:
+                        j = 0
+                        while j < N_PHASES - 1 and pdur[t][j] <= 0.0:
+                            j += 1
+                        seg[k], left[k], cur[k] = j, pdur[t][j], prate[t][j]
+                    else:
+                        left[k] = dur[t]
+                    endp[k] = now + left[k]
         if contention:
             act = [k for k in rng if run[k] >= 0]
-            if act:
-                new = fair_speeds([rate[run[k]] for k in act], bw)
-                for k, s in zip(act, new):
+            demand = [cur[k] for k in act]
+            if sum(demand) <= bw:  # the usual case: everyone at full speed
+                for k in act:
+                    if spd[k] != 1.0:
+                        left[k] -= (now - since[k]) * spd[k]
+                        since[k], spd[k] = now, 1.0
+                        endp[k] = now + max(left[k], 0.0)
+            else:
+                for k, s in zip(act, fair_speeds(demand, bw)):
                     if s != spd[k]:
                         left[k] -= (now - since[k]) * spd[k]
                         since[k], spd[k] = now, s
@@ -187,6 +204,14 @@ def list_schedule(g: TaskGraph, core: np.ndarray, order: np.ndarray, *, contenti
         for k in rng:
             if endp[k] == now:
                 t = run[k]
+                if contention:  # next phase of the same task, if any
+                    j = seg[k] + 1
+                    while j < N_PHASES and pdur[t][j] <= 0.0:
+                        j += 1
+                    if j < N_PHASES:
+                        seg[k], left[k], cur[k], since[k], spd[k] = j, pdur[t][j], prate[t][j], now, 1.0
+                        endp[k] = now + left[k]
+                        continue
                 end[t] = now
                 run[k], endp[k] = -1, _INF
                 done += 1

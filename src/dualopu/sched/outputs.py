@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from dualopu.hw.config import Hardware
-from dualopu.sched.fluid import constant_rate_profile, natural_rates, replay
+from dualopu.sched.fluid import constant_rate_profile, replay, task_phases
 from dualopu.sched.graph import TaskGraph, build_task_graph
 from dualopu.sched.schedule import Schedule
 from dualopu.sched.workload import Workload
@@ -29,9 +29,15 @@ def dram_profile(sched: Schedule, workload: Workload, hw: Hardware, graph: TaskG
     dram = g.dram_bytes[ids, sched.core]
     if not sched.contention:
         return constant_rate_profile(sched.start, sched.end, dram)
-    dur = np.where(sched.end > sched.start, g.cost[ids, sched.core], 0.0)
-    rate = natural_rates(dur, dram, hw.dram_bytes_per_cycle)
-    _, t, r = replay(sched.core, sched.start, dur, rate, hw.dram_bytes_per_cycle, len(hw.cores))
+    n = len(g)
+    core = np.empty(n, dtype=np.int64)
+    start = np.empty(n)
+    core[ids], start[ids] = sched.core, sched.start
+    busy = np.zeros(n, dtype=bool)
+    busy[ids] = sched.end > sched.start
+    dur = np.where(busy, g.cost[np.arange(n), core], 0.0)
+    pdur, prate = task_phases(g, core, dur)
+    _, t, r = replay(core, start, pdur, prate, hw.dram_bytes_per_cycle, len(hw.cores))
     return t, r
 
 

@@ -12,7 +12,9 @@ from dualopu.errors import ScheduleError
 from dualopu.hw.config import Hardware
 from dualopu.sched.workload import Workload
 
-FORMAT = "dualopu-schedule/1"
+#: Format (and model) version of saved schedules; bumped when the file layout or the timing
+#: model changes (2: phased fluid contention model, the one placement rule).
+FORMAT = "dualopu-schedule/2"
 _ARRAYS = ("task", "net", "image", "layer", "core", "start", "end")
 
 
@@ -132,6 +134,9 @@ class Schedule:
             d = json.loads(text)
             if not isinstance(d, dict) or not isinstance(d.get("tasks"), dict):
                 raise ScheduleError("not a dualopu schedule file (no 'tasks' table)")
+            if d.get("format") != FORMAT:
+                raise ScheduleError(f"schedule file format {d.get('format')!r} is not {FORMAT!r} (written by another "
+                                    "dualopu version: schedule again)")
             t = d["tasks"]
             arrays = {}
             for k in _ARRAYS:

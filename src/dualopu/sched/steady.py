@@ -24,8 +24,10 @@ from dualopu.hw.config import Hardware, load_hardware
 from dualopu.sched.bound import bound_and_split
 from dualopu.sched.fluid import natural_rates
 from dualopu.sched.graph import TaskGraph, build_task_graph
-from dualopu.sched.heuristic import placement
 from dualopu.sched.workload import Workload
+
+#: Factor by which the trial period grows until every task fits the timetable.
+PERIOD_GROWTH = 1.02
 
 
 @dataclass(frozen=True)
@@ -144,10 +146,16 @@ def modulo_schedule(g: TaskGraph, core: np.ndarray, period: float, contention: b
         s0 = max((float(end[pi[j]]) for j in range(pp[t], pp[t + 1])), default=0.0)
         d, k, r = float(dur[t]), int(core[t]), float(rate[t])
         s = s0
-        if d > 0 and k == anchor:
+        placed = False
+        if d > 0 and k == anchor:  # its slot on the anchor's circle, unless the DRAM port is full there
             s = s0 + (slot - s0) % period
-            slot += d
-        elif d > 0:
+            placed = cores[k].core_clash(s, d) is None and (r == 0 or dram.rate_clash(s, d, r, bw) is None)
+            if placed:
+                cores[k].reserve(s, d)
+                slot += d
+            else:
+                s = s0
+        if d > 0 and not placed:
             while True:
                 if s > s0 + period + 1e-9:
                     return None
@@ -158,11 +166,21 @@ def modulo_schedule(g: TaskGraph, core: np.ndarray, period: float, contention: b
                     break
                 s = max(nxt, s + 1e-9)
             cores[k].reserve(s, d)
+            if k == anchor:
+                slot = s + d
         if d > 0 and r > 0:
-            if k == anchor and dram.rate_clash(s, d, r, bw) is not None:
-                return None
             dram.add_rate(s, d, r)
         start[t], end[t] = s, s + d
+    return start, end
+
+
+def _one_after_another(g: TaskGraph, core: np.ndarray, dur: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A round's tasks one after another in topological order: the timetable of period ``sum(dur)``."""
+    order = np.lexsort((g.layer, g.net, g.image, g.head))
+    c = np.cumsum(dur[order])
+    start, end = np.zeros(len(g)), np.zeros(len(g))
+    start[order] = c - dur[order]
+    end[order] = c
     return start, end
 
 
@@ -177,16 +195,20 @@ def steady_state(workload: Workload, hw: Hardware | str, *, contention: bool = T
     one = workload.round()
     w = one.scaled(unroll)
     g = build_task_graph(w, hw)
-    b, split = bound_and_split(w, hw, g)
-    core = placement(g, "balanced", split)
+    b, _ = bound_and_split(w, hw, g, contention)
+    core = g.default_core
     dur = g.cost[np.arange(len(g)), core]
     dram = float(g.dram_bytes[np.arange(len(g)), core].sum()) / hw.dram_bytes_per_cycle
     lo = max(float(np.bincount(core, weights=dur, minlength=g.n_cores).max()), dram if contention else 0.0,
              float(dur.max()), 1.0)
+    # one round after another (each task alone on the machine) is always a valid timetable
+    seq = max(float(dur.sum()), lo)
     hi, sol = lo, modulo_schedule(g, core, lo, contention)
-    while sol is None:
-        lo, hi = hi, hi * 1.02
+    while sol is None and hi < seq:
+        lo, hi = hi, min(hi * PERIOD_GROWTH, seq)
         sol = modulo_schedule(g, core, hi, contention)
+    if sol is None:
+        hi, sol = seq, _one_after_another(g, core, dur)
     if hi > lo:
         while hi - lo > tolerance * lo:
             mid = (lo + hi) / 2

@@ -6,7 +6,7 @@ import numpy as np
 
 from dualopu.errors import ScheduleError
 from dualopu.hw.config import Hardware
-from dualopu.sched.fluid import DramCollision, natural_rates, replay
+from dualopu.sched.fluid import DramCollision, replay, task_phases
 from dualopu.sched.graph import TaskGraph, build_task_graph
 from dualopu.sched.schedule import Schedule
 from dualopu.sched.workload import Workload
@@ -93,9 +93,9 @@ def validate(sched: Schedule, workload: Workload, hw: Hardware, graph: TaskGraph
                             f"and {g.describe(int(o[i + 1]))}")
     if sched.contention:
         dur = np.where(end - start > tol, cost, 0.0)
-        rate = natural_rates(dur, g.dram_bytes[np.arange(n), core], hw.dram_bytes_per_cycle)
+        pdur, prate = task_phases(g, core, dur)
         try:
-            need, _, _ = replay(core, start, dur, rate, hw.dram_bytes_per_cycle, K)
+            need, _, _ = replay(core, start, pdur, prate, hw.dram_bytes_per_cycle, K)
         except DramCollision as exc:
             raise ScheduleError(f"{g.describe(exc.previous)} ends at {end[exc.previous]:.6g}, but sharing DRAM "
                                 f"bandwidth with the tasks beside it, it cannot finish before {exc.needed_end:.6g}"

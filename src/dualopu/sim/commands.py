@@ -19,8 +19,8 @@ from dualopu.sim.verify import check_functional, check_program_matches, compare_
 from dualopu.util import parse_input_shape
 
 
-def load_model(model: str, input_size: int | None = None) -> Network:
-    """A built-in network name or an ONNX file, optionally at a square input size."""
+def load_model(model: str, input_size: int | str | None = None) -> Network:
+    """A built-in network name or an ONNX file, optionally at an input shape (``N`` or ``1x3xHxW``)."""
     shape = parse_input_shape(str(input_size)) if input_size else None
     try:
         from dualopu.ir.loader import load_network  # type: ignore[import-not-found]
@@ -30,7 +30,7 @@ def load_model(model: str, input_size: int | None = None) -> Network:
     return net
 
 
-def compile_command(model: str, hw_name: str, out: Path, input_size: int | None) -> tuple[Program, dict[str, Any]]:
+def compile_command(model: str, hw_name: str, out: Path, input_size: int | str | None) -> tuple[Program, dict[str, Any]]:
     """Compile and write the program; a JSON-ready summary."""
     net = load_model(model, input_size)
     hw = load_hardware(hw_name)
@@ -52,7 +52,7 @@ def compile_command(model: str, hw_name: str, out: Path, input_size: int | None)
 
 
 def simulate_command(
-    model: str, hw_name: str, functional: bool, input_size: int | None, program: Path | None, seed: int = 0
+    model: str, hw_name: str, functional: bool, input_size: int | str | None, program: Path | None, seed: int = 0
 ) -> dict[str, Any]:
     """Cycle simulation vs analytical model, optionally functional simulation vs onnxruntime."""
     prog = Program.load(program) if program is not None else None  # refuse a bad file first

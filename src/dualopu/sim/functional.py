@@ -13,12 +13,19 @@ every partial sum is an integer below 2**53), requantization is float32 with
 round-half-to-even (``numpy.rint``), as the exported ONNX model does. Only the quantized
 parameters (weights, bias, multipliers, tables) are read from `QuantizedNetwork`; none of
 the calibration or reference code is used.
+
+Weights travel: every MAC layer's parameters are laid out in a weight image in DRAM (the
+activation table first, if the layer has one, then per output channel its INT8 weights, a
+float32 requantization multiplier and an int32 bias; `dualopu.plan.bytes`). A weight LOAD
+copies exactly its ``bytes`` from that image into its slot (the layer's first weight LOAD
+carries the table), and COMPUTE decodes weights, multipliers and biases from the slot
+bytes: a missing or short weight LOAD is a `ProgramError`, never silently the right answer.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -26,7 +33,8 @@ from dualopu.compiler.isa import Compute, Load, Post, Store
 from dualopu.compiler.program import LayerProgram, Program
 from dualopu.compiler.quant import QLayer, QuantizedNetwork
 from dualopu.errors import ProgramError, ShapeError
-from dualopu.ir.network import Layer, LayerKind
+from dualopu.ir.network import MAC_KINDS, Layer, LayerKind, uses_table
+from dualopu.plan.bytes import PARAM_BYTES_BIAS, PARAM_BYTES_MULT, TABLE_BYTES, weights_per_oc_bytes
 
 
 @dataclass(frozen=True)
@@ -40,9 +48,58 @@ class _Tile:
 
 @dataclass(frozen=True)
 class _WTile:
+    """A weight slot: the bytes a LOAD brought for output channels ``[c0, c1)``."""
+
     layer: int
     c0: int
     c1: int
+    data: np.ndarray  # uint8, as copied from the weight image
+    table: bool  # the bytes start with the activation table
+
+
+def _weight_image(layer: Layer, q: QLayer) -> np.ndarray:
+    """The layer's parameters as they sit in DRAM: [table] then per output channel
+    weights (int8), multiplier (float32), bias (int32, if any)."""
+    parts: list[np.ndarray] = []
+    if uses_table(layer):
+        t = q.table if q.table is not None else np.zeros(TABLE_BYTES, dtype=np.int8)
+        parts.append(np.ascontiguousarray(t, dtype=np.int8).view(np.uint8).reshape(-1))
+    if q.weight is not None:
+        cout = layer.out_channels
+        rec = [np.ascontiguousarray(q.weight, dtype=np.int8).reshape(cout, -1).view(np.uint8),
+               np.ascontiguousarray(q.mult[:cout], dtype=np.float32).reshape(cout, 1).view(np.uint8)]
+        if layer.has_bias:
+            b = q.bias if q.bias is not None else np.zeros(cout, dtype=np.int32)
+            rec.append(np.ascontiguousarray(b, dtype=np.int32).reshape(cout, 1).view(np.uint8))
+        parts.append(np.concatenate(rec, axis=1).reshape(-1))
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.uint8)
+
+
+def _record_bytes(layer: Layer) -> int:
+    return weights_per_oc_bytes(layer, 1) + PARAM_BYTES_MULT + (PARAM_BYTES_BIAS if layer.has_bias else 0)
+
+
+def _loaded_params(lp: LayerProgram, ins: Compute, wt: _WTile, q: QLayer, where: str) -> QLayer:
+    """Weights, multipliers and biases of ``ins``'s channels decoded from the slot's bytes."""
+    ly = lp.layer
+    rec = _record_bytes(ly)
+    off = (TABLE_BYTES if wt.table else 0) + (ins.c0 - wt.c0) * rec
+    end = off + (ins.c1 - ins.c0) * rec
+    if wt.data.size < end:
+        raise ProgramError(f"{where}: weights of oc[{ins.c0}:{ins.c1}] incomplete in w[{ins.w_slot}] "
+                           f"(its LOAD brought {wt.data.size} B, the tile needs {end} B)")
+    recs = wt.data[off:end].reshape(ins.c1 - ins.c0, rec)
+    nw = weights_per_oc_bytes(ly, 1)
+    assert q.weight is not None
+    weight = np.zeros((ly.out_channels, *q.weight.shape[1:]), dtype=np.int8)
+    weight[ins.c0:ins.c1] = np.ascontiguousarray(recs[:, :nw]).view(np.int8).reshape(-1, *q.weight.shape[1:])
+    mult = np.zeros(ly.out_channels, dtype=np.float32)
+    mult[ins.c0:ins.c1] = np.ascontiguousarray(recs[:, nw:nw + PARAM_BYTES_MULT]).view(np.float32).reshape(-1)
+    bias = None
+    if ly.has_bias:
+        bias = np.zeros(ly.out_channels, dtype=np.int32)
+        bias[ins.c0:ins.c1] = np.ascontiguousarray(recs[:, nw + PARAM_BYTES_MULT:]).view(np.int32).reshape(-1)
+    return replace(q, weight=weight, bias=bias, mult=mult)
 
 
 def _tail(v: np.ndarray, q: QLayer) -> np.ndarray:
@@ -199,11 +256,26 @@ def _execute(program: Program, qnet: QuantizedNetwork, x: np.ndarray) -> np.ndar
     wslots: dict[tuple[int, int], _WTile] = {}
     for lp in program.layers:
         q = qnet.layers[lp.index]
+        image = _weight_image(lp.layer, q) if lp.instrs else np.zeros(0, dtype=np.uint8)
+        has_table = uses_table(lp.layer)
+        table: np.ndarray | None = None  # the activation table as loaded (post-processing memory)
+        first_w = True
         for k, ins in enumerate(lp.instrs):
             where = f"layer {lp.name!r} instruction {k}"
             if isinstance(ins, Load):
                 if ins.buf == "w":
-                    wslots[(lp.core, ins.slot)] = _WTile(lp.index, ins.c0, ins.c1)
+                    with_table = first_w and has_table
+                    if lp.layer.kind in MAC_KINDS:
+                        off = 0 if with_table else TABLE_BYTES * has_table + ins.c0 * _record_bytes(lp.layer)
+                        if with_table and ins.c0 != 0:
+                            raise ProgramError(f"{where}: the first weight LOAD must start at channel 0 (table)")
+                    else:
+                        off = 0
+                    data = image[off:off + ins.bytes]
+                    if with_table and data.size >= TABLE_BYTES and q.table is not None:
+                        table = data[:TABLE_BYTES].view(np.int8)
+                    first_w = False
+                    wslots[(lp.core, ins.slot)] = _WTile(lp.index, ins.c0, ins.c1, data, with_table)
                     continue
                 t = program.tensors[ins.src]
                 data = dram[t.addresses(ins.c0, ins.c1, ins.r0, ins.r1)]
@@ -215,7 +287,10 @@ def _execute(program: Program, qnet: QuantizedNetwork, x: np.ndarray) -> np.ndar
                 tile = slots.get((lp.core, "in", ins.in_slot, 0))
                 if tile is None:
                     raise ProgramError(f"{where}: in[{ins.in_slot}] is empty")
-                y = _compute(lp, ins, tile, q, where)
+                if q.table is not None and table is None:
+                    raise ProgramError(f"{where}: the activation table is not loaded")
+                ql = _loaded_params(lp, ins, wt, q, where)
+                y = _compute(lp, ins, tile, ql if table is None else replace(ql, table=table), where)
                 slots[(lp.core, "out", ins.out_slot, 0)] = _Tile(y, ins.c0, ins.r0)
             elif isinstance(ins, Post):
                 tiles = []
@@ -226,8 +301,9 @@ def _execute(program: Program, qnet: QuantizedNetwork, x: np.ndarray) -> np.ndar
                     tiles.append(tl)
                 if q.table is not None:
                     wt = wslots.get((lp.core, ins.w_slot))
-                    if wt is None or wt.layer != lp.index:
+                    if wt is None or wt.layer != lp.index or table is None:
                         raise ProgramError(f"{where}: the activation table is not loaded")
+                    q = replace(q, table=table)
                 y = _post(lp, ins, tiles, q, where)
                 slots[(lp.core, "out", ins.out_slot, 0)] = _Tile(y, ins.c0, ins.r0)
             elif isinstance(ins, Store):

@@ -1,18 +1,18 @@
-"""Auto-tuner: PE count and input size per PE of every core under an area budget."""
+"""Auto-tuner: every core's PE count, input size, ic_parallel and buffers under an area budget."""
 
-from dualopu.tune.split_search import CoreSpace, Grid, SearchResult, build_grid, search
-from dualopu.tune.tuner import OBJECTIVES, TuneResult, compare_tuned, pareto_front, template_for, tune
+from dualopu.tune.search import pareto_indices, spread_period_cycles
+from dualopu.tune.space import DesignSpace, load_space
+from dualopu.tune.store import MODEL_VERSION
+from dualopu.tune.tuner import OBJECTIVES, TuneResult, template_for, tune
 
 __all__ = [
+    "MODEL_VERSION",
     "OBJECTIVES",
-    "CoreSpace",
-    "Grid",
-    "SearchResult",
+    "DesignSpace",
     "TuneResult",
-    "build_grid",
-    "compare_tuned",
-    "pareto_front",
-    "search",
+    "load_space",
+    "pareto_indices",
+    "spread_period_cycles",
     "template_for",
     "tune",
 ]

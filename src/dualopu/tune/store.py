@@ -1,82 +1,142 @@
-"""A result store that survives interruption: SQLite (WAL), one row per evaluated
-configuration, written chunk by chunk in transactions, keyed by a run signature so that a
-resumed run can only continue the same search."""
+"""The tuner's resumable store: SQLite, numeric columns only, small.
+
+It holds what a resumed run needs and nothing else: the run signature (models, space,
+budget, method, cost-model version), the ranked top candidates (the ones to confirm) with
+their scheduled throughput once confirmed, and the Pareto front. A killed run resumes
+without searching again and without re-scheduling the candidates already confirmed.
+"""
 
 from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from dualopu.errors import TuneError
+from dualopu.plan import MODEL_VERSION as PLAN_MODEL_VERSION
+from dualopu.tune.space import COLUMNS
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS points (
-    config TEXT PRIMARY KEY, chunk INTEGER NOT NULL, idx TEXT NOT NULL,
-    period_cycles REAL NOT NULL, area REAL NOT NULL, macs_per_cycle REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS chunks (chunk INTEGER PRIMARY KEY);
-"""
+#: Version of the mapping/cost model the stored bounds come from (`dualopu.plan.MODEL_VERSION`),
+#: recorded in the signature so a store written by another model is never resumed.
+MODEL_VERSION = PLAN_MODEL_VERSION
+
+#: Columns of a ranked row besides the per-core values.
+ROW_COLUMNS = ("period_cycles", "area", "bound_ips")
+
+
+def core_columns(n_cores: int) -> list[str]:
+    """Wide numeric column names of one design: ``c0_pe_count``, ..., ``c{K-1}_output_buffer_kib``."""
+    return [f"c{k}_{c}" for k in range(n_cores) for c in COLUMNS]
 
 
 class ResultStore:
-    """Open (or create) the store at ``path`` for the run ``signature``."""
+    """Open (or create) the store at ``path`` for the run ``signature`` with ``n_cores`` cores."""
 
-    def __init__(self, path: str | Path, signature: dict[str, object], resume: bool, overwrite: bool = False) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        signature: dict[str, object],
+        n_cores: int,
+        resume: bool,
+        overwrite: bool = False,
+    ) -> None:
         self.path = Path(path)
-        sig = json.dumps(signature, sort_keys=True)
+        self.n_cores = n_cores
+        sig = json.dumps({**signature, "model_version": MODEL_VERSION}, sort_keys=True)
         if self.path.exists() and overwrite:
             self.path.unlink()
-            for extra in (self.path.with_name(self.path.name + "-wal"), self.path.with_name(self.path.name + "-shm")):
+            for extra in (
+                self.path.with_name(self.path.name + "-wal"),
+                self.path.with_name(self.path.name + "-shm"),
+            ):
                 extra.unlink(missing_ok=True)
         existed = self.path.exists()
         if existed and not resume:
-            raise TuneError(f"{self.path} already holds results: pass --resume to continue that run, or --overwrite")
+            raise TuneError(
+                f"{self.path} already holds results: pass --resume to continue that run, or --overwrite"
+            )
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        cols = ", ".join(
+            f"{c} REAL NOT NULL"
+            for c in (*ROW_COLUMNS, "dram_bytes_per_cycle", "clock_mhz", *core_columns(n_cores))
+        )
         try:
             self.db = sqlite3.connect(self.path)
             self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=NORMAL")
             if existed:
                 tables = {r[0] for r in self.db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-                if not {"meta", "points", "chunks"} <= tables:
-                    raise TuneError(f"{self.path}: not a dualopu result store (tables {sorted(tables)}); refusing "
-                                    "to overwrite it")
+                if not {"meta", "candidates", "pareto"} <= tables:
+                    raise TuneError(
+                        f"{self.path}: not a dualopu result store of this version (tables "
+                        f"{sorted(tables)}); refusing to overwrite it"
+                    )
                 row = self.db.execute("SELECT value FROM meta WHERE key='signature'").fetchone()
-                if row is None or row[0] != sig:
-                    raise TuneError(f"{self.path}: the stored run differs from this one (models, space, budget or "
-                                    "seed); refusing to mix results")
+                stored = json.loads(row[0]) if row else {}
+                if stored.get("model_version") != MODEL_VERSION:
+                    raise TuneError(
+                        f"{self.path}: written by cost model {stored.get('model_version')!r}, this is "
+                        f"{MODEL_VERSION!r}; refusing to resume (use --overwrite)"
+                    )
+                if row[0] != sig:
+                    raise TuneError(
+                        f"{self.path}: the stored run differs from this one (models, space, budget or "
+                        "method); refusing to mix results"
+                    )
             else:
-                self.db.executescript(_SCHEMA)
+                self.db.executescript(
+                    "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+                    f"CREATE TABLE candidates (rank INTEGER PRIMARY KEY, preset INTEGER NOT NULL, {cols}, "
+                    "scheduled_ips REAL, busy_json TEXT);"
+                    f"CREATE TABLE pareto (i INTEGER PRIMARY KEY, {cols});"
+                )
                 self.db.execute("INSERT INTO meta VALUES ('signature', ?)", (sig,))
                 self.db.commit()
         except sqlite3.DatabaseError as exc:
-            raise TuneError(f"{self.path}: corrupt or not an SQLite result store ({exc}); refusing to overwrite "
-                            "it") from None
+            raise TuneError(
+                f"{self.path}: corrupt or not an SQLite result store ({exc}); refusing to overwrite it"
+            ) from None
 
-    def done_chunks(self) -> set[int]:
-        return {r[0] for r in self.db.execute("SELECT chunk FROM chunks")}
+    def ranked(self) -> bool:
+        return self.db.execute("SELECT value FROM meta WHERE key='stage'").fetchone() is not None
 
-    def add_chunk(self, chunk: int, rows: Iterable[tuple[str, str, float, float, float]]) -> None:
-        """Write one chunk's rows and mark it done, atomically."""
+    def put_ranked(
+        self, candidates: np.ndarray, preset: np.ndarray, pareto: np.ndarray, info: dict[str, object]
+    ) -> None:
+        """Store the ranked candidates and the front (rows: ROW_COLUMNS, dram, clock, core values), atomically."""
+        n = 5 + len(core_columns(self.n_cores))
         with self.db:
             self.db.executemany(
-                "INSERT OR IGNORE INTO points (config, chunk, idx, period_cycles, area, macs_per_cycle) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                [(c, chunk, i, p, a, m) for c, i, p, a, m in rows],
+                f"INSERT INTO candidates VALUES (?, ?, {', '.join('?' * n)}, NULL, NULL)",
+                [(i, int(p), *map(float, r)) for i, (r, p) in enumerate(zip(candidates, preset))],
             )
-            self.db.execute("INSERT OR IGNORE INTO chunks VALUES (?)", (chunk,))
+            self.db.executemany(
+                f"INSERT INTO pareto VALUES (?, {', '.join('?' * n)})",
+                [(i, *map(float, r)) for i, r in enumerate(pareto)],
+            )
+            self.db.execute("INSERT INTO meta VALUES ('stage', ?)", (json.dumps(info),))
 
-    def frame(self) -> pd.DataFrame:
-        frame = pd.read_sql_query("SELECT config, idx, period_cycles, area, macs_per_cycle FROM points ORDER BY rowid",
-                                  self.db)
-        frame["period_cycles"] = frame["period_cycles"].replace(np.float64(1e300), np.inf)
-        return frame
+    def load_ranked(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, object]]:
+        rows = self.db.execute("SELECT * FROM candidates ORDER BY rank").fetchall()
+        cand = np.array([r[2:-2] for r in rows], dtype=float)
+        preset = np.array([r[1] for r in rows], dtype=bool)
+        pareto = np.array([r[1:] for r in self.db.execute("SELECT * FROM pareto ORDER BY i")], dtype=float)
+        info = json.loads(self.db.execute("SELECT value FROM meta WHERE key='stage'").fetchone()[0])
+        return cand, preset, pareto.reshape(-1, cand.shape[1] if len(cand) else 0), info
+
+    def confirmed(self) -> dict[int, tuple[float, list[float]]]:
+        rows = self.db.execute(
+            "SELECT rank, scheduled_ips, busy_json FROM candidates WHERE scheduled_ips IS NOT NULL"
+        )
+        return {int(r[0]): (float(r[1]), json.loads(r[2])) for r in rows}
+
+    def put_confirmed(self, rank: int, ips: float, busy: list[float]) -> None:
+        with self.db:
+            self.db.execute(
+                "UPDATE candidates SET scheduled_ips=?, busy_json=? WHERE rank=?",
+                (ips, json.dumps(busy), rank),
+            )
 
     def close(self) -> None:
         self.db.close()

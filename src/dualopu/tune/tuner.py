@@ -1,17 +1,18 @@
-"""The auto-tuner: PE count and input size per PE of every core under an area budget.
+"""The auto-tuner: every core's PE count, input size, ic_parallel and buffers under an area budget.
 
-One procedure for every design family (dual-core, unified single core, systolic), so that
-every comparison is tuned vs tuned:
+One procedure for every design family (dual-core, single core, systolic, several cores of
+one type), so every comparison is tuned vs tuned:
 
-1. price every candidate of every core with the vectorized cost model and evaluate the
-   whole space (exhaustive, chunked, written to a resumable SQLite store; on the local
-   process or a Dask cluster) or sample it with Optuna TPE;
-2. rank feasible configurations (area <= budget) by the steady-state objective;
-3. schedule the best few with the real scheduler and keep the best scheduled one.
+1. price, prune and rank the design space by the steady-state bound (`tune.search`);
+2. schedule the best ``confirm_top`` (and the preset, always a candidate) with the real
+   scheduler, in parallel (local processes or Dask), and keep the best scheduled one;
+3. store the ranked candidates, the front and the confirmations (resumable), then write
+   best.yaml, candidates.csv, pareto.csv, summary.json and tune.png once.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -20,20 +21,39 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from dualopu.errors import TuneError
+from dualopu.hw.area import total_area
 from dualopu.hw.config import Core, Hardware, load_hardware
 from dualopu.ir.network import Network
-from dualopu.tune.split_search import CoreSpace, Grid, build_grid, hardware_from
-from dualopu.tune.store import ResultStore
+from dualopu.tune.executor import dask_address, run_jobs
+from dualopu.tune.search import AREA_SLACK, CorePricing, hardware_of, price_and_prune, rank
+from dualopu.tune.space import COLUMNS, CoreRanges, DesignSpace, core_kind, load_space, space_size
+from dualopu.tune.store import ROW_COLUMNS, ResultStore, core_columns
 from dualopu.util import write_atomic
 
 #: Template of each core kind in a `--cores` list (buffers, dataflow from the presets).
-_CORE_TEMPLATES = {"regular": ("dual-opu", 0), "depthwise": ("dual-opu", 1), "unified": ("single-opu", 0),
-                   "unified:systolic": ("tpu-like", 0), "systolic": ("tpu-like", 0)}
-OBJECTIVES = ("throughput", "latency", "efficiency")
-Progress = Callable[[int, int, float], None]  # done, total, best objective so far
+_CORE_TEMPLATES = {
+    "regular": ("dual-opu", 0),
+    "depthwise": ("dual-opu", 1),
+    "unified": ("single-opu", 0),
+    "unified:systolic": ("tpu-like", 0),
+    "systolic": ("tpu-like", 0),
+}
+#: Objectives: lower is better, from (period in seconds, area, per-core busy fraction (m, K)).
+Objective = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+OBJECTIVES: dict[str, Objective] = {
+    "throughput": lambda period_s, area, frac: period_s,
+    "latency": lambda period_s, area, frac: (
+        period_s * frac.sum(axis=1)
+    ),  # work of one round, cores in sequence
+    "efficiency": lambda period_s, area, frac: period_s * area,  # images per second per unit area
+}
+Progress = Callable[[str], None]
+#: Candidates confirmed by schedules by default (K).
+CONFIRM_TOP = 32
+#: Images per network when confirming by default (enough for the steady state of the list scheduler).
+CONFIRM_IMAGES = 8
 
 
 def template_for(cores: str, dram: float | None = None) -> Hardware:
@@ -42,7 +62,6 @@ def template_for(cores: str, dram: float | None = None) -> Hardware:
     if not kinds:
         raise TuneError("empty --cores list")
     built: list[Core] = []
-    base = load_hardware("dual-opu")
     for kind in kinds:
         if kind not in _CORE_TEMPLATES:
             raise TuneError(f"unknown core kind {kind!r} in --cores (use {', '.join(_CORE_TEMPLATES)})")
@@ -50,16 +69,28 @@ def template_for(cores: str, dram: float | None = None) -> Hardware:
         core = load_hardware(preset).cores[k]
         name = core.name if sum(1 for x in kinds if x == kind) == 1 else f"{core.name}{len(built)}"
         built.append(core.model_copy(update={"name": name}))
-    data = {**base.model_dump(), "name": f"tuned-{'-'.join(k.replace(':', '_') for k in kinds)}",
-            "cores": [c.model_dump() for c in built]}
+    base = load_hardware("dual-opu")
+    data = {
+        **base.model_dump(),
+        "name": f"tuned-{'-'.join(k.replace(':', '_') for k in kinds)}",
+        "cores": [c.model_dump() for c in built],
+    }
     if dram is not None:
         data["dram_bytes_per_cycle"] = dram
     return Hardware.model_validate(data)
 
 
+def _same_family(a: Hardware, b: Hardware) -> bool:
+    return [(c.type, c.dataflow) for c in a.cores] == [(c.type, c.dataflow) for c in b.cores]
+
+
+def _values(hw: Hardware) -> list[np.ndarray]:
+    return [np.array([float(getattr(c, col)) for col in COLUMNS]) for c in hw.cores]
+
+
 @dataclass
 class TuneResult:
-    """Best configuration, scheduled, and every evaluated point."""
+    """Best configuration (scheduled), the confirmed candidates and the search's figures."""
 
     best: Hardware
     throughput_ips: float  # scheduled
@@ -67,56 +98,89 @@ class TuneResult:
     area: float
     budget: float
     evaluated: int
-    points: pd.DataFrame
+    table: np.ndarray  # ranked candidates (rows), numeric columns `columns`, scheduled_ips last
     method: str
     seconds: float
+    core_busy_fraction: list[float] = field(default_factory=list)
+    space_size: int = 0
+    pruned_sizes: list[int] = field(default_factory=list)
+    preset_ips: float | None = None
+    front: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))  # Pareto front, `columns[1:-1]`
+    columns: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
     files: dict[str, str] = field(default_factory=dict)
 
+    @property
+    def points(self) -> Any:
+        """The confirmed candidates as a pandas DataFrame (pandas imported only here)."""
+        import pandas as pd
+
+        frame = pd.DataFrame(self.table, columns=self.columns)
+        frame["preset"] = frame["preset"].astype(bool)
+        return frame
+
+    @property
+    def pareto(self) -> Any:
+        import pandas as pd
+
+        return pd.DataFrame(self.front, columns=self.columns[1:-1])
+
     def to_dict(self) -> dict[str, Any]:
-        return {"throughput_ips": self.throughput_ips, "bound_ips": self.bound_ips, "area": self.area,
-                "budget": self.budget, "evaluated": self.evaluated, "method": self.method, "seconds": self.seconds,
-                "best_hw": self.files.get("best_hw", ""),
-                "best": [{"name": c.name, "type": c.type.value, "dataflow": c.dataflow, "pe_count": c.pe_count,
-                          "input_size": c.input_size} for c in self.best.cores],
-                "files": self.files}
+        return {
+            "throughput_ips": self.throughput_ips,
+            "bound_ips": self.bound_ips,
+            "area": self.area,
+            "budget": self.budget,
+            "evaluated": self.evaluated,
+            "space_size": self.space_size,
+            "pruned_sizes": self.pruned_sizes,
+            "method": self.method,
+            "seconds": self.seconds,
+            "core_busy_fraction": self.core_busy_fraction,
+            "preset_ips": self.preset_ips,
+            "timings": self.timings,
+            "best_hw": self.files.get("best_hw", ""),
+            "best": [
+                {
+                    "name": c.name,
+                    "type": c.type.value,
+                    "dataflow": c.dataflow,
+                    **{col: getattr(c, col) for col in COLUMNS},
+                }
+                for c in self.best.cores
+            ],
+            "files": self.files,
+        }
 
 
-def _objective(objective: str, period: np.ndarray, macs_per_cycle: np.ndarray, grid: Grid, idx: np.ndarray,
-               total_macs: float) -> np.ndarray:
-    """Lower is better."""
-    if objective == "throughput":
-        return period
-    if objective == "latency":
-        return np.sum([grid.busy[k][idx[:, k]] for k in range(len(grid.busy))], axis=0)
-    return -(total_macs / (macs_per_cycle * period))  # efficiency
+def confirm_one(nets: Sequence[Network], hw: Hardware, images: int) -> tuple[float, list[float]]:
+    """Scheduled throughput of ``images`` images of each network on ``hw`` and each core's busy fraction."""
+    from dualopu.sched import Workload, schedule
+
+    s = schedule(Workload.mix([(n, images) for n in nets]), hw)
+    span = float(s.makespan_cycles) or 1.0
+    dur = np.asarray(s.end, dtype=float) - np.asarray(s.start, dtype=float)
+    busy = np.bincount(np.asarray(s.core, dtype=np.int64), weights=dur, minlength=len(hw.cores)) / span
+    return float(s.throughput_ips), [float(b) for b in busy]
 
 
-def _chunk_rows(grid: Grid, lo: int, hi: int, template: Hardware) -> list[tuple[str, str, float, float, float]]:
-    """Rows of the flat combinations [lo, hi): (config label, candidate indices, period, area, MACs/cycle)."""
-    idx, period, area = grid.evaluate(lo, hi)
-    units = np.sum([grid.candidates[k][idx[:, k], 0] * grid.candidates[k][idx[:, k], 1]
-                    for k in range(len(grid.candidates))], axis=0)
-    labels = _labels(grid, idx, template)
-    keys = np.full(len(idx), "", dtype=object)
-    for k in range(idx.shape[1]):
-        keys = keys + (idx[:, k].astype(str).astype(object) if k == 0 else "," + idx[:, k].astype(str).astype(object))
-    period = np.where(np.isfinite(period), period, 1e300)
-    return list(zip(labels.tolist(), keys.tolist(), period.tolist(), area.tolist(), units.tolist()))
-
-
-def _labels(grid: Grid, idx: np.ndarray, template: Hardware) -> np.ndarray:
-    """Human-readable configuration labels, e.g. ``regular:56x16|depthwise:12x9`` (vectorized)."""
-    out = np.full(len(idx), "", dtype=object)
-    for k, core in enumerate(template.cores):
-        names = np.array([f"{core.name}:{int(p)}x{int(i)}" for p, i in grid.candidates[k]], dtype=object)
-        out = out + (names[idx[:, k]] if k == 0 else "|" + names[idx[:, k]])
-    return out
-
-
-def _eval_chunk_remote(nets: Sequence[Network], template: Hardware, spaces: Sequence[CoreSpace],
-                       weights: Sequence[float], lo: int, hi: int) -> list[tuple[str, str, float, float, float]]:
-    """Run on a Dask worker: rebuild the (cheap) grid and evaluate one chunk."""
-    return _chunk_rows(build_grid(nets, template, spaces, weights), lo, hi, template)
+def _space_with(
+    space: DesignSpace,
+    pe_counts: Mapping[str, Sequence[int]] | None,
+    input_sizes: Mapping[str, Sequence[int]] | None,
+    kinds: Sequence[str],
+) -> DesignSpace:
+    """``space`` with per-kind PE counts / input sizes pinned (ablations, tests)."""
+    cores = dict(space.cores)
+    for kind in kinds:
+        upd: dict[str, Any] = {}
+        if pe_counts and kind in pe_counts:
+            upd["pe_count"] = list(pe_counts[kind])
+        if input_sizes and kind in input_sizes:
+            upd["input_size"] = list(input_sizes[kind])
+        if upd:
+            cores[kind] = CoreRanges.model_validate({**space.ranges(kind).model_dump(), **upd})
+    return space.model_copy(update={"cores": cores})
 
 
 def tune(
@@ -124,223 +188,325 @@ def tune(
     budget: float,
     cores: str = "regular,depthwise",
     *,
-    method: str = "exhaustive",
+    space: DesignSpace | str | Path | None = None,
+    method: str = "auto",
     trials: int = 300,
     seed: int = 0,
     out: str | Path | None = None,
     resume: bool = False,
     overwrite: bool = False,
     executor: str = "local",
-    chunk_size: int = 2048,
     objective: str = "throughput",
     pe_counts: Mapping[str, Sequence[int]] | None = None,
     input_sizes: Mapping[str, Sequence[int]] | None = None,
     dram: float | None = None,
-    confirm_top: int = 16,
-    confirm_images: int = 8,
+    preset: Hardware | str | None = None,
+    confirm_top: int = CONFIRM_TOP,
+    confirm_images: int = CONFIRM_IMAGES,
+    workers: int | None = None,
     progress: Progress | None = None,
     name: str | None = None,
+    plot: bool = False,
 ) -> TuneResult:
-    """Tune ``cores`` for the workload ``nets`` (one image of each per round) under ``budget``."""
+    """Tune ``cores`` for the workload ``nets`` (one image of each per round) under ``budget``.
+
+    ``space``: a `DesignSpace` or its YAML (default: `space.DEFAULT_CORES`); ``preset``: a
+    design of the same family always confirmed (default: the template when it fits);
+    ``confirm_top``: candidates scheduled (K); ``executor``: ``local`` or ``dask://HOST:PORT``;
+    ``plot``: also draw tune.png (matplotlib costs about a second, more than the search)."""
     t0 = time.perf_counter()
+    say = progress or (lambda msg: None)
     if objective not in OBJECTIVES:
         raise TuneError(f"unknown objective {objective!r} ({', '.join(OBJECTIVES)})")
-    if method == "auto":
-        method = "exhaustive"
-    if method not in ("exhaustive", "optuna"):
-        raise TuneError(f"unknown method {method!r} (exhaustive, optuna, auto)")
     if budget <= 0:
         raise TuneError(f"area budget must be positive, got {budget}")
+    if confirm_top < 1 or confirm_images < 1:
+        raise TuneError("--confirm-top and --images must be at least 1")
+    dask_address(executor)  # refuse a bad --executor before any work
     template = template_for(cores, dram)
-    spaces = []
-    for core in template.cores:
-        key = core.type.value if core.dataflow == "opu" else "systolic"
-        kw: dict[str, Any] = {}
-        if pe_counts and key in pe_counts:
-            kw["pe_counts"] = tuple(pe_counts[key])
-        if input_sizes and key in input_sizes:
-            kw["input_sizes"] = tuple(input_sizes[key])
-        if core.dataflow == "systolic":
-            kw.setdefault("input_sizes", (8, 16, 32, 64))
-        spaces.append(CoreSpace(core, **kw))
-    weights = [1.0] * len(nets)
-    grid = build_grid(nets, template, spaces, weights)
-    if grid.size == 0:
-        raise TuneError("empty design space")
-    total_macs = float(sum(n.total_macs for n in nets))
-    signature = {"nets": [[n.name, list(n.input_shape), len(n)] for n in nets], "cores": cores,
-                 "template": template.model_dump(mode="json"), "budget": budget, "method": method, "seed": seed,
-                 "trials": trials if method == "optuna" else None, "chunk": chunk_size,
-                 "spaces": [[list(map(int, s.pe_counts)), list(map(int, s.input_sizes))] for s in spaces]}
+    ds = space if isinstance(space, DesignSpace) else load_space(space)
+    ds = _space_with(ds, pe_counts, input_sizes, [core_kind(c) for c in template.cores])
+    drams = [dram] if dram is not None else (ds.dram_bytes_per_cycle or [template.dram_bytes_per_cycle])
+    clocks = ds.clock_mhz or [template.clock_mhz]
+    pre = load_hardware(preset) if isinstance(preset, str) else preset
+    if pre is None and total_area(template) <= budget * (1 + AREA_SLACK):
+        pre = template
+    if pre is not None and not _same_family(pre, template):
+        pre = None
+    size = space_size(
+        template.cores, ds.model_copy(update={"dram_bytes_per_cycle": drams, "clock_mhz": clocks})
+    )
+    say(f"design space: {size:,} configurations ({len(template.cores)} cores)")
+    K = len(template.cores)
+    signature = {
+        "nets": [[n.name, list(n.input_shape), len(n)] for n in nets],
+        "cores": cores,
+        "budget": budget,
+        "template": template.model_dump(mode="json"),
+        "space": ds.model_dump(mode="json"),
+        "drams": drams,
+        "clocks": clocks,
+        "method": method,
+        "seed": seed,
+        "trials": trials,
+        "objective": objective,
+        "top": confirm_top,
+        "images": confirm_images,
+        "preset": pre.model_dump(mode="json") if pre is not None else None,
+    }
     out_dir = Path(out) if out is not None else None
-    store = ResultStore(out_dir / "tune.db", signature, resume, overwrite) if out_dir else None
-    rows_mem: list[tuple[str, str, float, float, float]] = []
-
-    def record(chunk: int, rows: list[tuple[str, str, float, float, float]]) -> None:
-        if store:
-            store.add_chunk(chunk, rows)
+    store = ResultStore(out_dir / "tune.db", signature, K, resume, overwrite) if out_dir else None
+    ncol = len(ROW_COLUMNS) + 2
+    timings: dict[str, float] = {}
+    try:
+        if store is not None and store.ranked():
+            cand, is_preset, front, info = store.load_ranked()
         else:
-            rows_mem.extend(rows)
+            t1, c1 = time.perf_counter(), _cpu_s()
+            cand, is_preset, front, info = _search(
+                nets, template, ds, budget, drams, clocks, objective, method, trials, seed, confirm_top, pre
+            )
+            timings["search_s"] = time.perf_counter() - t1
+            timings["search_cpu_s"] = _cpu_s() - c1
+            if store is not None:
+                store.put_ranked(cand, is_preset, front, info)
+        say(f"confirming {len(cand)} candidates by schedules ({confirm_images} images each)")
+        t2, c2 = time.perf_counter(), _cpu_s()
+        done = store.confirmed() if store is not None else {}
+        hws = [_hw_of_row(template, r, ncol, name or template.name) for r in cand]
+        todo = [i for i in range(len(cand)) if i not in done]
+        throttle = float(os.environ.get("DUALOPU_TUNE_THROTTLE_S", "0") or 0)  # tests: slow a run to kill it
+        import dualopu.sched  # noqa: F401  (once here, not in every forked worker)
 
-    throttle = float(os.environ.get("DUALOPU_TUNE_THROTTLE_S", "0") or 0)  # tests: make a run slow to kill it
-    best_so_far = np.inf
-    if method == "exhaustive":
-        n_chunks = (grid.size + chunk_size - 1) // chunk_size
-        todo = [c for c in range(n_chunks) if store is None or c not in store.done_chunks()]
-        done = n_chunks - len(todo)
-        if executor.startswith("dask://") or executor.startswith("tcp://"):
-            from distributed import Client, as_completed
-
-            address = executor.removeprefix("dask://")
-            address = address if address.startswith("tcp://") else f"tcp://{address}"
-            with Client(address, timeout="20s") as client:
-                futs = {client.submit(_eval_chunk_remote, list(nets), template, spaces, weights,
-                                      c * chunk_size, (c + 1) * chunk_size, pure=False): c for c in todo}
-                for fut in as_completed(futs):
-                    rows = fut.result()
-                    record(futs[fut], rows)
-                    done += 1
-                    best_so_far = min(best_so_far, min(r[2] for r in rows))
-                    if progress:
-                        progress(done, n_chunks, best_so_far)
-        elif executor == "local":
-            for c in todo:
-                rows = _chunk_rows(grid, c * chunk_size, (c + 1) * chunk_size, template)
-                record(c, rows)
-                done += 1
-                best_so_far = min(best_so_far, min(r[2] for r in rows))
-                if progress:
-                    progress(done, n_chunks, best_so_far)
-                if throttle:
-                    time.sleep(throttle)
-        else:
-            raise TuneError(f"unknown executor {executor!r}: 'local' or 'dask://HOST:PORT'")
-    else:
-        import optuna
-
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
-        sampler = optuna.samplers.TPESampler(seed=seed)
-        study = optuna.create_study(direction="minimize", sampler=sampler)
-        sizes = [len(c) for c in grid.candidates]
-        for t in range(trials):
-            trial = study.ask()
-            idx = [trial.suggest_int(f"c{k}", 0, n - 1) for k, n in enumerate(sizes)]
-            flat = int(np.ravel_multi_index(idx, sizes))
-            rows = _chunk_rows(grid, flat, flat + 1, template)
-            _, period, area = rows[0][0], rows[0][2], rows[0][3]
-            value = period if area <= budget else 1e300 * (1 + area / budget)
-            study.tell(trial, min(value, 1e300))
-            record(t, rows)
-            best_so_far = min(best_so_far, value)
-            if progress:
-                progress(t + 1, trials, best_so_far)
-    points = store.frame() if store else pd.DataFrame(
-        rows_mem, columns=["config", "idx", "period_cycles", "area", "macs_per_cycle"])
-    if store:
-        store.close()
-    points = points.drop_duplicates("config").reset_index(drop=True)
-    points.loc[points["period_cycles"] >= 1e299, "period_cycles"] = np.inf
-    idx_arr = np.array(points["idx"].str.split(",").tolist(), dtype=np.int64).reshape(len(points), -1)
-    period = points["period_cycles"].to_numpy(float)
-    area = points["area"].to_numpy(float)
-    units = points["macs_per_cycle"].to_numpy(float)
-    points["throughput_bound_ips"] = template.clock_mhz * 1e6 * len(nets) / period
-    points["feasible"] = (area <= budget * (1 + 1e-9)) & np.isfinite(period)
-    if not points["feasible"].any():
-        raise TuneError(f"no configuration fits the area budget {budget:.1f}; the smallest feasible area is "
-                        f"{float(np.min(area)):.1f}")
-    score = _objective(objective, period, units, grid, idx_arr, total_macs)
-    score = np.where(points["feasible"], score * (1 + 1e-9 * area / budget), np.inf)
-    order = np.argsort(score, kind="stable")[: max(1, min(confirm_top, int(points["feasible"].sum())))]
-    candidates = [hardware_from(template, spaces, grid, idx_arr[j]) for j in order]
-    from dualopu.sched import Workload, schedule
-
-    def scheduled(hw: Hardware) -> float:
-        return float(schedule(Workload.mix([(n, confirm_images) for n in nets]), hw).throughput_ips)
-
-    if objective == "throughput":
-        scores = [scheduled(hw) for hw in candidates]
-        pick = int(np.argmax(scores))
-    else:
-        pick = 0
-        scores = [scheduled(candidates[0])]
-    best = candidates[pick].model_copy(update={"name": name or template.name})
-    j = int(order[pick])
-    result = TuneResult(best, scores[pick] if objective == "throughput" else scores[0],
-                        float(points["throughput_bound_ips"].iloc[j]), float(area[j]), budget, len(points), points,
-                        method, time.perf_counter() - t0)
-    if out_dir:
-        result.files = write_outputs(result, out_dir, template)
+        for i, (ips, busy) in run_jobs(
+            confirm_one, [(list(nets), hws[i], confirm_images) for i in todo], executor, workers
+        ):
+            done[todo[i]] = (ips, busy)
+            if store is not None:
+                store.put_confirmed(todo[i], ips, busy)
+            if throttle:
+                time.sleep(throttle)
+        timings["confirm_s"] = time.perf_counter() - t2
+        timings["confirm_cpu_s"] = _cpu_s() - c2
+    finally:
+        if store is not None:
+            store.close()
+    scheduled = np.array([done[i][0] for i in range(len(cand))])
+    pick = int(np.argmax(scheduled)) if objective == "throughput" else 0  # ties: the earlier rank
+    columns = ["preset", *ROW_COLUMNS, "dram_bytes_per_cycle", "clock_mhz", *core_columns(K), "scheduled_ips"]
+    table = np.concatenate([is_preset[:, None].astype(float), cand, scheduled[:, None]], axis=1)
+    best = hws[pick].model_copy(update={"name": name or template.name})
+    preset_ips = float(scheduled[is_preset][0]) if is_preset.any() else None
+    result = TuneResult(
+        best,
+        float(scheduled[pick]),
+        float(cand[pick, 2]),
+        float(cand[pick, 1]),
+        budget,
+        int(info["evaluated"]),
+        table,
+        str(info["method"]),
+        time.perf_counter() - t0,
+        done[pick][1],
+        size,
+        [int(x) for x in info["pruned_sizes"]],
+        preset_ips,
+        front.reshape(-1, len(columns) - 2),
+        columns,
+        timings,
+    )
+    if out_dir is not None:
+        t3 = time.perf_counter()
+        result.files = write_outputs(result, out_dir, plot)
+        timings["outputs_s"] = time.perf_counter() - t3
+    result.seconds = time.perf_counter() - t0
     return result
 
 
-def pareto_front(points: pd.DataFrame) -> pd.DataFrame:
-    """Points not dominated in (higher throughput bound, smaller area)."""
-    finite = pd.DataFrame(points[np.isfinite(points["throughput_bound_ips"])])
-    p = finite.sort_values(by=["area", "throughput_bound_ips"], ascending=[True, False])
-    keep, best = [], -np.inf
-    for i, row in p.iterrows():
-        if row["throughput_bound_ips"] > best:
-            keep.append(i)
-            best = row["throughput_bound_ips"]
-    return p.loc[keep]
+def _cpu_s() -> float:
+    """CPU seconds of this process and its finished children (the confirmation pool)."""
+    import resource
+
+    ch = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + ch.ru_utime + ch.ru_stime
 
 
-def write_outputs(result: TuneResult, out: Path, template: Hardware) -> dict[str, str]:
-    """best.yaml (loadable by --hw), points.csv, pareto.csv and plots."""
+def _hw_of_row(template: Hardware, row: np.ndarray, ncol: int, name: str) -> Hardware:
+    vals = np.asarray(row[ncol:]).reshape(len(template.cores), len(COLUMNS))
+    return hardware_of(template, list(vals), dram_bpc=float(row[3]), clock_mhz=float(row[4]), name=name)
+
+
+def _scaled(
+    obj: Objective, scale: float, period: np.ndarray, area: np.ndarray, frac: np.ndarray
+) -> np.ndarray:
+    return obj(period * scale, area, frac)
+
+
+def _table(
+    pricing: Sequence[CorePricing],
+    idx: np.ndarray,
+    period: np.ndarray,
+    area: np.ndarray,
+    dram_bpc: float,
+    clock_mhz: float,
+    n_img: float,
+) -> np.ndarray:
+    """Rows: period, area, bound (images/s), DRAM, clock, then every core's values."""
+    vals = np.concatenate([pricing[k].values[idx[:, k]] for k in range(len(pricing))], axis=1)
+    head = np.stack(
+        [
+            period,
+            area,
+            n_img * clock_mhz * 1e6 / period,
+            np.full(len(idx), dram_bpc),
+            np.full(len(idx), clock_mhz),
+        ],
+        axis=1,
+    )
+    return np.concatenate([head, vals], axis=1)
+
+
+def _search(
+    nets: Sequence[Network],
+    template: Hardware,
+    ds: DesignSpace,
+    budget: float,
+    drams: Sequence[float],
+    clocks: Sequence[float],
+    objective: str,
+    method: str,
+    trials: int,
+    seed: int,
+    top: int,
+    pre: Hardware | None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+    """Ranked candidates (rows: period, area, bound, DRAM, clock, core values), preset flags, front, info."""
+    obj = OBJECTIVES[objective]
+    n_img = float(len(nets))
+    weights = [1.0] * len(nets)
+    keep = [v[None, :] for v in _values(pre)] if pre is not None else []
+    rows, fronts = [], []
+    evaluated, pruned, used = 0, [0] * len(template.cores), method
+    for d in drams:
+        pricing = price_and_prune(nets, weights, template, ds, budget, d, keep)
+        pruned = [max(a, len(p.values)) for a, p in zip(pruned, pricing)]
+        for clk in clocks:
+            scale = 1.0 / (clk * 1e6)
+            r = rank(
+                pricing,
+                template,
+                budget,
+                d,
+                top,
+                functools.partial(_scaled, obj, scale),
+                method,
+                trials,
+                seed,
+            )
+            evaluated += r.evaluated
+            used = r.method
+            rows.append(_table(pricing, r.idx, r.period_cycles, r.area, d, clk, n_img))
+            fronts.append(_table(pricing, r.front_idx, r.front_period, r.front_area, d, clk, n_img))
+    cand = np.concatenate(rows)
+    score = cand[:, 0] / cand[:, 4]  # period in (us): the ranks merge across clocks
+    if objective != "throughput":
+        score = np.arange(len(cand), dtype=float)
+    cand = cand[np.argsort(score, kind="stable")[:top]]
+    ncol = len(ROW_COLUMNS) + 2
+    is_preset = np.zeros(len(cand), dtype=bool)
+    if pre is not None:
+        pv = np.concatenate(_values(pre))
+        hit = (
+            (cand[:, ncol:] == pv[None, :]).all(axis=1)
+            & (cand[:, 3] == pre.dram_bytes_per_cycle)
+            & (cand[:, 4] == pre.clock_mhz)
+        )
+        if hit.any():
+            is_preset[int(np.argmax(hit))] = True
+        else:  # the preset is always a candidate
+            from dualopu.tune.search import combine_values
+
+            period, area = combine_values(nets, weights, template, pre)
+            row = np.concatenate(
+                [
+                    [
+                        period,
+                        area,
+                        n_img * pre.clock_mhz * 1e6 / period,
+                        pre.dram_bytes_per_cycle,
+                        pre.clock_mhz,
+                    ],
+                    pv,
+                ]
+            )
+            cand = np.concatenate([cand, row[None, :]])
+            is_preset = np.concatenate([is_preset, [True]])
+    front = np.concatenate(fronts)
+    from dualopu.tune.search import pareto_indices
+
+    front = front[pareto_indices(front[:, 1], front[:, 2])]
+    info = {"evaluated": evaluated, "method": used, "pruned_sizes": pruned}
+    return cand, is_preset, front, info
+
+
+def write_outputs(result: TuneResult, out: Path, plot: bool = False) -> dict[str, str]:
+    """best.yaml (loadable by --hw), candidates.csv, pareto.csv, summary.json (and tune.png), once each."""
+    import json
+
+    files = {
+        "best_hw": str(write_atomic(out / "best.yaml", result.best.to_yaml())),
+        "candidates_csv": str(write_atomic(out / "candidates.csv", _csv(result.columns, result.table))),
+        "pareto_csv": str(write_atomic(out / "pareto.csv", _csv(result.columns[1:-1], result.front))),
+    }
+    summary = {k: v for k, v in result.to_dict().items() if k != "files"}
+    files["summary_json"] = str(write_atomic(out / "summary.json", json.dumps(summary, indent=2)))
+    if plot:
+        files["plot"] = str(write_atomic(out / "tune.png", _plot(result)))
+    return files
+
+
+def _csv(columns: Sequence[str], rows: np.ndarray) -> str:
+    """Numeric CSV (repr-exact floats, integers without a fraction)."""
+    lines = [",".join(columns)]
+    for r in np.asarray(rows, dtype=float).reshape(-1, len(columns)).tolist():
+        lines.append(",".join(str(int(x)) if x.is_integer() else repr(x) for x in r))
+    return "\n".join(lines) + "\n"
+
+
+def _csv(columns: Sequence[str], rows: np.ndarray) -> str:
+    """Numeric CSV (repr-exact floats, integers without a fraction)."""
+    lines = [",".join(columns)]
+    for r in np.asarray(rows, dtype=float).reshape(-1, len(columns)).tolist():
+        lines.append(",".join(str(int(x)) if x.is_integer() else repr(x) for x in r))
+    return "\n".join(lines) + "\n"
+
+
+def _plot(result: TuneResult) -> bytes:
+    """Front (bound vs area) and the confirmed candidates (bound vs scheduled)."""
+    import io
+
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    files = {"best_hw": str(write_atomic(out / "best.yaml", result.best.to_yaml())),
-             "points_csv": str(write_atomic(out / "points.csv", result.points.to_csv(index=False)))}
-    front = pareto_front(result.points)
-    files["pareto_csv"] = str(write_atomic(out / "pareto.csv", front.to_csv(index=False)))
-    feas = pd.DataFrame(result.points[result.points["feasible"]])
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    if len(template.cores) >= 2:
-        first = feas["config"].str.split("|").str[0].str.split(":").str[1].str.split("x")
-        macs0 = first.str[0].astype(int) * first.str[1].astype(int)
-        frac = macs0 / feas["macs_per_cycle"]
-        axes[0].scatter(frac, feas["throughput_bound_ips"], s=4, alpha=0.4)
-        axes[0].set_xlabel(f"share of MACs in core '{template.cores[0].name}'")
-    else:
-        axes[0].scatter(feas["macs_per_cycle"], feas["throughput_bound_ips"], s=4, alpha=0.4)
-        axes[0].set_xlabel("MACs per cycle")
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    if len(result.pareto):
+        axes[0].plot(result.pareto["area"], result.pareto["bound_ips"], "r.-", label="Pareto front (bound)")
+    axes[0].axvline(result.budget, color="k", ls="--", lw=1, label="budget")
+    axes[0].set_xlabel("area (MAC-equivalents)")
     axes[0].set_ylabel("throughput bound (images/s)")
-    axes[0].set_title("throughput vs PE split (feasible points)")
-    allp = result.points[np.isfinite(result.points["throughput_bound_ips"])]
-    axes[1].scatter(allp["area"], allp["throughput_bound_ips"], s=3, alpha=0.2, color="gray", label="evaluated")
-    axes[1].plot(front["area"], front["throughput_bound_ips"], "r.-", label="Pareto front")
-    axes[1].axvline(result.budget, color="k", ls="--", lw=1, label="budget")
-    axes[1].set_xlabel("area (MAC-equivalents)")
-    axes[1].set_ylabel("throughput bound (images/s)")
+    axes[0].legend(fontsize=8)
+    p = result.points
+    axes[1].scatter(p["bound_ips"], p["scheduled_ips"], s=10, label="confirmed candidates")
+    if p["preset"].any():
+        q = p[p["preset"]]
+        axes[1].scatter(q["bound_ips"], q["scheduled_ips"], s=30, marker="x", color="k", label="preset")
+    axes[1].set_xlabel("bound (images/s)")
+    axes[1].set_ylabel("scheduled (images/s)")
     axes[1].legend(fontsize=8)
-    axes[1].set_title("Pareto front: throughput vs area")
     fig.tight_layout()
-    import io
-
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100)
+    fig.savefig(buf, format="png", dpi=90)
     plt.close(fig)
-    files["plot"] = str(write_atomic(out / "tune.png", buf.getvalue()))
-    return files
-
-
-def compare_tuned(names: Sequence[str], budget: float | None = None, images: int = 16) -> pd.DataFrame:
-    """Per network: tuned dual-core vs tuned unified single core of the same area."""
-    from dualopu.hw import total_area
-    from dualopu.ir.zoo import build
-
-    budget = budget or total_area(load_hardware("dual-opu"))
-    rows = []
-    for n in names:
-        net = build(n)
-        d = tune([net], budget, "regular,depthwise", confirm_images=images)
-        s = tune([net], budget, "unified", confirm_images=images)
-        rows.append({"network": n, "dual_ips": d.throughput_ips, "single_ips": s.throughput_ips,
-                     "throughput_ratio": d.throughput_ips / s.throughput_ips,
-                     "pe_eff_gain": (d.throughput_ips / d.best.total_macs_per_cycle)
-                     / (s.throughput_ips / s.best.total_macs_per_cycle) - 1})
-    return pd.DataFrame(rows)
+    return buf.getvalue()
