@@ -4,8 +4,9 @@
   (best of 7 batches of 20 calls);
 * ``core_costs`` on one configuration and on 10,000 configurations at once (the tuner's
   batched path), in evaluations (one network on one core configuration) per second;
-* the same formulas as a naive per-layer Python loop (`dualopu.cost.reference`), and the
-  ratio "vectorized vs naive loop"; the two must give identical numbers (checked here).
+* the same rules as a naive per-layer Python loop (the test oracle
+  ``tests/oracles/reference_cost.py``), and the ratio "vectorized vs naive loop"; the two
+  must give identical numbers (checked here).
 
 Usage: ``python benchmarks/bench_cost.py [--out results/cost.json] [--quick]``.
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -23,10 +25,12 @@ import numpy as np
 
 from dualopu.cost import evaluate
 from dualopu.cost.model import CoreParams, core_costs
-from dualopu.cost.reference import network_costs_reference
 from dualopu.hw.config import Core, CoreType, load_hardware
 from dualopu.ir.network import Network
 from dualopu.util import write_atomic
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from oracles.reference_cost import network_costs_reference
 
 PRESETS = ("dual-opu", "single-opu", "tpu-like")
 
@@ -96,7 +100,7 @@ def bench(quick: bool = False) -> dict[str, Any]:
     out["batched_seconds"] = batched
     out["batched_configs_per_s"] = n / batched
 
-    # naive per-layer Python loop of the same formulas (dualopu.cost.reference), on a sample of
+    # naive per-layer Python loop of the same rules (the test oracle), on a sample of
     # the same configurations: must give identical numbers
     n_naive = 20 if quick else 200
     vec = core_costs(t, batch, 64.0)

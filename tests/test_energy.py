@@ -225,3 +225,23 @@ def test_batched_candidate_energy_equals_network_energy():
     e = energy_per_image_uj(dyn, idx, area, period, hw.energy_model, hw.clock_mhz)
     assert e[0] == pytest.approx(cost.summary()["energy_uj_per_image"], rel=1e-9)
     assert np.all(np.isfinite(e)) and len(set(np.round(e, 6))) == 3
+
+
+def test_scheduled_energy_of_one_sequential_image():
+    """One image scheduled sequentially on the default placement: the schedule's energy is the
+    evaluated dynamic energy plus the whole chip's leakage over the makespan (= the latency).
+    Catches tasks mapped to the wrong layer or core and a static term over the wrong time."""
+    from dualopu.cost.energy import network_energy, scheduled_energy
+    from dualopu.sched import Workload, schedule
+
+    hw = load_hardware("dual-opu")
+    net = _tiny()
+    cost = evaluate(net, hw)
+    work = Workload.single(net, 1)
+    s = schedule(work, hw, "sequential")
+    assert s.makespan_cycles == pytest.approx(cost.latency_cycles)
+    e = scheduled_energy(s, work, hw)
+    leak = hw.energy_model.leakage_uw_per_area * total_area(hw) * cost.latency_cycles / hw.clock_mhz
+    dyn = float(network_energy(cost).dynamic.total_pj.sum())
+    assert e["energy_uj_per_image"] == pytest.approx((dyn + leak) / 1e6, rel=1e-9)
+    assert e["energy_static_uj_per_image"] == pytest.approx(leak / 1e6, rel=1e-9)

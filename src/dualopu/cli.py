@@ -250,6 +250,9 @@ def evaluate_cmd(
         f"throughput bound with images interleaved {summary['throughput_bound_ips']:.1f} images/s",
         highlight=False,
     )
+    parts = ", ".join(f"{k} {v / summary['energy_uj_per_image']:.0%}" for k, v in summary["energy_breakdown_uj"].items())
+    console.print(f"energy {summary['energy_uj_per_image']:,.1f} uJ/image ({parts}), {summary['gops_per_watt']:.0f} GOPS/W",
+                  highlight=False)
     for c in summary["cores"]:
         console.print(f"  core {c['name']} ({c['type']}, {c['macs_per_cycle']} MACs/cycle): busy "
                       f"{c['busy_cycles']:,.0f} cycles/image, PE efficiency {c['pe_efficiency']:.1%}, "

@@ -91,7 +91,7 @@ def run_guarded(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         return fn(*args, **kwargs)
     except (typer.Exit, typer.Abort, _exc.ClickException):
         raise
-    except BaseException as exc:  # noqa: BLE001 - sorted by one_line; bugs re-raised
+    except BaseException as exc:
         message = one_line(exc)
         if message is None:
             raise

@@ -1,8 +1,9 @@
 """Compile a network for a processor: placement, DRAM layout, tiles, instruction streams.
 
 Placement is `dualopu.cost.placement.place` (the one rule, shared with the cost model and
-the scheduler) unless a placement is given; each layer is
-tiled by `dualopu.compiler.tiling` and turned into stages (the loads a tile needs, one
+the scheduler) unless a placement is given; each layer's mapping and tiles are the plan's
+(`dualopu.plan.plan_tiles`, one call per core, read by `dualopu.compiler.tiling`), turned
+into stages (the loads a tile needs, one
 COMPUTE or POST, one STORE). Stages are emitted software-pipelined so that the in-order
 DMA queue runs one tile ahead of the PE array::
 
@@ -29,20 +30,24 @@ import numpy as np
 
 from dualopu.compiler.isa import Compute, Instr, Load, Post, Store
 from dualopu.compiler.program import LayerProgram, Program, TensorInfo, core_snapshot, runs_of
-from dualopu.compiler.tiling import Mapping, Tiling, kernel_extent, plan_layer
-from dualopu.cost.model import PARAM_BYTES_BIAS, PARAM_BYTES_MULT, TABLE_BYTES
+from dualopu.compiler.tiling import Mapping, Tiling, layer_tiles
 from dualopu.cost.placement import Placement, place
 from dualopu.errors import ModelError, ProgramError
-from dualopu.hw.config import Core, Hardware
-from dualopu.ir.network import MAC_KINDS, TABLE_ACTIVATIONS, Layer, LayerKind, Network, uses_table
+from dualopu.hw.config import Hardware
+from dualopu.hw.params import CoreParams
+from dualopu.ir.network import (
+    MAC_KINDS,
+    TABLE_ACTIVATIONS,
+    Layer,
+    LayerKind,
+    LayerTable,
+    Network,
+    kernel_extent,
+    uses_table,
+)
+from dualopu.plan import TABLE_BYTES, TilePlan, plan_tiles, weight_tile_bytes
 
-
-def weight_tile_bytes(layer: Layer, oc: int, first: bool, data_bytes: int) -> int:
-    """DRAM bytes of a weight tile of ``oc`` output channels."""
-    cin_g = layer.in_channels // layer.groups
-    per_oc = cin_g * layer.kernel[0] * layer.kernel[1] * data_bytes + PARAM_BYTES_MULT
-    per_oc += PARAM_BYTES_BIAS if layer.has_bias else 0
-    return oc * per_oc + (TABLE_BYTES if first and uses_table(layer) else 0)
+__all__ = ["compile_layer", "compile_network", "in_rows", "split_channels", "split_rows", "weight_tile_bytes"]
 
 
 def in_rows(layer: Layer, r0: int, r1: int) -> tuple[int, int]:
@@ -179,23 +184,19 @@ def _oc_unit(mapping: Mapping) -> int:
     return max(int(unit), 1) if float(unit).is_integer() else 1
 
 
-def _mac_stages(layer: Layer, tiling: Tiling, mapping: Mapping, core: Core, db: int) -> list[_Stage]:
+def _mac_stages(layer: Layer, tiling: Tiling, mapping: Mapping, per_load: int, db: int) -> list[_Stage]:
     """Stages of a conv / pointwise / grouped / FC / depthwise layer.
 
-    Depthwise weights are small: one LOAD fetches the weights of as many channel groups as
-    fit half the weight buffer (the tiles themselves stay the model's channel groups).
+    One LOAD fetches the weights of ``per_load`` channel tiles (the plan's
+    ``w_tiles_per_load``: depthwise weights are small, so several channel tiles share one).
     """
     _, cin, _, win = layer.in_shape
     _, cout, hout, wout = layer.out_shape
-    kk = layer.kernel[0] * layer.kernel[1]
     cin_g = cin // layer.groups
+    kk = layer.kernel[0] * layer.kernel[1]
     dw = layer.kind is LayerKind.DEPTHWISE
     mult = max(cout // max(cin, 1), 1)
     oc_tiles = split_channels(cout, tiling.toc, tiling.n_oc, 1 if dw else _oc_unit(mapping))
-    per_load = 1
-    if dw:
-        w_group = tiling.toc * (cin_g * kk * db)
-        per_load = max(1, int(core.weight_buffer_kib * 512 // max(w_group, 1)))
     row_tiles = split_rows(hout, tiling.n_rows)
     if tiling.order == "inputs_outer":
         order = [(j, k) for k in range(tiling.n_rows) for j in range(tiling.n_oc)]
@@ -296,18 +297,24 @@ def _check_post_op(layer: Layer) -> None:
         raise ModelError(f"activation layer {layer.name!r} names no activation function")
 
 
-def compile_layer(layer: Layer, index: int, core_index: int, hw: Hardware) -> LayerProgram:
-    """Mapping, tiling and instructions of one layer on core ``core_index``."""
+def compile_layer(
+    layer: Layer, index: int, core_index: int, hw: Hardware, plan: TilePlan | None = None, column: int = 0
+) -> LayerProgram:
+    """Mapping, tiling and instructions of one layer on core ``core_index``: column
+    ``column`` of ``plan`` (planned for that core; default a one-layer plan)."""
     core = hw.cores[core_index]
     if layer.kind in MAC_KINDS and layer.kind not in core.runs:
         raise ProgramError(f"layer {layer.name!r} ({layer.kind.value}) placed on core {core.name!r} "
                            f"of type {core.type.value}, which cannot run it")
     _check_post_op(layer)
-    mapping, tiling = plan_layer(layer, core, hw.data_bytes)
+    if plan is None:
+        plan, column = plan_tiles(LayerTable.of([layer]), CoreParams.of(core), hw.data_bytes), 0
+    mapping, tiling = layer_tiles(plan, column, layer, core, core_index)
     if tiling is None:
         instrs: tuple[Instr, ...] = ()
     elif layer.kind in MAC_KINDS:
-        instrs = _pipeline(_mac_stages(layer, tiling, mapping, core, hw.data_bytes))
+        per_load = int(plan.w_tiles_per_load[0, column])
+        instrs = _pipeline(_mac_stages(layer, tiling, mapping, per_load, hw.data_bytes))
     else:
         instrs = _pipeline(_post_stages(layer, tiling, hw.data_bytes))
     return LayerProgram(index=index, core=core_index, layer=layer, mapping=mapping, tiling=tiling, instrs=instrs)
@@ -326,7 +333,8 @@ def compile_network(net: Network, hw: Hardware, placement: Placement | Sequence[
         if core.shape != (len(net),) or core.min(initial=0) < 0 or core.max(initial=0) >= len(hw.cores):
             raise ProgramError(f"placement must give a core index in [0, {len(hw.cores)}) for each of {len(net)} layers")
     tensors, top = _layout(net)
-    layers = tuple(compile_layer(layer, i, int(core[i]), hw) for i, layer in enumerate(net.layers))
+    plans = [plan_tiles(net.table, CoreParams.of(c), hw.data_bytes) for c in hw.cores]  # one plan per core
+    layers = tuple(compile_layer(layer, i, int(core[i]), hw, plans[int(core[i])], i) for i, layer in enumerate(net.layers))
     return Program(
         network=net.name,
         hardware=hw.name,

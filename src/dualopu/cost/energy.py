@@ -369,3 +369,43 @@ def energy_per_image_uj(
     dyn = np.sum([np.asarray(d)[idx[:, k]] for k, d in enumerate(dynamic_pj)], axis=0)
     static = static_energy_pj(em, area, period_cycles, clock_mhz)
     return (dyn + static) / PJ_PER_UJ / images_per_round
+
+
+def candidate_dynamic_pj(
+    nets: Sequence[Any],
+    weights: Sequence[float],
+    template: Hardware,
+    candidates: Sequence[np.ndarray],
+    placements: Sequence[np.ndarray],
+) -> list[np.ndarray]:
+    """Per core ``k`` of ``template``: dynamic energy (pJ) per workload round of each candidate
+    ``candidates[k]`` (rows ``[pe_count, input_size]``), over the layers ``placements[i] == k``
+    of each network ``i`` (``weights[i]`` images of it per round). Buffers, dataflow and the
+    other fields come from the template's core; one batched `core_costs` call per core and net."""
+    from dualopu.cost.model import core_costs
+
+    em = template.energy_model
+    out = []
+    for k, (core, cand) in enumerate(zip(template.cores, candidates)):
+        c = np.asarray(cand, dtype=np.float64).reshape(-1, 2)
+        p = CoreParams.batch(
+            core.type,
+            core.dataflow,
+            pe_count=c[:, 0],
+            input_size=c[:, 1],
+            ic_parallel=core.ic_parallel,
+            input_buffer_kib=core.input_buffer_kib,
+            weight_buffer_kib=core.weight_buffer_kib,
+            output_buffer_kib=core.output_buffer_kib,
+            instr_overhead_cycles=core.instr_overhead_cycles,
+            post_ops_per_cycle=core.post_ops_per_cycle,
+            runs_elementwise=core.runs_elementwise,
+        )
+        total = np.zeros(len(c))
+        for net, w, place in zip(nets, weights, placements):
+            costs = core_costs(net.table, p, template.dram_bytes_per_cycle, template.data_bytes)
+            total += w * placed_dynamic_pj(
+                net.table, p, costs, np.asarray(place) == k, em, template.data_bytes
+            )
+        out.append(total)
+    return out

@@ -12,7 +12,9 @@ from dualopu.cost.model import CoreCosts, CoreParams, core_costs
 from dualopu.cost.placement import BALANCED, FASTEST, place
 from dualopu.errors import HardwareError
 from dualopu.hw.config import CORE_RUNS, Hardware
-from dualopu.ir.network import MAC_KINDS, Layer, LayerKind, Network
+from dualopu.ir.network import MAC_KINDS, Layer, Network
+from dualopu.plan import TilePlan
+from dualopu.plan.refusal import refusal_message
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -32,6 +34,7 @@ class CostMatrix:
     store_bytes: np.ndarray
     stages: np.ndarray
     feasible: np.ndarray
+    plans: tuple[TilePlan, ...] = ()  # per core: the plan that was priced (one configuration)
 
     @property
     def dram_bytes(self) -> np.ndarray:
@@ -55,6 +58,7 @@ def cost_matrix(net: Network, hw: Hardware) -> CostMatrix:
         store_bytes=stack("store_bytes"),
         stages=stack("stages"),
         feasible=stack("feasible") | ~stack("runnable"),
+        plans=tuple(c.plan for c in per_core if c.plan is not None),
     )
 
 
@@ -72,42 +76,19 @@ def check_runs(net: Network, hw: Hardware, cm: CostMatrix | None = None) -> Cost
             f"{hw.name}: field 'cores[].type': no core can run {layer.kind.value} layer {layer.name!r} "
             f"(needs a core of type {' or '.join(types)})"
         )
-    if layer.kind not in MAC_KINDS:
+    if layer.kind not in MAC_KINDS and not any(c.runs_elementwise for c in hw.cores):
         raise HardwareError(
             f"{hw.name}: field 'cores[].runs_elementwise': no core runs element-wise layer {layer.name!r}"
         )
-    j = next(k for k, c in enumerate(hw.cores) if layer.kind in c.runs)
-    raise HardwareError(f"{hw.name}: {_too_small(layer, hw, j)}")
+    if not cm.plans:
+        cm = cost_matrix(net, hw)
+    j = int(np.flatnonzero(~cm.feasible[i])[0])  # a core that runs the layer but refuses its tiles
+    raise HardwareError(f"{hw.name}: {_too_small(layer, hw, j, cm.plans[j], i)}")
 
 
-def _too_small(layer: Layer, hw: Hardware, j: int) -> str:
-    """Which buffer of core ``j`` cannot hold the minimum tile of ``layer`` (one output channel,
-    ``kh`` input rows, one output row; double-buffered, so half of each buffer)."""
-    c = hw.cores[j]
-    db = hw.data_bytes
-    _, cin, _, win = layer.in_shape
-    wout = layer.out_shape[3]
-    kh, kw = layer.kernel
-    in_ch = 1 if layer.kind is LayerKind.DEPTHWISE else cin
-    need = {
-        "input_buffer_kib": (kh * win * in_ch * db, f"{kh} input rows x {win} x {in_ch} ch"),
-        "weight_buffer_kib": (
-            (kh * kw if layer.kind is LayerKind.DEPTHWISE else cin // layer.groups * kh * kw) * db,
-            "weights of one output channel",
-        ),
-        "output_buffer_kib": (wout * db, f"one output row of {wout}"),
-    }
-    for field, (nbytes, what) in need.items():
-        have = getattr(c, field)
-        if nbytes > have * 1024 / 2:
-            return (
-                f"field 'cores[{j}].{field}' (core {c.name!r}): {have:g} KiB cannot hold the minimum tile of "
-                f"layer {layer.name!r} ({what} = {nbytes} B per half buffer); needs >= {2 * nbytes / 1024:.3g} KiB"
-            )
-    return (  # not expected: the minimum tile fits every buffer
-        f"field 'cores[{j}].input_buffer_kib/weight_buffer_kib/output_buffer_kib' (core {c.name!r}): "
-        f"buffers too small for layer {layer.name!r}"
-    )
+def _too_small(layer: Layer, hw: Hardware, j: int, plan: TilePlan, i: int) -> str:
+    """Which buffer of core ``j`` cannot hold the minimum tile of layer ``i``: the plan's refusal."""
+    return refusal_message(layer, hw.cores[j], j, plan, i)
 
 
 def place_layers(net: Network, hw: Hardware, cm: CostMatrix) -> np.ndarray:

@@ -229,6 +229,18 @@ def uses_table(layer: Layer) -> bool:
     return layer.kind is LayerKind.ACTIVATION or layer.activation in TABLE_ACTIVATIONS
 
 
+def kernel_extent(layer: Layer) -> tuple[int, int]:
+    """Rows and columns of input one output pixel reads (the dilated kernel)."""
+    return (layer.kernel[0] - 1) * layer.dilation[0] + 1, (layer.kernel[1] - 1) * layer.dilation[1] + 1
+
+
+def n_broadcast_inputs(layer: Layer) -> int:
+    """Inputs of an add / mul whose plane is broadcast (spatial shape differs from the output)."""
+    if layer.kind not in (LayerKind.ADD, LayerKind.MUL):
+        return 0
+    return sum(1 for s in layer.in_shapes if s[2:] != layer.out_shape[2:])
+
+
 @dataclass(frozen=True)
 class LayerTable:
     """Struct-of-arrays view of a network for vectorized cost models (one row per layer)."""
@@ -240,8 +252,10 @@ class LayerTable:
     win: np.ndarray
     hout: np.ndarray
     wout: np.ndarray
-    kh: np.ndarray
+    kh: np.ndarray  # kernel taps (undilated): weights and MACs
     kw: np.ndarray
+    kh_ext: np.ndarray  # dilated kernel extent: input rows / columns one output pixel reads
+    kw_ext: np.ndarray
     sh: np.ndarray
     sw: np.ndarray
     groups: np.ndarray
@@ -253,6 +267,8 @@ class LayerTable:
     has_bias: np.ndarray  # 0/1
     table_act: np.ndarray  # 0/1: the post-processing applies a 256-entry activation table
     n_inputs: np.ndarray
+    n_bcast: np.ndarray  # element-wise inputs broadcast over the plane ((1, C, 1, 1) against (1, C, H, W))
+    global_pool: np.ndarray  # 0/1: a global average pool (a whole input plane per output element)
 
     def __len__(self) -> int:
         return int(self.kind.shape[0])
@@ -260,6 +276,42 @@ class LayerTable:
     def mask(self, *kinds: LayerKind) -> np.ndarray:
         """Boolean mask of the rows of any of ``kinds``."""
         return np.isin(self.kind, [KIND_CODES[k] for k in kinds])
+
+    @staticmethod
+    def of(layers: tuple[Layer, ...] | list[Layer]) -> LayerTable:
+        """The table of ``layers`` (one row each, in order)."""
+        n = len(layers)
+
+        def arr(values: list[int]) -> np.ndarray:
+            return np.asarray(values, dtype=np.int64).reshape(n)
+
+        ls = layers
+        return LayerTable(
+            kind=np.asarray([KIND_CODES[layer.kind] for layer in ls], dtype=np.int8).reshape(n),
+            cin=arr([layer.in_shape[1] for layer in ls]),
+            cout=arr([layer.out_shape[1] for layer in ls]),
+            hin=arr([layer.in_shape[2] for layer in ls]),
+            win=arr([layer.in_shape[3] for layer in ls]),
+            hout=arr([layer.out_shape[2] for layer in ls]),
+            wout=arr([layer.out_shape[3] for layer in ls]),
+            kh=arr([layer.kernel[0] for layer in ls]),
+            kw=arr([layer.kernel[1] for layer in ls]),
+            kh_ext=arr([kernel_extent(layer)[0] for layer in ls]),
+            kw_ext=arr([kernel_extent(layer)[1] for layer in ls]),
+            sh=arr([layer.stride[0] for layer in ls]),
+            sw=arr([layer.stride[1] for layer in ls]),
+            groups=arr([layer.groups for layer in ls]),
+            macs=arr([layer.macs for layer in ls]),
+            weight_elems=arr([layer.weight_count for layer in ls]),
+            in_elems=arr([layer.in_elems for layer in ls]),
+            out_elems=arr([layer.out_elems for layer in ls]),
+            elementwise_ops=arr([layer.elementwise_ops for layer in ls]),
+            has_bias=arr([int(layer.has_bias) for layer in ls]),
+            table_act=arr([int(uses_table(layer)) for layer in ls]),
+            n_inputs=arr([len(layer.inputs) for layer in ls]),
+            n_bcast=arr([n_broadcast_inputs(layer) for layer in ls]),
+            global_pool=arr([int(layer.op == "global_avgpool") for layer in ls]),
+        )
 
 
 @dataclass(frozen=True)
@@ -321,35 +373,8 @@ class Network:
 
     @cached_property
     def table(self) -> LayerTable:
-        """Vectorized view used by the cost model."""
-        n = len(self.layers)
-
-        def arr(values: list[int]) -> np.ndarray:
-            return np.asarray(values, dtype=np.int64).reshape(n)
-
-        ls = self.layers
-        return LayerTable(
-            kind=np.asarray([KIND_CODES[layer.kind] for layer in ls], dtype=np.int8).reshape(n),
-            cin=arr([layer.in_shape[1] for layer in ls]),
-            cout=arr([layer.out_shape[1] for layer in ls]),
-            hin=arr([layer.in_shape[2] for layer in ls]),
-            win=arr([layer.in_shape[3] for layer in ls]),
-            hout=arr([layer.out_shape[2] for layer in ls]),
-            wout=arr([layer.out_shape[3] for layer in ls]),
-            kh=arr([layer.kernel[0] for layer in ls]),
-            kw=arr([layer.kernel[1] for layer in ls]),
-            sh=arr([layer.stride[0] for layer in ls]),
-            sw=arr([layer.stride[1] for layer in ls]),
-            groups=arr([layer.groups for layer in ls]),
-            macs=arr([layer.macs for layer in ls]),
-            weight_elems=arr([layer.weight_count for layer in ls]),
-            in_elems=arr([layer.in_elems for layer in ls]),
-            out_elems=arr([layer.out_elems for layer in ls]),
-            elementwise_ops=arr([layer.elementwise_ops for layer in ls]),
-            has_bias=arr([int(layer.has_bias) for layer in ls]),
-            table_act=arr([int(uses_table(layer)) for layer in ls]),
-            n_inputs=arr([len(layer.inputs) for layer in ls]),
-        )
+        """Vectorized view used by the planner and the cost model."""
+        return LayerTable.of(self.layers)
 
     def with_name(self, name: str) -> Network:
         return Network(name=name, input_shape=self.input_shape, layers=self.layers,

@@ -38,10 +38,10 @@ from dataclasses import dataclass
 
 from dualopu.compiler.isa import Compute, Load, Post, Store
 from dualopu.compiler.program import LayerProgram
-from dualopu.compiler.tiling import kernel_extent
 from dualopu.errors import ProgramError
 from dualopu.hw.config import Core
-from dualopu.ir.network import LayerKind
+from dualopu.ir.network import LayerKind, kernel_extent
+from dualopu.plan.bytes import half_buffers, weights_per_oc_bytes
 
 DMA = 0
 EXEC = 1
@@ -123,15 +123,14 @@ def post_cycles(lp: LayerProgram, ins: Post, core: Core) -> float:
 
 
 def _weight_bytes(lp: LayerProgram, ins: Load, db: int) -> int:
-    ly = lp.layer
-    return (ins.c1 - ins.c0) * (ly.in_channels // ly.groups) * ly.kernel[0] * ly.kernel[1] * db
+    """Weight-buffer bytes a weight LOAD fills (its parameters go to the post-processing unit)."""
+    return (ins.c1 - ins.c0) * weights_per_oc_bytes(lp.layer, db)
 
 
 def time_layer(lp: LayerProgram, core: Core, data_bytes: int) -> TimedLayer:
     """Latencies and slot dependencies of a layer's instructions on ``core``."""
     ovh = float(core.instr_overhead_cycles)
-    half = {"in": core.input_buffer_kib * 512.0, "w": core.weight_buffer_kib * 512.0,
-            "out": core.output_buffer_kib * 512.0}
+    half = half_buffers(core)
     unit: list[int] = []
     work: list[float] = []
     deps: list[tuple[int, ...]] = []

@@ -1,9 +1,12 @@
-"""Naive scalar reference of the analytical cost model: one layer at a time, plain Python.
+"""Test oracle: the mapping, tiling and cost rules as a plain scalar specification.
 
-The same formulas as `dualopu.cost.model.core_costs`, written the obvious way (``math``,
-``if``/``else``, a loop over layers). It exists to check the vectorized model (tests compare
-them on random layers and configurations) and as the baseline of ``benchmarks/bench_cost.py``
-("vectorized vs naive loop"). Not used by the tool itself.
+The rules of `dualopu.plan.plan_tiles` priced as `dualopu.cost.model.core_costs` does,
+written the obvious way (``math``, ``if``/``else``, one layer at a time). It checks the
+vectorized planner and pricer (tests compare them on random layers and configurations)
+and is the baseline of ``benchmarks/bench_cost.py`` ("vectorized vs naive loop"). It is not
+part of the package: the tool has one rule set, this is its executable specification.
+It can catch a vectorization mistake (a wrong ``where`` branch, broadcasting, a lost
+floor); it cannot catch a rule that is wrong in both (the cycle simulator checks those).
 """
 
 from __future__ import annotations
@@ -11,9 +14,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from dualopu.cost.model import PARAM_BYTES_BIAS, PARAM_BYTES_MULT, TABLE_BYTES
 from dualopu.hw.config import Core, CoreType
 from dualopu.ir.network import Layer, LayerKind, Network, uses_table
+
+PARAM_BYTES_MULT = 4  # float32 requantization multiplier per output channel
+PARAM_BYTES_BIAS = 4  # int32 bias per output channel
+TABLE_BYTES = 256  # activation table
 
 _REGULAR = (LayerKind.CONV, LayerKind.POINTWISE, LayerKind.GROUPED, LayerKind.FC)
 _ELTWISE = (LayerKind.POOL, LayerKind.ADD, LayerKind.MUL, LayerKind.ACTIVATION)
@@ -44,8 +50,15 @@ def _rows_per_tile(
     return tr, rows_in >= kh and tr_out >= 1.0
 
 
-def _pipeline(stages: float, compute: float, load: float, store: float, bw: float, ovh: float,
-              load_instrs: float | None = None) -> float:
+def _pipeline(
+    stages: float,
+    compute: float,
+    load: float,
+    store: float,
+    bw: float,
+    ovh: float,
+    load_instrs: float | None = None,
+) -> float:
     s = max(stages, 1.0)
     n_loads = s if load_instrs is None else max(load_instrs, 1.0)
     comp_s = compute / s + ovh
@@ -54,13 +67,17 @@ def _pipeline(stages: float, compute: float, load: float, store: float, bw: floa
     return max(s * (load_s + store_s) + max(comp_s - store_s, 0.0), s * comp_s + load_s + store_s)
 
 
-def layer_cost_reference(layer: Layer, core: Core, dram_bytes_per_cycle: float, data_bytes: int = 1) -> LayerCostRef:
+def layer_cost_reference(
+    layer: Layer, core: Core, dram_bytes_per_cycle: float, data_bytes: int = 1
+) -> LayerCostRef:
     """Cost of ``layer`` on ``core``, computed with scalar Python (same rules as `core_costs`)."""
     bw, db = float(dram_bytes_per_cycle), float(data_bytes)
     kind = layer.kind
     _, cin, hin, win = (float(x) for x in layer.in_shape)
     _, cout, hout, wout = (float(x) for x in layer.out_shape)
     kh, kw = float(layer.kernel[0]), float(layer.kernel[1])
+    kh_ext = float((layer.kernel[0] - 1) * layer.dilation[0] + 1)  # input rows one output row reads
+    kw_ext = float((layer.kernel[1] - 1) * layer.dilation[1] + 1)
     sh = float(layer.stride[0])
     groups = float(layer.groups)
     p, i = float(core.pe_count), float(core.input_size)
@@ -81,8 +98,20 @@ def layer_cost_reference(layer: Layer, core: Core, dram_bytes_per_cycle: float, 
         if not core.runs_elementwise:
             return LayerCostRef(math.inf, 0.0, 0.0, 0.0, 0.0, 1.0, False, True)
         comp = math.ceil(layer.elementwise_ops / core.post_ops_per_cycle)
-        s = max(math.ceil(in_bytes / half_in), math.ceil(out_bytes / half_out))
-        load = in_bytes + table
+        tiles = _elementwise_tiles(layer, half_in, half_out, db)
+        if tiles is None:
+            return LayerCostRef(math.inf, comp, 0.0, 0.0, 0.0, 1.0, True, False)
+        tc, tr, n_oc, n_rows = tiles
+        s = n_oc * n_rows
+        full = sum(1 for sh_ in layer.in_shapes if kind is LayerKind.POOL or sh_[2:] == layer.out_shape[2:])
+        bcast = len(layer.in_shapes) - full
+        if layer.op == "global_avgpool":
+            in_load = in_bytes
+        elif kind is LayerKind.POOL:
+            in_load = min(hin, n_rows * ((tr - 1) * sh + kh_ext)) * win * cout * db
+        else:
+            in_load = full * out_bytes + bcast * cout * n_rows * db
+        load = in_load + table
         instrs = s * len(layer.inputs) + (1 if table else 0)
         cyc = _pipeline(s, comp, load, out_bytes, bw, ovh, instrs)
         return LayerCostRef(cyc, comp, (load + out_bytes) / bw, load, out_bytes, s, True, True)
@@ -109,7 +138,7 @@ def layer_cost_reference(layer: Layer, core: Core, dram_bytes_per_cycle: float, 
         ok_w = toc >= 1
         toc = max(toc, 1.0)
         n_w = math.ceil(cout / toc)
-        tr, ok_rows = _rows_per_tile(half_in, win * cin * db, kh, sh, half_out, wout * toc * db, hout)
+        tr, ok_rows = _rows_per_tile(half_in, win * cin * db, kh_ext, sh, half_out, wout * toc * db, hout)
         n_in = math.ceil(hout / tr)
         if groups == 1:
             blocks = (n_w - 1) * math.ceil(toc / poc_e) + math.ceil((cout - (n_w - 1) * toc) / poc_e)
@@ -120,7 +149,7 @@ def layer_cost_reference(layer: Layer, core: Core, dram_bytes_per_cycle: float, 
             comp = red * (blocks * (hout * wout + n_in * i) + n_in * cout)
         else:
             comp = math.ceil(cin_g / pic_e) * blocks * kk * hout * wout
-        in_pass = min(hin, n_in * ((tr - 1) * sh + kh)) * win * cin * db
+        in_pass = min(hin, n_in * ((tr - 1) * sh + kh_ext)) * win * cin * db
         load_a = w_bytes + in_pass * (n_w if n_in > 1 else 1.0)
         load_b = in_pass + w_bytes * (n_in if n_w > 1 else 1.0)
         if load_a <= load_b:  # weights outer
@@ -135,7 +164,7 @@ def layer_cost_reference(layer: Layer, core: Core, dram_bytes_per_cycle: float, 
         if core.type not in (CoreType.DEPTHWISE, CoreType.UNIFIED):
             return LayerCostRef(math.inf, 0.0, 0.0, 0.0, 0.0, 1.0, False, True)
         mult = max(cout / max(cin, 1.0), 1.0)
-        ci = math.floor(half_in / max(kh * win * db, 1.0))
+        ci = math.floor(half_in / max(kh_ext * win * db, 1.0))
         cap_in = (ci + 1) * mult - 1 if ci >= 1 else 0.0
         cap = min(math.floor(half_w / (kk * db)), math.floor(half_out / max(wout * db, 1.0)), cap_in)
         lanes = cout if systolic else min(p, cout)
@@ -143,7 +172,7 @@ def layer_cost_reference(layer: Layer, core: Core, dram_bytes_per_cycle: float, 
         n_ct = math.ceil(cout / tc)
         tc = math.ceil(cout / n_ct)
         tc_in = max(math.floor(tc / mult), 1.0)
-        tr, ok_rows = _rows_per_tile(half_in, win * tc_in * db, kh, sh, half_out, wout * tc * db, hout)
+        tr, ok_rows = _rows_per_tile(half_in, win * tc_in * db, kh_ext, sh, half_out, wout * tc * db, hout)
         n_rt = math.ceil(hout / tr)
         stages = n_ct * n_rt
         if systolic:
@@ -152,8 +181,8 @@ def layer_cost_reference(layer: Layer, core: Core, dram_bytes_per_cycle: float, 
         else:
             pw = math.floor(p / tc)
             comp = n_ct * hout * math.ceil(wout / pw) * math.ceil(kk / i)
-            fill = (kh - 1) * win + (kw - 1)
-        in_pass = min(hin, math.ceil(hout / tr) * ((tr - 1) * sh + kh)) * win * cin * db
+            fill = (kh_ext - 1) * win + (kw_ext - 1)
+        in_pass = min(hin, math.ceil(hout / tr) * ((tr - 1) * sh + kh_ext)) * win * cin * db
         load = in_pass + w_full + table
         instrs = stages + math.ceil(n_ct / max(math.floor(half_w / (tc * kk * db)), 1.0))
         comp = comp + stages * fill
@@ -162,6 +191,36 @@ def layer_cost_reference(layer: Layer, core: Core, dram_bytes_per_cycle: float, 
     store = out_bytes
     cyc = _pipeline(stages, comp, load, store, bw, ovh, instrs) if feasible else math.inf
     return LayerCostRef(cyc, comp, (load + store) / bw, load, store, stages, True, feasible)
+
+
+def _elementwise_tiles(
+    layer: Layer, half_in: float, half_out: float, db: float
+) -> tuple[float, float, float, float] | None:
+    """(channels, rows, channel tiles, row tiles) of an element-wise layer, or None if none fits.
+
+    Row tiles over all channels, channels halved until one row block fits; a global average
+    pool tiles channels, a whole plane each; a broadcast input adds its channels to every tile."""
+    _, cout, hout, wout = layer.out_shape
+    _, _, hin, win = layer.in_shape
+    if layer.op == "global_avgpool":
+        tc = min(cout, math.floor(half_in / max(hin * win * db, 1.0)), math.floor(half_out / db))
+        return None if tc < 1 else (tc, hout, math.ceil(cout / tc), 1)
+    pool = layer.kind is LayerKind.POOL
+    kh = (layer.kernel[0] - 1) * layer.dilation[0] + 1 if pool else 1
+    sh = layer.stride[0] if pool else 1
+    if not pool:
+        win = wout
+    full = sum(1 for s in layer.in_shapes if pool or s[2:] == (hout, wout))
+    bcast = len(layer.in_shapes) - full
+    tc = cout
+    while tc >= 1:
+        rows_in = math.floor((half_in - bcast * tc * db) / max(win * tc * full * db, 1.0))
+        tr_out = math.floor(half_out / max(wout * tc * db, 1.0))
+        if rows_in >= kh and tr_out >= 1:
+            tr = min(max(min(math.floor((rows_in - kh) / sh) + 1, tr_out), 1), hout)
+            return tc, tr, math.ceil(cout / tc), math.ceil(hout / tr)
+        tc //= 2
+    return None
 
 
 def network_costs_reference(

@@ -1,0 +1,30 @@
+"""The double-buffered pipeline: the one formula for the cycles of a tiled layer."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def pipeline_cycles(
+    stages: np.ndarray,
+    compute: np.ndarray,
+    load_bytes: np.ndarray,
+    store_bytes: np.ndarray,
+    bw: float,
+    ovh: np.ndarray,
+    load_instrs: np.ndarray | None = None,
+) -> np.ndarray:
+    """``stages`` uniform tiles: max(load + store, compute) per stage (loads and stores share
+    the DRAM port of ``bw`` bytes/cycle). ``load_instrs`` LOAD instructions in all (default
+    one per stage), each paying the ``ovh`` overhead; one compute and one store per stage.
+
+    Memory-bound: the port is busy ``S*mem_s`` plus the part of the last compute not hidden
+    behind the previous tile's store; compute-bound: ``S`` computes plus the first load and
+    the last store."""
+    s = np.maximum(stages, 1.0)
+    n_loads = s if load_instrs is None else np.maximum(load_instrs, 1.0)
+    comp_s = compute / s + ovh
+    load_s = load_bytes / s / bw + ovh * n_loads / s
+    store_s = store_bytes / s / bw + ovh
+    mem_s = load_s + store_s
+    return np.maximum(s * mem_s + np.maximum(comp_s - store_s, 0.0), s * comp_s + load_s + store_s)

@@ -1,0 +1,461 @@
+"""The mapping and tiling rules, decided once for every layer and core configuration.
+
+`plan_tiles` returns a `TilePlan`: numpy arrays of shape ``(n_configs, n_layers)`` (one
+configuration is ``(1, n_layers)``). The cost model prices it (`dualopu.cost.model`), the
+compiler turns its rows into integer tiles and instructions (`dualopu.compiler.tiling`),
+the program validator checks programs against it (`dualopu.compiler.program`). Every rule
+is a small named function below; docs/assumptions.md gives their sources.
+
+* **Mapping** (`regular_mapping`): on the ``opu`` dataflow a regular layer uses ``pic``
+  input x ``poc`` output channels per cycle, ``pic * poc = pe_count * input_size``, widened
+  4x or 2x when the layer has few input channels. Systolic: rows = ``input_size``
+  (reduction), columns = ``pe_count`` (output channels). Depthwise: one channel per PE,
+  ``pw = floor(P / tc)`` PEs share a channel. Element-wise layers run on the
+  post-processing unit; concat / slice / shuffle / flatten are free (address remapping).
+* **Tiles**: output channels x output rows, each tile filling at most half of each buffer
+  (double buffering). ``toc`` (`regular_channel_tile`): all output channels when their
+  weights and one output row fit, else a multiple of the array's output channels per pass.
+  Depthwise (`depthwise_channel_tile`): one channel per PE capped by the buffers, spread
+  evenly. Element-wise (`elementwise_channel_tile`): all channels, halved until a row tile
+  fits. Rows (`rows_per_tile`): as many as the input half (with the dilated kernel's halo)
+  and the output half hold.
+* **Loop order** (`weights_outer`): weights outer when that moves no more bytes than
+  inputs outer (weights and inputs alone decide).
+* **Loads**: a LOAD whenever the weight tile or the input tile changes; depthwise weights of
+  several channel tiles share one LOAD (`w_tiles_per_load`).
+* **Refusal**: a layer whose minimum tile (one output channel's weights, ``kh_ext`` input
+  rows, one output row) does not fit is infeasible; ``limit`` names the buffer and
+  ``need_bytes`` the bytes one half of it must hold.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import numpy as np
+
+from dualopu.hw.config import CoreType
+from dualopu.hw.params import CoreParams
+from dualopu.ir.network import KIND_CODES, LayerKind, LayerTable
+from dualopu.plan.bytes import BUFFER_SLOTS, TABLE_BYTES, param_bytes_per_oc
+
+#: Mapping modes: how a layer's arithmetic is laid onto a core (``none``: the core cannot run it).
+MODES = ("conv", "dw", "sa", "sa_dw", "post", "free", "none")
+MODE = {m: i for i, m in enumerate(MODES)}
+#: Tile loop orders.
+ORDERS = ("weights_outer", "inputs_outer", "channels_outer", "rows")
+ORDER = {o: i for i, o in enumerate(ORDERS)}
+#: Which buffer refuses the minimum tile (the `Core` field to enlarge); "" when it fits.
+LIMITS = ("", "input_buffer_kib", "weight_buffer_kib", "output_buffer_kib")
+LIMIT = {name: i for i, name in enumerate(LIMITS)}
+
+_K = KIND_CODES
+REGULAR_CODES = (_K[LayerKind.CONV], _K[LayerKind.POINTWISE], _K[LayerKind.GROUPED], _K[LayerKind.FC])
+DEPTHWISE_CODES = (_K[LayerKind.DEPTHWISE],)
+ELEMENTWISE_CODES = (_K[LayerKind.POOL], _K[LayerKind.ADD], _K[LayerKind.MUL], _K[LayerKind.ACTIVATION])
+FREE_CODES = (_K[LayerKind.CONCAT], _K[LayerKind.SHUFFLE])
+_POOL = _K[LayerKind.POOL]
+
+
+@dataclass(frozen=True)
+class TilePlan:
+    """The mapping and tiling decisions; every array ``(n_configs, n_layers)``.
+
+    Sizes are for a full tile (the compiler balances the tiles, so some are smaller).
+    Byte totals are what the layer moves over DRAM in all.
+    """
+
+    mode: np.ndarray  # int8 index into MODES
+    order: np.ndarray  # int8 index into ORDERS
+    runnable: np.ndarray  # bool: the core type runs this kind
+    feasible: np.ndarray  # bool: the minimum tile fits the buffers
+    limit: np.ndarray  # int8 index into LIMITS: the buffer that refuses (0 when feasible)
+    need_bytes: np.ndarray  # bytes of the minimum tile in one half of the refusing buffer
+    pic: np.ndarray  # conv: input channels per cycle (after widening)
+    poc: np.ndarray  # conv: output channels per cycle (after widening); sa: columns
+    widen: np.ndarray  # conv: output widening factor (1, 2 or 4)
+    pw: np.ndarray  # dw: PEs per channel
+    toc: np.ndarray  # output channels per tile
+    tr: np.ndarray  # output rows per tile
+    n_oc: np.ndarray  # channel tiles
+    n_rows: np.ndarray  # row tiles
+    w_tiles_per_load: np.ndarray  # channel tiles whose weights one LOAD brings (depthwise > 1)
+    in_rows: np.ndarray  # input rows a full tile reads (halo included)
+    in_ch: np.ndarray  # input channels a full tile reads
+    w_tile_bytes: np.ndarray  # DRAM bytes of one full weight tile (weights + parameters)
+    in_tile_bytes: np.ndarray  # DRAM bytes of one full input tile (all inputs)
+    out_tile_bytes: np.ndarray  # DRAM bytes of one full output tile
+    w_load_bytes: np.ndarray  # total weight, parameter and table bytes loaded
+    in_load_bytes: np.ndarray  # total input bytes loaded (halo re-reads included)
+    store_bytes: np.ndarray  # total output bytes stored
+    load_instrs: np.ndarray  # LOAD instructions in all
+
+    @property
+    def stages(self) -> np.ndarray:
+        """Double-buffered pipeline stages (tiles); 0 for free layers."""
+        return self.n_oc * self.n_rows
+
+    @property
+    def load_bytes(self) -> np.ndarray:
+        return self.w_load_bytes + self.in_load_bytes
+
+    def column(self, j: int, config: int = 0) -> dict[str, float]:
+        """All fields of one layer on one configuration, as Python numbers."""
+        return {f.name: getattr(self, f.name)[config, j].item() for f in fields(self)}
+
+
+def _cdiv(a: np.ndarray, b: np.ndarray | float) -> np.ndarray:
+    return np.ceil(a / b)
+
+
+# ---- rules shared by the families ---------------------------------------------------------
+
+
+def rows_per_tile(
+    half_in: np.ndarray,
+    in_row_bytes: np.ndarray,
+    kh: np.ndarray,
+    sh: np.ndarray,
+    half_out: np.ndarray,
+    out_row_bytes: np.ndarray,
+    hout: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Output rows per tile that the input half (``kh`` rows, then ``sh`` per extra output
+    row) and the output half hold; and whether the input / output half holds one row."""
+    rows_in = np.floor(half_in / np.maximum(in_row_bytes, 1.0))
+    tr_in = np.floor((rows_in - kh) / sh) + 1.0
+    tr_out = np.floor(half_out / np.maximum(out_row_bytes, 1.0))
+    tr = np.minimum(np.clip(np.minimum(tr_in, tr_out), 1.0, None), hout)
+    return tr, rows_in >= kh, tr_out >= 1.0
+
+
+def input_rows_per_tile(tr: np.ndarray, kh: np.ndarray, sh: np.ndarray) -> np.ndarray:
+    """Input rows ``tr`` output rows read (the dilated kernel's halo included)."""
+    return (tr - 1.0) * sh + kh
+
+
+def input_pass_rows(
+    hin: np.ndarray, n_rows: np.ndarray, tr: np.ndarray, kh: np.ndarray, sh: np.ndarray
+) -> np.ndarray:
+    """Input rows one pass over all row tiles reads (halo rows re-read, at most the plane)."""
+    return np.minimum(hin, n_rows * input_rows_per_tile(tr, kh, sh))
+
+
+# ---- regular layers (conv, pointwise, grouped, FC) -----------------------------------------
+
+
+def regular_mapping(cin_g: np.ndarray, p: CoreParams) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(pic, poc, widen)`` of the OPU regular mode (few input channels widen the outputs
+    4x / 2x, never beyond ``ic_parallel / input_size``); systolic: ``(1, columns, 1)``."""
+    P, isz = p.pe_count, p.input_size
+    if p.dataflow == "systolic":
+        one = np.ones(np.broadcast_shapes(cin_g.shape, P.shape))
+        return one, P * one, one
+    macs_pc = P * isz
+    pic = np.minimum(p.ic_parallel, macs_pc)
+    poc = np.floor(macs_pc / pic)
+    widen = np.where(cin_g <= pic / 4, 4.0, np.where(cin_g <= pic / 2, 2.0, 1.0))
+    widen = np.minimum(widen, np.maximum(np.floor(pic / isz), 1.0))
+    return pic / widen, poc * widen, widen
+
+
+def regular_channel_tile(cout: np.ndarray, cap: np.ndarray, unit: np.ndarray) -> np.ndarray:
+    """All output channels when ``cap`` (what the buffers hold) allows, else the largest
+    multiple of ``unit`` (the array's output channels per pass) that fits, else ``cap``."""
+    return np.where(cap >= cout, cout, np.where(cap >= unit, np.floor(cap / unit) * unit, cap))
+
+
+def weights_outer(w_bytes: np.ndarray, in_pass: np.ndarray, n_w: np.ndarray, n_in: np.ndarray) -> np.ndarray:
+    """Weights outer when it moves no more bytes than inputs outer (weights and inputs only)."""
+    load_a = w_bytes + in_pass * np.where(n_in > 1, n_w, 1.0)
+    load_b = in_pass + w_bytes * np.where(n_w > 1, n_in, 1.0)
+    return load_a <= load_b
+
+
+# ---- depthwise ---------------------------------------------------------------------------------
+
+
+def depthwise_channel_tile(
+    cout: np.ndarray, lanes: np.ndarray, cap_w: np.ndarray, cap_out: np.ndarray, cap_in: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Channels per tile: ``lanes`` (one per PE) capped by what the buffers hold, at least
+    one, then spread evenly, ``tc = ceil(C / ceil(C / tc))``; and the number of tiles."""
+    tc = np.maximum(np.minimum(np.minimum(lanes, cap_w), np.minimum(cap_out, cap_in)), 1.0)
+    n_ct = _cdiv(cout, tc)
+    return _cdiv(cout, n_ct), n_ct
+
+
+def depthwise_weight_tiles_per_load(half_w: np.ndarray, w_group_bytes: np.ndarray) -> np.ndarray:
+    """Channel tiles whose (small) weights one LOAD brings: as many as fill half the buffer."""
+    return np.maximum(np.floor(half_w / np.maximum(w_group_bytes, 1.0)), 1.0)
+
+
+# ---- element-wise ------------------------------------------------------------------------------
+
+
+def elementwise_channel_tile(cout: np.ndarray, cap: np.ndarray) -> np.ndarray:
+    """All channels, halved (``floor``) until the tile fits ``cap`` channels; 0 if none fits.
+
+    The halving sequence is ``floor(C / 2**k)``: the smallest ``k`` with ``floor(C / 2**k) <= cap``."""
+    k = np.where(cout > cap, np.floor(np.log2(np.maximum(cout, 1.0) / np.maximum(cap + 1.0, 1.0))) + 1.0, 0.0)
+    k = np.maximum(k, 0.0)
+    tc = np.floor(cout / 2.0**k)
+    k = np.where(tc > cap, k + 1.0, k)  # guard against rounding in log2
+    tc = np.floor(cout / 2.0**k)
+    up = np.floor(cout / 2.0 ** np.maximum(k - 1.0, 0.0))
+    tc = np.where((k > 0) & (up <= cap), up, tc)
+    return np.where(cap >= 1.0, tc, 0.0)
+
+
+# ---- the planner -------------------------------------------------------------------------------
+
+
+class _Plan:
+    """Mutable builder of a TilePlan: full-shape arrays, filled family by family."""
+
+    def __init__(self, shape: tuple[int, int]) -> None:
+        self.shape = shape
+        zero = {f.name: np.zeros(shape) for f in fields(TilePlan)}
+        zero["mode"] = np.full(shape, MODE["none"], dtype=np.int8)
+        zero["order"] = np.zeros(shape, dtype=np.int8)
+        zero["runnable"] = np.zeros(shape, dtype=bool)
+        zero["feasible"] = np.ones(shape, dtype=bool)
+        zero["limit"] = np.zeros(shape, dtype=np.int8)
+        zero["n_oc"] = np.ones(shape)
+        zero["n_rows"] = np.ones(shape)
+        zero["w_tiles_per_load"] = np.ones(shape)
+        self.a = zero
+
+    def put(self, cols: np.ndarray, **values: np.ndarray | float) -> None:
+        for k, v in values.items():
+            self.a[k][:, cols] = v
+
+    def done(self) -> TilePlan:
+        return TilePlan(**self.a)
+
+
+def _refusal(
+    ok_in: np.ndarray,
+    ok_w: np.ndarray,
+    ok_out: np.ndarray,
+    need_in: np.ndarray,
+    need_w: np.ndarray,
+    need_out: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Feasibility, the first refusing buffer (input, weight, output) and its need in bytes."""
+    limit = np.where(
+        ~ok_in,
+        LIMIT["input_buffer_kib"],
+        np.where(~ok_w, LIMIT["weight_buffer_kib"], np.where(~ok_out, LIMIT["output_buffer_kib"], 0)),
+    )
+    need = np.where(~ok_in, need_in, np.where(~ok_w, need_w, np.where(~ok_out, need_out, 0.0)))
+    return ok_in & ok_w & ok_out, limit.astype(np.int8), need
+
+
+def _regular(b: _Plan, t: LayerTable, cols: np.ndarray, p: CoreParams, db: float) -> None:
+    f = np.float64
+    cin, cout = t.cin[cols].astype(f), t.cout[cols].astype(f)
+    hin, win, hout, wout = (x[cols].astype(f) for x in (t.hin, t.win, t.hout, t.wout))
+    kk = (t.kh[cols] * t.kw[cols]).astype(f)
+    kh, sh = t.kh_ext[cols].astype(f), t.sh[cols].astype(f)
+    groups, has_bias = t.groups[cols].astype(f), t.has_bias[cols].astype(f)
+    half_in, half_w, half_out = p.input_buffer_bytes / 2, p.weight_buffer_bytes / 2, p.output_buffer_bytes / 2
+    cin_g = cin / groups
+    pic, poc, widen = regular_mapping(cin_g, p)
+    w_per_oc = cin_g * kk * db
+    cap = np.minimum(np.floor(half_w / w_per_oc), np.floor(half_out / np.maximum(wout * db, 1.0)))
+    toc_raw = regular_channel_tile(cout, cap, poc)
+    toc = np.maximum(toc_raw, 1.0)
+    n_w = _cdiv(cout, toc)
+    tr, ok_in, ok_out_rows = rows_per_tile(half_in, win * cin * db, kh, sh, half_out, wout * toc * db, hout)
+    n_in = _cdiv(hout, tr)
+    ok_w = np.floor(half_w / w_per_oc) >= 1.0
+    ok_out = (np.floor(half_out / np.maximum(wout * db, 1.0)) >= 1.0) & ok_out_rows
+    feasible, limit, need = _refusal(ok_in, ok_w, ok_out, kh * win * cin * db, w_per_oc, wout * db)
+    in_pass = input_pass_rows(hin, n_in, tr, kh, sh) * win * cin * db
+    w_only = t.weight_elems[cols].astype(f) * db
+    w_out = weights_outer(w_only, in_pass, n_w, n_in)
+    w_full = cout * (w_per_oc + param_bytes_per_oc(has_bias))
+    table = t.table_act[cols].astype(f) * TABLE_BYTES
+    w_load = np.where(w_out, w_full, w_full * np.where(n_w > 1, n_in, 1.0)) + table
+    in_load = np.where(w_out, in_pass * np.where(n_in > 1, n_w, 1.0), in_pass)
+    instrs = np.where(
+        w_out, n_w + np.where(n_in > 1, n_w * n_in, 1.0), n_in + np.where(n_w > 1, n_in * n_w, 1.0)
+    )
+    in_rows = np.minimum(input_rows_per_tile(tr, kh, sh), hin)
+    mode = MODE["sa"] if p.dataflow == "systolic" else MODE["conv"]
+    b.put(
+        cols,
+        mode=mode,
+        runnable=True,
+        feasible=feasible,
+        limit=limit,
+        need_bytes=need,
+        order=np.where(w_out, ORDER["weights_outer"], ORDER["inputs_outer"]),
+        pic=pic,
+        poc=poc,
+        widen=widen,
+        toc=toc,
+        tr=tr,
+        n_oc=n_w,
+        n_rows=n_in,
+        in_rows=in_rows,
+        in_ch=cin,
+        w_tile_bytes=toc * (w_per_oc + param_bytes_per_oc(has_bias)),
+        in_tile_bytes=in_rows * win * cin * db,
+        out_tile_bytes=toc * tr * wout * db,
+        w_load_bytes=w_load,
+        in_load_bytes=in_load,
+        store_bytes=t.out_elems[cols].astype(f) * db,
+        load_instrs=instrs,
+    )
+
+
+def _depthwise(b: _Plan, t: LayerTable, cols: np.ndarray, p: CoreParams, db: float) -> None:
+    f = np.float64
+    cin, cout = t.cin[cols].astype(f), t.cout[cols].astype(f)
+    hin, win, hout, wout = (x[cols].astype(f) for x in (t.hin, t.win, t.hout, t.wout))
+    kk = (t.kh[cols] * t.kw[cols]).astype(f)
+    kh, sh = t.kh_ext[cols].astype(f), t.sh[cols].astype(f)
+    has_bias = t.has_bias[cols].astype(f)
+    half_in, half_w, half_out = p.input_buffer_bytes / 2, p.weight_buffer_bytes / 2, p.output_buffer_bytes / 2
+    P = p.pe_count
+    mult = np.maximum(cout / np.maximum(cin, 1.0), 1.0)
+    ci = np.floor(half_in / np.maximum(kh * win * db, 1.0))  # input channels of kh rows
+    cap_in = np.where(ci >= 1, (ci + 1) * mult - 1, 0.0)
+    cap_w = np.floor(half_w / (kk * db))
+    cap_out = np.floor(half_out / np.maximum(wout * db, 1.0))
+    systolic = p.dataflow == "systolic"
+    lanes = cout if systolic else np.minimum(P, cout)  # systolic: one column works at a time
+    tc, n_ct = depthwise_channel_tile(cout, lanes, cap_w, cap_out, cap_in)
+    tc_in = np.maximum(np.floor(tc / mult), 1.0)
+    tr, ok_in, ok_out = rows_per_tile(half_in, win * tc_in * db, kh, sh, half_out, wout * tc * db, hout)
+    n_rt = _cdiv(hout, tr)
+    ok_w = tc * kk * db <= half_w
+    feasible, limit, need = _refusal(ok_in, ok_w, ok_out, kh * win * db, kk * db, wout * db)
+    in_pass = input_pass_rows(hin, n_rt, tr, kh, sh) * win * cin * db
+    per_load = depthwise_weight_tiles_per_load(half_w, tc * kk * db)
+    w_full = cout * (kk * db + param_bytes_per_oc(has_bias))
+    table = t.table_act[cols].astype(f) * TABLE_BYTES
+    in_rows = np.minimum(input_rows_per_tile(tr, kh, sh), hin)
+    b.put(
+        cols,
+        mode=MODE["sa_dw"] if systolic else MODE["dw"],
+        runnable=True,
+        feasible=feasible,
+        limit=limit,
+        need_bytes=need,
+        order=ORDER["channels_outer"],
+        pw=np.zeros_like(tc) if systolic else np.floor(P / tc),
+        poc=P if systolic else 0.0,
+        toc=tc,
+        tr=tr,
+        n_oc=n_ct,
+        n_rows=n_rt,
+        w_tiles_per_load=per_load,
+        in_rows=in_rows,
+        in_ch=tc_in,
+        w_tile_bytes=tc * (kk * db + param_bytes_per_oc(has_bias)),
+        in_tile_bytes=in_rows * win * tc_in * db,
+        out_tile_bytes=tc * tr * wout * db,
+        w_load_bytes=w_full + table,
+        in_load_bytes=in_pass,
+        store_bytes=t.out_elems[cols].astype(f) * db,
+        load_instrs=n_ct * n_rt + _cdiv(n_ct, per_load),
+    )
+
+
+def _elementwise(b: _Plan, t: LayerTable, cols: np.ndarray, p: CoreParams, db: float) -> None:
+    """Row tiles over all channels (channels halved until a row block fits); a global
+    average pool tiles channels (a whole plane each); a broadcast input adds its ``C`` bytes
+    to every tile."""
+    f = np.float64
+    cout, hin = t.cout[cols].astype(f), t.hin[cols].astype(f)
+    hout, wout = t.hout[cols].astype(f), t.wout[cols].astype(f)
+    pool = t.kind[cols] == _POOL
+    glob = t.global_pool[cols].astype(bool)
+    kh = np.where(pool, t.kh_ext[cols], 1).astype(f)
+    sh = np.where(pool, t.sh[cols], 1).astype(f)
+    win = np.where(pool, t.win[cols], t.wout[cols]).astype(f)
+    n_in = t.n_inputs[cols].astype(f)
+    bcast = t.n_bcast[cols].astype(f)
+    full = n_in - bcast
+    half_in, half_out = p.input_buffer_bytes / 2, p.output_buffer_bytes / 2
+    # row tiles: channels whose kh input rows (all full inputs) plus broadcast channels fit,
+    # and whose one output row fits
+    cap_in = np.floor(half_in / (db * (bcast + kh * win * full)))
+    cap_out = np.floor(half_out / np.maximum(wout * db, 1.0))
+    tc_rows = elementwise_channel_tile(cout, np.minimum(cap_in, cap_out))
+    tcr = np.maximum(tc_rows, 1.0)
+    rows_in = np.floor((half_in - bcast * tcr * db) / np.maximum(win * tcr * full * db, 1.0))
+    tr_out = np.floor(half_out / np.maximum(wout * tcr * db, 1.0))
+    tr_rows = np.minimum(np.maximum(np.minimum(np.floor((rows_in - kh) / sh) + 1.0, tr_out), 1.0), hout)
+    # global average pool: channel tiles of whole planes
+    tc_glob = np.minimum(
+        np.minimum(cout, np.floor(half_in / np.maximum(hin * win * db, 1.0))), np.floor(half_out / db)
+    )
+    tc = np.where(glob, tc_glob, tc_rows)
+    ok_in = np.where(glob, np.floor(half_in / np.maximum(hin * win * db, 1.0)) >= 1.0, cap_in >= 1.0)
+    ok_out = np.where(glob, np.floor(half_out / db) >= 1.0, cap_out >= 1.0)
+    need_in = np.where(glob, hin * win * db, db * (bcast + kh * win * full))
+    need_out = np.where(glob, db, wout * db)
+    feasible, limit, need = _refusal(ok_in, np.ones_like(ok_in), ok_out, need_in, need_in * 0.0, need_out)
+    tc = np.maximum(tc, 1.0)
+    tr = np.where(glob, hout, tr_rows)
+    n_oc = _cdiv(cout, tc)
+    n_rows = np.where(glob, 1.0, _cdiv(hout, tr))
+    in_rows = np.where(glob, hin, np.minimum(input_rows_per_tile(tr, kh, sh), np.where(pool, hin, hout)))
+    in_plane = t.in_elems[cols].astype(f) * db  # all inputs, each once
+    # pools re-read halo rows; broadcast inputs are re-read by every row tile
+    pool_pass = input_pass_rows(hin, n_rows, tr, kh, sh) * win * cout * db
+    in_load = np.where(
+        glob, in_plane, np.where(pool, pool_pass, full * t.out_elems[cols] * db + bcast * cout * n_rows * db)
+    )
+    table = t.table_act[cols].astype(f) * TABLE_BYTES
+    b.put(
+        cols,
+        mode=MODE["post"],
+        runnable=p.runs_elementwise,
+        feasible=feasible,
+        limit=limit,
+        need_bytes=need,
+        order=ORDER["rows"],
+        toc=tc,
+        tr=tr,
+        n_oc=n_oc,
+        n_rows=n_rows,
+        in_rows=in_rows,
+        in_ch=tc,
+        in_tile_bytes=tc * db * (in_rows * win * full + bcast),
+        out_tile_bytes=tc * tr * wout * db,
+        w_load_bytes=table,
+        in_load_bytes=in_load,
+        store_bytes=t.out_elems[cols].astype(f) * db,
+        load_instrs=n_oc * n_rows * n_in + (table > 0),
+    )
+
+
+def plan_tiles(t: LayerTable, p: CoreParams, data_bytes: int = 1) -> TilePlan:
+    """Mapping and tiles of every layer of ``t`` on the core configuration(s) ``p``."""
+    db = float(data_bytes)
+    b = _Plan((p.n_configs, len(t)))
+    runs_reg = p.core_type in (CoreType.REGULAR, CoreType.UNIFIED)
+    runs_dw = p.core_type in (CoreType.DEPTHWISE, CoreType.UNIFIED)
+    reg = np.flatnonzero(np.isin(t.kind, REGULAR_CODES))
+    dw = np.flatnonzero(np.isin(t.kind, DEPTHWISE_CODES))
+    elt = np.flatnonzero(np.isin(t.kind, ELEMENTWISE_CODES))
+    free = np.flatnonzero(np.isin(t.kind, FREE_CODES))
+    if runs_reg and reg.size:
+        _regular(b, t, reg, p, db)
+    if runs_dw and dw.size:
+        _depthwise(b, t, dw, p, db)
+    if p.runs_elementwise and elt.size:
+        _elementwise(b, t, elt, p, db)
+    if free.size:
+        b.put(
+            free, mode=MODE["free"], runnable=p.runs_elementwise, n_oc=0.0, n_rows=0.0, w_tiles_per_load=0.0
+        )
+    return b.done()
+
+
+assert BUFFER_SLOTS == 2  # the rules above use halves (``/ 2``) of each buffer
