@@ -107,11 +107,17 @@ class Core(_Strict):
         default="shared",
         description="'shared': stores overlap compute; 'own': stores take the DRAM port in their own slot",
     )
-    dw_channel_group: int | None = Field(
-        default=None,
-        gt=0,
-        description="depthwise engine works on groups of this many channels, one channel per PE "
-        "(opu-sim: 64); None = PEs may share a channel",
+    dw_channel_group: int = Field(
+        default=0,
+        ge=0,
+        description="depthwise engine works on groups of up to this many channels, one channel per PE "
+        "(opu-sim: 64); 0 = off (PEs may share a channel)",
+    )
+    store_elems_per_cycle: float = Field(
+        default=0.0,
+        ge=0,
+        description="a STORE drains through the post-processing unit at this many elements per cycle "
+        "(opu-sim: one 64-channel word per cycle); 0 = only the DRAM port limits stores",
     )
     dw_line_fill: Literal["rows", "opu"] = Field(
         default="rows",
@@ -141,7 +147,7 @@ class Core(_Strict):
                     f"ic_parallel={self.ic_parallel} must be a multiple of input_size={self.input_size} "
                     "(a PE's inputs are input channels)"
                 )
-        if self.dw_channel_group is not None:
+        if self.dw_channel_group:
             if self.type is CoreType.REGULAR:
                 raise ValueError("dw_channel_group applies to depthwise-capable cores only")
             if self.dw_channel_group > self.pe_count:
@@ -176,6 +182,9 @@ class DramModel(_Strict):
     burst_bytes: int = Field(default=512, gt=0, description="bytes per DRAM burst (opu-sim: 8 x 64-byte words)")
     cycles_per_burst: float = Field(default=1.0, gt=0, description="cycles per burst (opu-sim: 1)")
     row_latency_cycles: int = Field(default=20, ge=0, description="fixed cycles per burst row (opu-sim: 20)")
+    word_bytes: int = Field(
+        default=64, gt=0, description="bytes of one DRAM word; a row of a tile holds one word per pixel (OPU: 64)"
+    )
 
 
 class Hardware(_Strict):

@@ -31,7 +31,6 @@ _NON_NUMERIC = (
     "channel_enhance",
     "widen_per_tile",
     "store_phase",
-    "dw_channel_group",
     "dw_line_fill",
     "compute_overhead_cycles",
 )

@@ -38,6 +38,7 @@ from dualopu.hw.config import CoreType
 from dualopu.hw.params import CoreParams
 from dualopu.ir.network import KIND_CODES, LayerKind, LayerTable
 from dualopu.plan.bytes import BUFFER_SLOTS, TABLE_BYTES, param_bytes_per_oc
+from dualopu.plan.opu_rules import depthwise_lanes, depthwise_pes_per_channel
 
 #: Mapping modes: how a layer's arithmetic is laid onto a core (``none``: the core cannot run it).
 MODES = ("conv", "dw", "sa", "sa_dw", "post", "free", "none")
@@ -326,7 +327,8 @@ def _depthwise(b: _Plan, t: LayerTable, cols: np.ndarray, p: CoreParams, db: flo
     cap_w = np.floor(half_w / (kk * db))
     cap_out = np.floor(half_out / np.maximum(wout * db, 1.0))
     systolic = p.dataflow == "systolic"
-    lanes = cout if systolic else np.minimum(P, cout)  # systolic: one column works at a time
+    group = p.dw_channel_group
+    lanes = cout if systolic else depthwise_lanes(cout, P, group)  # systolic: one column works at a time
     tc, n_ct = depthwise_channel_tile(cout, lanes, cap_w, cap_out, cap_in)
     tc_in = np.maximum(np.floor(tc / mult), 1.0)
     tr, ok_in, ok_out = rows_per_tile(half_in, win * tc_in * db, kh, sh, half_out, wout * tc * db, hout)
@@ -346,7 +348,7 @@ def _depthwise(b: _Plan, t: LayerTable, cols: np.ndarray, p: CoreParams, db: flo
         limit=limit,
         need_bytes=need,
         order=ORDER["channels_outer"],
-        pw=np.zeros_like(tc) if systolic else np.floor(P / tc),
+        pw=np.zeros_like(tc) if systolic else depthwise_pes_per_channel(tc, P, group),
         poc=P if systolic else 0.0,
         toc=tc,
         tr=tr,
