@@ -39,7 +39,7 @@ from dualopu.plan import (
     pipeline_cycles,
     plan_tiles,
 )
-from dualopu.plan.opu_rules import burst_latency_cycles, store_drain_bytes
+from dualopu.plan.opu_rules import burst_latency_cycles, reduction_per_position, store_drain_bytes
 from dualopu.plan.rules import MODE
 
 __all__ = ["PARAM_BYTES_BIAS", "PARAM_BYTES_MULT", "TABLE_BYTES", "CoreCosts", "CoreParams", "core_costs",
@@ -100,7 +100,9 @@ def _compute_cycles(t: LayerTable, p: CoreParams, plan: TilePlan) -> np.ndarray:
         if m == "sa":
             comp = _cdiv(cin_g * kk, isz) * (blocks * (hw + n_in * isz) + n_in * cout)
         else:
-            comp = _cdiv(cin_g, pic) * blocks * kk * hw
+            (enh,) = take(cols, "enhanced")
+            red, steps = reduction_per_position(cin_g, kk, enh > 0)
+            comp = _cdiv(red, pic) * blocks * steps * hw
         out[:, cols] = comp
     for m in ("dw", "sa_dw"):
         cols = np.flatnonzero(mode == MODE[m])

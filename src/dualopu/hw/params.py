@@ -28,7 +28,6 @@ _NON_NUMERIC = (
     "runs_elementwise",
     # OPU-fidelity mapping options (issue 12): switches, not tunable arrays
     "layout",
-    "channel_enhance",
     "widen_per_tile",
     "store_phase",
     "dw_line_fill",

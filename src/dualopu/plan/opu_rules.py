@@ -61,3 +61,15 @@ def burst_latency_cycles(
     n_in_loads = np.ceil(in_rows_total / np.maximum(in_rows, 1.0) - 1e-9)
     other_loads = np.maximum(load_instrs - n_in_loads, 0.0)
     return row_latency_cycles * (in_burst_rows + other_loads + np.maximum(stages, 1.0))
+
+
+def channel_enhanced(cin_g: np.ndarray, kk: np.ndarray, ic_parallel: np.ndarray, enabled: np.ndarray) -> np.ndarray:
+    """opu-compiler ChannelEnhance: a kxk conv whose ``k*k*C_in`` is below one word of input
+    channels runs as a 1x1 conv over its im2col input, ``k*k*C_in`` values filling the PE inputs."""
+    return (enabled > 0) & (kk > 1) & (cin_g * kk < ic_parallel)
+
+
+def reduction_per_position(cin_g: np.ndarray, kk: np.ndarray, enhanced: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(input values reduced per cycle-group, kernel positions stepped): ``(C, k*k)`` normally,
+    ``(k*k*C, 1)`` when channel-enhanced."""
+    return np.where(enhanced, cin_g * kk, cin_g), np.where(enhanced, 1.0, kk)

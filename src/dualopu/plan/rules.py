@@ -38,7 +38,12 @@ from dualopu.hw.config import CoreType
 from dualopu.hw.params import CoreParams
 from dualopu.ir.network import KIND_CODES, LayerKind, LayerTable
 from dualopu.plan.bytes import BUFFER_SLOTS, TABLE_BYTES, param_bytes_per_oc
-from dualopu.plan.opu_rules import depthwise_lanes, depthwise_pes_per_channel
+from dualopu.plan.opu_rules import (
+    channel_enhanced,
+    depthwise_lanes,
+    depthwise_pes_per_channel,
+    reduction_per_position,
+)
 
 #: Mapping modes: how a layer's arithmetic is laid onto a core (``none``: the core cannot run it).
 MODES = ("conv", "dw", "sa", "sa_dw", "post", "free", "none")
@@ -75,6 +80,7 @@ class TilePlan:
     pic: np.ndarray  # conv: input channels per cycle (after widening)
     poc: np.ndarray  # conv: output channels per cycle (after widening); sa: columns
     widen: np.ndarray  # conv: output widening factor (1, 2 or 4)
+    enhanced: np.ndarray  # conv: 1 where channel-enhanced (kxk few-channel conv as 1x1 over im2col)
     pw: np.ndarray  # dw: PEs per channel
     toc: np.ndarray  # output channels per tile
     tr: np.ndarray  # output rows per tile
@@ -262,7 +268,9 @@ def _regular(b: _Plan, t: LayerTable, cols: np.ndarray, p: CoreParams, db: float
     groups, has_bias = t.groups[cols].astype(f), t.has_bias[cols].astype(f)
     half_in, half_w, half_out = p.input_buffer_bytes / 2, p.weight_buffer_bytes / 2, p.output_buffer_bytes / 2
     cin_g = cin / groups
-    pic, poc, widen = regular_mapping(cin_g, p)
+    enhanced = channel_enhanced(cin_g, kk, p.ic_parallel, p.channel_enhance)
+    cin_red, _ = reduction_per_position(cin_g, kk, enhanced)
+    pic, poc, widen = regular_mapping(cin_red, p)
     w_per_oc = cin_g * kk * db
     cap = np.minimum(np.floor(half_w / w_per_oc), np.floor(half_out / np.maximum(wout * db, 1.0)))
     toc_raw = regular_channel_tile(cout, cap, poc)
@@ -296,6 +304,7 @@ def _regular(b: _Plan, t: LayerTable, cols: np.ndarray, p: CoreParams, db: float
         pic=pic,
         poc=poc,
         widen=widen,
+        enhanced=enhanced.astype(f),
         toc=toc,
         tr=tr,
         n_oc=n_w,

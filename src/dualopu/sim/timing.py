@@ -82,7 +82,8 @@ def compute_cycles(lp: LayerProgram, ins: Compute, core: Core) -> float:
                                f"({core.macs_per_cycle} MACs/cycle, ic_parallel {core.ic_parallel})")
         cin_g = cin // ly.groups
         og = cout // ly.groups
-        per = math.ceil(cin_g / m.pic) * kk * rows * wout
+        red, steps = (cin_g * kk, 1) if m.enhanced else (cin_g, kk)  # plan.opu_rules.reduction_per_position
+        per = math.ceil(red / m.pic) * steps * rows * wout
         return float(sum(per * math.ceil(n / m.poc) for n in _groups_in(ins.c0, ins.c1, og)))
     if m.mode == "sa":
         _check_sa(lp, core)
