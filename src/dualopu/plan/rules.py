@@ -410,7 +410,10 @@ def _elementwise(b: _Plan, t: LayerTable, cols: np.ndarray, p: CoreParams, db: f
     ok_out = np.where(glob, np.floor(half_out / db) >= 1.0, cap_out >= 1.0)
     need_in = np.where(glob, hin * win * db, db * (bcast + kh * win * full))
     need_out = np.where(glob, db, wout * db)
-    feasible, limit, need = _refusal(ok_in, np.ones_like(ok_in), ok_out, need_in, need_in * 0.0, need_out)
+    # a table activation's 256-entry table is one weight-buffer slot
+    table = t.table_act[cols].astype(f) * TABLE_BYTES
+    ok_w = table <= p.weight_buffer_bytes / 2
+    feasible, limit, need = _refusal(ok_in, ok_w, ok_out, need_in, table, need_out)
     tc = np.maximum(tc, 1.0)
     tr = np.where(glob, hout, tr_rows)
     n_oc = _cdiv(cout, tc)
@@ -422,7 +425,6 @@ def _elementwise(b: _Plan, t: LayerTable, cols: np.ndarray, p: CoreParams, db: f
     in_load = np.where(
         glob, in_plane, np.where(pool, pool_pass, full * t.out_elems[cols] * db + bcast * cout * n_rows * db)
     )
-    table = t.table_act[cols].astype(f) * TABLE_BYTES
     b.put(
         cols,
         mode=MODE["post"],

@@ -42,7 +42,7 @@ from dualopu.compiler.isa import Compute, Load, Post, Store
 from dualopu.compiler.program import LayerProgram
 from dualopu.errors import ProgramError
 from dualopu.hw.config import Core, DramModel
-from dualopu.ir.network import LayerKind, kernel_extent
+from dualopu.ir.network import MAC_KINDS, LayerKind, kernel_extent
 from dualopu.plan.bytes import half_buffers, weights_per_oc_bytes
 from dualopu.plan.opu_rules import burst_rows_of_load, store_drain_bytes
 
@@ -127,7 +127,10 @@ def post_cycles(lp: LayerProgram, ins: Post, core: Core) -> float:
 
 
 def _weight_bytes(lp: LayerProgram, ins: Load, db: int) -> int:
-    """Weight-buffer bytes a weight LOAD fills (its parameters go to the post-processing unit)."""
+    """Weight-buffer bytes a weight LOAD fills (its parameters go to the post-processing unit);
+    an element-wise layer's only weight LOAD is its activation table, which fills the slot whole."""
+    if lp.layer.kind not in MAC_KINDS:
+        return ins.bytes
     return (ins.c1 - ins.c0) * weights_per_oc_bytes(lp.layer, db)
 
 
