@@ -310,7 +310,8 @@ def _parse_mapping(d: Any, where: str) -> LayerMapping:
         raise ProgramError(f"{where}: unknown mapping mode {mode!r}")
     try:
         m = LayerMapping(mode=mode, pic=float(d.get("pic", 0.0)), poc=float(d.get("poc", 0.0)),
-                         pw=int(d.get("pw", 0)), rows=int(d.get("rows", 0)), cols=int(d.get("cols", 0)))
+                         pw=int(d.get("pw", 0)), rows=int(d.get("rows", 0)), cols=int(d.get("cols", 0)),
+                         enhanced=bool(d.get("enhanced", False)))
     except (TypeError, ValueError):
         raise ProgramError(f"{where}: malformed mapping {dict(d)!r}") from None
     return m
