@@ -198,8 +198,9 @@ def time_layer(
             extra = lat
             if core.store_elems_per_cycle > 0 and dram_bytes_per_cycle:
                 bw = float(dram_bytes_per_cycle)
-                elems = np.float64(core.store_elems_per_cycle)
-                extra += (float(store_drain_bytes(np.float64(ins.bytes), data_bytes, elems, bw)) - ins.bytes) / bw
+                elems = np.asarray(core.store_elems_per_cycle, dtype=np.float64)
+                port = store_drain_bytes(np.asarray(ins.bytes, dtype=np.float64), data_bytes, elems, bw)
+                extra += (float(port) - ins.bytes) / bw
             if extra:
                 fixed.append(ovh + extra)
                 continue
