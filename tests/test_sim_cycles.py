@@ -27,7 +27,7 @@ from dualopu.sim import (
 from dualopu.sim.testnets import NetBuilder, all_kinds_net, inverted_residual_net
 from dualopu.sim.timing import DMA, EXEC, TimedLayer
 
-PRESETS = ("dual-opu", "single-opu", "tpu-like")
+PRESETS = ("dual-opu", "single-opu", "tpu-like", "opu")
 
 
 def _job(core: int, units: list[int], work: list[float], deps: list[tuple[int, ...]] | None = None,

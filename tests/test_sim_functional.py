@@ -21,7 +21,7 @@ from dualopu.ir.network import Network
 from dualopu.sim import check_functional, run_functional, run_functional_all
 from dualopu.sim.testnets import NetBuilder, all_kinds_net
 
-PRESETS = ("dual-opu", "single-opu", "tpu-like")
+PRESETS = ("dual-opu", "single-opu", "tpu-like", "opu")
 #: Random layers per property test (raise it to hunt bugs: DUALOPU_HYPOTHESIS_EXAMPLES=2000).
 EXAMPLES = int(os.environ.get("DUALOPU_HYPOTHESIS_EXAMPLES", "50"))
 

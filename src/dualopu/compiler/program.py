@@ -51,10 +51,9 @@ FORMAT = "dualopu-program"
 #: Program file format version (2: records ``model_version``; tiles checked against the plan).
 VERSION = 2
 
-CORE_FIELDS = (
-    "name", "type", "dataflow", "pe_count", "input_size", "ic_parallel", "input_buffer_kib",
-    "weight_buffer_kib", "output_buffer_kib", "instr_overhead_cycles", "post_ops_per_cycle",
-)
+#: Every `Core` field: the plan reads all of them (mapping options included), so a program
+#: records them all and is re-planned from exactly what it was compiled for.
+CORE_FIELDS = tuple(Core.model_fields)
 
 
 def core_snapshot(core: Core) -> dict[str, Any]:
@@ -320,7 +319,8 @@ def _parse_mapping(d: Any, where: str) -> LayerMapping:
         raise ProgramError(f"{where}: unknown mapping mode {mode!r}")
     try:
         m = LayerMapping(mode=mode, pic=float(d.get("pic", 0.0)), poc=float(d.get("poc", 0.0)),
-                         pw=int(d.get("pw", 0)), rows=int(d.get("rows", 0)), cols=int(d.get("cols", 0)))
+                         pw=int(d.get("pw", 0)), rows=int(d.get("rows", 0)), cols=int(d.get("cols", 0)),
+                         enhanced=bool(d.get("enhanced", False)))
     except (TypeError, ValueError):
         raise ProgramError(f"{where}: malformed mapping {dict(d)!r}") from None
     return m

@@ -36,6 +36,7 @@ class Mapping:
     pic: float = 0.0
     poc: float = 0.0
     pw: int = 0
+    enhanced: bool = False  # conv: channel-enhanced (k*k*C values per PE input group, one position)
     rows: int = 0
     cols: int = 0
 
@@ -78,7 +79,9 @@ def layer_tiles(
             refusal_message(layer, core, core_label if core_label != "" else core.name, plan, j)
         )
     if mode == "conv":
-        mapping = Mapping("conv", pic=float(plan.pic[0, j]), poc=float(plan.poc[0, j]))
+        mapping = Mapping(
+            "conv", pic=float(plan.pic[0, j]), poc=float(plan.poc[0, j]), enhanced=bool(plan.enhanced[0, j] > 0)
+        )
     elif mode == "dw":
         mapping = Mapping("dw", pw=int(plan.pw[0, j]))
     elif mode in ("sa", "sa_dw"):

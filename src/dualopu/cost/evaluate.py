@@ -45,7 +45,8 @@ class CostMatrix:
 def cost_matrix(net: Network, hw: Hardware) -> CostMatrix:
     """Price every layer on every core of ``hw`` (vectorized per core)."""
     per_core: list[CoreCosts] = [
-        core_costs(net.table, CoreParams.of(c), hw.dram_bytes_per_cycle, hw.data_bytes) for c in hw.cores
+        core_costs(net.table, CoreParams.of(c), hw.dram_bytes_per_cycle, hw.data_bytes, hw.dram_model)
+        for c in hw.cores
     ]
 
     def stack(field: str) -> np.ndarray:

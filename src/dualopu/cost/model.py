@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from dualopu.hw.config import DramModel
 from dualopu.hw.params import CoreParams
 from dualopu.ir.network import LayerTable
 from dualopu.plan import (
@@ -38,6 +39,7 @@ from dualopu.plan import (
     pipeline_cycles,
     plan_tiles,
 )
+from dualopu.plan.opu_rules import burst_latency_cycles, reduction_per_position, store_drain_bytes
 from dualopu.plan.rules import MODE, families
 
 __all__ = ["PARAM_BYTES_BIAS", "PARAM_BYTES_MULT", "TABLE_BYTES", "CoreCosts", "CoreParams", "core_costs",
@@ -92,7 +94,8 @@ def _compute_cycles(t: LayerTable, p: CoreParams, plan: TilePlan) -> np.ndarray:
         if int(get("regular", "mode")) == MODE["sa"]:
             out[:, c.idx] = _cdiv(cin_g * kk, isz) * (blocks * (hw + n_in * isz) + n_in * c.cout)
         else:
-            out[:, c.idx] = _cdiv(cin_g, pic) * blocks * kk * hw
+            red, steps = reduction_per_position(cin_g, kk, get("regular", "enhanced") > 0)
+            out[:, c.idx] = _cdiv(red, pic) * blocks * steps * hw
     if plan.planned("depthwise"):
         c = fam["depthwise"]
         n_ct, n_rt = get("depthwise", "n_oc"), get("depthwise", "n_rows")
@@ -109,14 +112,29 @@ def _compute_cycles(t: LayerTable, p: CoreParams, plan: TilePlan) -> np.ndarray:
     return out
 
 
-def price(t: LayerTable, p: CoreParams, plan: TilePlan, dram_bytes_per_cycle: float) -> CoreCosts:
+def price(
+    t: LayerTable,
+    p: CoreParams,
+    plan: TilePlan,
+    dram_bytes_per_cycle: float,
+    data_bytes: int = 1,
+    dram: DramModel | None = None,
+) -> CoreCosts:
     """Cycles, bytes and stages of ``plan`` (decided by `plan_tiles` for ``t`` on ``p``)."""
     bw = float(dram_bytes_per_cycle)
     compute = _compute_cycles(t, p, plan)
     load = plan.load_bytes
     store = plan.store_bytes
     stages = plan.stages
-    cycles = pipeline_cycles(stages, compute, load, store, bw, p.instr_overhead_cycles, plan.load_instrs)
+    store_port = store_drain_bytes(store, data_bytes, p.store_elems_per_cycle, bw)
+    load_port = load
+    if dram is not None and dram.mode == "burst":  # fixed latency per burst row, as port-equivalent bytes
+        lat = burst_latency_cycles(
+            plan.in_load_bytes, t.win.astype(np.float64), plan.in_rows, plan.in_ch, plan.load_instrs, stages,
+            data_bytes, dram.word_bytes, dram.row_latency_cycles,
+        )
+        load_port = load + lat * bw
+    cycles = pipeline_cycles(stages, compute, load_port, store_port, bw, p.instr_overhead_cycles, plan.load_instrs)
     free = plan.mode == MODE["free"]
     cycles = np.where(free, 0.0, cycles)
     cycles = np.where(plan.runnable & plan.feasible, cycles, np.inf)
@@ -133,6 +151,9 @@ def price(t: LayerTable, p: CoreParams, plan: TilePlan, dram_bytes_per_cycle: fl
     )
 
 
-def core_costs(t: LayerTable, p: CoreParams, dram_bytes_per_cycle: float, data_bytes: int = 1) -> CoreCosts:
-    """Plan and price every layer of ``t`` on the core(s) ``p``. Shapes: ``(n_configs, n_layers)``."""
-    return price(t, p, plan_tiles(t, p, data_bytes), dram_bytes_per_cycle)
+def core_costs(
+    t: LayerTable, p: CoreParams, dram_bytes_per_cycle: float, data_bytes: int = 1, dram: DramModel | None = None
+) -> CoreCosts:
+    """Plan and price every layer of ``t`` on the core(s) ``p``. Shapes: ``(n_configs, n_layers)``.
+    ``dram``: the hardware's DRAM model (None = bandwidth only)."""
+    return price(t, p, plan_tiles(t, p, data_bytes), dram_bytes_per_cycle, data_bytes, dram)

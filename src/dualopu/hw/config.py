@@ -86,6 +86,49 @@ class Core(_Strict):
         default=64, gt=0, description="element-wise ops per cycle of the post-processing unit (pool, add, mul)"
     )
     runs_elementwise: bool = Field(default=True, description="whether element-wise layers may run on this core")
+    # ---- OPU-fidelity mapping options (issue 12; sources in docs/assumptions.md) ----------------
+    # Defaults keep the original mapping; the `opu` preset sets the authors' choices.
+    layout: Literal["planar", "opu64"] = Field(
+        default="planar",
+        description="DRAM data layout of this core's tensors: 'planar' (concat/slice/shuffle are address "
+        "remaps) or 'opu64' (one 64-byte word = 64 channels of one pixel; a channel permutation needs a copy)",
+    )
+    channel_enhance: bool = Field(
+        default=False,
+        description="rewrite a kxk conv with k*k*C_in < ic_parallel as a 1x1 conv over an im2col input "
+        "(opu-compiler ChannelEnhance)",
+    )
+    widen_per_tile: bool = Field(
+        default=False,
+        description="decide low-channel output widening per input-channel tile (the remainder tile only) "
+        "instead of on the whole input-channel count (opu-compiler Scheduler)",
+    )
+    store_phase: Literal["shared", "own"] = Field(
+        default="shared",
+        description="'shared': stores overlap compute; 'own': stores take the DRAM port in their own slot",
+    )
+    dw_channel_group: int = Field(
+        default=0,
+        ge=0,
+        description="depthwise engine works on groups of up to this many channels, one channel per PE "
+        "(opu-sim: 64); 0 = off (PEs may share a channel)",
+    )
+    store_elems_per_cycle: float = Field(
+        default=0.0,
+        ge=0,
+        description="a STORE drains through the post-processing unit at this many elements per cycle "
+        "(opu-sim: one 64-channel word per cycle); 0 = only the DRAM port limits stores",
+    )
+    dw_line_fill: Literal["rows", "opu"] = Field(
+        default="rows",
+        description="line-buffer fill per depthwise tile: 'rows' = (kh-1)*W_in + (kw-1); "
+        "'opu' = 2*W_in + 2 per tile and channel group (opu-sim)",
+    )
+    compute_overhead_cycles: int | None = Field(
+        default=None,
+        ge=0,
+        description="fixed cycles per COMPUTE instruction (opu-sim: 30); None = instr_overhead_cycles",
+    )
 
     @property
     def macs_per_cycle(self) -> int:
@@ -109,6 +152,13 @@ class Core(_Strict):
                     f"ic_parallel={self.ic_parallel} must be a multiple of input_size={self.input_size} "
                     "(a PE's inputs are input channels)"
                 )
+        if self.dw_channel_group:
+            if self.type is CoreType.REGULAR:
+                raise ValueError("dw_channel_group applies to depthwise-capable cores only")
+            if self.dw_channel_group > self.pe_count:
+                raise ValueError(
+                    f"dw_channel_group={self.dw_channel_group} exceeds pe_count={self.pe_count} (one channel per PE)"
+                )
         return self
 
 
@@ -125,6 +175,23 @@ class AreaModel(_Strict):
     )
 
 
+class DramModel(_Strict):
+    """How a DRAM transfer is timed; shared by all cores.
+
+    ``bandwidth``: bytes / ``dram_bytes_per_cycle`` (the original model). ``burst``: every
+    contiguous row of a transfer costs ``ceil(row_bytes / burst_bytes) * cycles_per_burst +
+    row_latency_cycles`` (opu-sim: 512-byte bursts of 8 words, one cycle each, 20 cycles per row).
+    """
+
+    mode: Literal["bandwidth", "burst"] = "bandwidth"
+    burst_bytes: int = Field(default=512, gt=0, description="bytes per DRAM burst (opu-sim: 8 x 64-byte words)")
+    cycles_per_burst: float = Field(default=1.0, gt=0, description="cycles per burst (opu-sim: 1)")
+    row_latency_cycles: int = Field(default=20, ge=0, description="fixed cycles per burst row (opu-sim: 20)")
+    word_bytes: int = Field(
+        default=64, gt=0, description="bytes of one DRAM word; a row of a tile holds one word per pixel (OPU: 64)"
+    )
+
+
 class Hardware(_Strict):
     """A processor: cores plus shared DRAM, data width and area model."""
 
@@ -134,6 +201,7 @@ class Hardware(_Strict):
     dram_bytes_per_cycle: float = Field(default=64.0, gt=0, description="shared off-chip bandwidth")
     data_bytes: int = Field(default=1, gt=0, description="bytes per activation/weight element (INT8 = 1)")
     cores: tuple[Core, ...] = Field(min_length=1)
+    dram_model: DramModel = DramModel()
     area_model: AreaModel = AreaModel()
     energy_model: EnergyModel = EnergyModel()  # per-access energies (hw/energy.py)
 

@@ -21,7 +21,18 @@ from dualopu.hw.config import Core, CoreType
 KIB_BYTES = 1024.0
 _KIB_SUFFIX = "_kib"
 #: `Core` fields that are not numeric arrays (kept as scalars or dropped).
-_NON_NUMERIC = ("name", "type", "dataflow", "runs_elementwise")
+_NON_NUMERIC = (
+    "name",
+    "type",
+    "dataflow",
+    "runs_elementwise",
+    # OPU-fidelity mapping options (issue 12): switches, not tunable arrays
+    "layout",
+    "widen_per_tile",
+    "store_phase",
+    "dw_line_fill",
+    "compute_overhead_cycles",
+)
 
 
 def _numeric_fields() -> dict[str, Any]:

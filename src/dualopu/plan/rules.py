@@ -36,6 +36,12 @@ from dualopu.hw.config import CoreType
 from dualopu.hw.params import CoreParams
 from dualopu.ir.network import KIND_CODES, LayerKind, LayerTable
 from dualopu.plan.bytes import BUFFER_SLOTS, TABLE_BYTES, param_bytes_per_oc
+from dualopu.plan.opu_rules import (
+    channel_enhanced,
+    depthwise_lanes,
+    depthwise_pes_per_channel,
+    reduction_per_position,
+)
 
 #: Mapping modes: how a layer's arithmetic is laid onto a core (``none``: the core cannot run it).
 MODES = ("conv", "dw", "sa", "sa_dw", "post", "free", "none")
@@ -66,6 +72,7 @@ PLAN_FIELDS: dict[str, tuple[type, float]] = {
     "pic": (np.float64, 0.0),
     "poc": (np.float64, 0.0),
     "widen": (np.float64, 0.0),
+    "enhanced": (np.float64, 0.0),
     "pw": (np.float64, 0.0),
     "toc": (np.float64, 0.0),
     "tr": (np.float64, 0.0),
@@ -102,6 +109,7 @@ class TilePlan:
     pic: np.ndarray  # conv: input channels per cycle (after widening)
     poc: np.ndarray  # conv: output channels per cycle (after widening); sa: columns
     widen: np.ndarray  # conv: output widening factor (1, 2 or 4)
+    enhanced: np.ndarray  # conv: 1 where channel-enhanced (kxk few-channel conv as 1x1 over im2col)
     pw: np.ndarray  # dw: PEs per channel
     toc: np.ndarray  # output channels per tile
     tr: np.ndarray  # output rows per tile
@@ -340,7 +348,9 @@ def _regular(b: TilePlan, c: LayerColumns, p: CoreParams, db: float) -> None:
         p.output_buffer_bytes / BUFFER_SLOTS,
     )
     cin_g = cin / groups
-    pic, poc, widen = regular_mapping(cin_g, p)
+    enhanced = channel_enhanced(cin_g, kk, p.ic_parallel, p.channel_enhance)
+    cin_red, _ = reduction_per_position(cin_g, kk, enhanced)
+    pic, poc, widen = regular_mapping(cin_red, p)
     w_per_oc = cin_g * kk * db
     cap = np.minimum(np.floor(half_w / w_per_oc), np.floor(half_out / np.maximum(wout * db, 1.0)))
     toc_raw = regular_channel_tile(cout, cap, poc)
@@ -375,6 +385,7 @@ def _regular(b: TilePlan, c: LayerColumns, p: CoreParams, db: float) -> None:
         pic=pic,
         poc=poc,
         widen=widen,
+        enhanced=np.asarray(enhanced, dtype=np.float64),
         toc=toc,
         tr=tr,
         n_oc=n_w,
@@ -410,7 +421,8 @@ def _depthwise(b: TilePlan, c: LayerColumns, p: CoreParams, db: float) -> None:
     cap_w = np.floor(half_w / (kk * db))
     cap_out = np.floor(half_out / np.maximum(wout * db, 1.0))
     systolic = p.dataflow == "systolic"
-    lanes = cout if systolic else np.minimum(P, cout)  # systolic: one column works at a time
+    group = p.dw_channel_group
+    lanes = cout if systolic else depthwise_lanes(cout, P, group)  # systolic: one column works at a time
     tc, n_ct = depthwise_channel_tile(cout, lanes, cap_w, cap_out, cap_in)
     tc_in = np.maximum(np.floor(tc / mult), 1.0)
     tr, ok_in, ok_out = rows_per_tile(half_in, win * tc_in * db, kh, sh, half_out, wout * tc * db, hout)
@@ -432,7 +444,7 @@ def _depthwise(b: TilePlan, c: LayerColumns, p: CoreParams, db: float) -> None:
         limit=limit,
         need_bytes=need,
         order=ORDER["channels_outer"],
-        pw=np.zeros_like(tc) if systolic else np.floor(P / tc),
+        pw=np.zeros_like(tc) if systolic else depthwise_pes_per_channel(tc, P, group),
         poc=P if systolic else 0.0,
         toc=tc,
         tr=tr,

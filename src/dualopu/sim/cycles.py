@@ -232,7 +232,7 @@ def run_jobs(jobs: Sequence[Job], n_cores: int, dram_bytes_per_cycle: float, str
 def time_program(program: Program, hw: Hardware) -> list[TimedLayer]:
     """Timing of every layer of ``program`` on ``hw`` (checks that it was compiled for ``hw``)."""
     program.check_hardware(hw)
-    return [time_layer(lp, hw.cores[lp.core], program.data_bytes) for lp in program.layers]
+    return [time_layer(lp, hw.cores[lp.core], program.data_bytes, hw.dram_bytes_per_cycle, hw.dram_model) for lp in program.layers]
 
 
 @dataclass(frozen=True)

@@ -36,12 +36,15 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
+
 from dualopu.compiler.isa import Compute, Load, Post, Store
 from dualopu.compiler.program import LayerProgram
 from dualopu.errors import ProgramError
-from dualopu.hw.config import Core
+from dualopu.hw.config import Core, DramModel
 from dualopu.ir.network import MAC_KINDS, LayerKind, kernel_extent
 from dualopu.plan.bytes import half_buffers, weights_per_oc_bytes
+from dualopu.plan.opu_rules import burst_rows_of_load, store_drain_bytes
 
 DMA = 0
 EXEC = 1
@@ -79,7 +82,8 @@ def compute_cycles(lp: LayerProgram, ins: Compute, core: Core) -> float:
                                f"({core.macs_per_cycle} MACs/cycle, ic_parallel {core.ic_parallel})")
         cin_g = cin // ly.groups
         og = cout // ly.groups
-        per = math.ceil(cin_g / m.pic) * kk * rows * wout
+        red, steps = (cin_g * kk, 1) if m.enhanced else (cin_g, kk)  # plan.opu_rules.reduction_per_position
+        per = math.ceil(red / m.pic) * steps * rows * wout
         return float(sum(per * math.ceil(n / m.poc) for n in _groups_in(ins.c0, ins.c1, og)))
     if m.mode == "sa":
         _check_sa(lp, core)
@@ -130,9 +134,22 @@ def _weight_bytes(lp: LayerProgram, ins: Load, db: int) -> int:
     return (ins.c1 - ins.c0) * weights_per_oc_bytes(lp.layer, db)
 
 
-def time_layer(lp: LayerProgram, core: Core, data_bytes: int) -> TimedLayer:
-    """Latencies and slot dependencies of a layer's instructions on ``core``."""
+def time_layer(
+    lp: LayerProgram,
+    core: Core,
+    data_bytes: int,
+    dram_bytes_per_cycle: float | None = None,
+    dram_model: DramModel | None = None,
+) -> TimedLayer:
+    """Latencies and slot dependencies of a layer's instructions on ``core``.
+
+    With ``core.store_elems_per_cycle`` set (and the port rate given), a STORE also holds the
+    port while the post-processing unit drains it (`dualopu.plan.opu_rules.store_drain_bytes`)."""
     ovh = float(core.instr_overhead_cycles)
+    fixed: list[float] = []
+    burst = dram_model is not None and dram_model.mode == "burst"
+    lat = float(dram_model.row_latency_cycles) if dram_model is not None and burst else 0.0
+    word = float(dram_model.word_bytes) if dram_model is not None else 1.0
     half = half_buffers(core)
     unit: list[int] = []
     work: list[float] = []
@@ -170,10 +187,23 @@ def time_layer(lp: LayerProgram, core: Core, data_bytes: int) -> TimedLayer:
             unit.append(DMA)
             work.append(float(ins.bytes))
             deps.append(tuple(d))
+            if burst:  # fixed latency per burst row (input rows x word-wide channel groups; weights: one)
+                rows = burst_rows_of_load(ins.r1 - ins.r0, ins.c1 - ins.c0, data_bytes, word) if ins.buf != "w" else 1.0
+                fixed.append(ovh + lat * rows)
+                continue
         elif isinstance(ins, Store):
             unit.append(DMA)
             work.append(float(ins.bytes))
             deps.append(tuple(read(("out", ins.slot), i)))
+            extra = lat
+            if core.store_elems_per_cycle > 0 and dram_bytes_per_cycle:
+                bw = float(dram_bytes_per_cycle)
+                elems = np.asarray(core.store_elems_per_cycle, dtype=np.float64)
+                port = store_drain_bytes(np.asarray(ins.bytes, dtype=np.float64), data_bytes, elems, bw)
+                extra += (float(port) - ins.bytes) / bw
+            if extra:
+                fixed.append(ovh + extra)
+                continue
         else:
             d = read(("in", ins.in_slot), i) + read(("w", ins.w_slot), i)
             d += write(("out", ins.out_slot), i, new_generation=True)
@@ -184,4 +214,5 @@ def time_layer(lp: LayerProgram, core: Core, data_bytes: int) -> TimedLayer:
             unit.append(EXEC)
             work.append(compute_cycles(lp, ins, core) if isinstance(ins, Compute) else post_cycles(lp, ins, core))
             deps.append(tuple(d))
-    return TimedLayer(unit=tuple(unit), fixed=(ovh,) * len(unit), work=tuple(work), deps=tuple(deps))
+        fixed.extend([ovh] * (len(unit) - len(fixed)))
+    return TimedLayer(unit=tuple(unit), fixed=tuple(fixed), work=tuple(work), deps=tuple(deps))

@@ -1,0 +1,75 @@
+"""OPU-fidelity mapping rules (issue 12), each a small named function over plan arrays.
+
+Each reads one hardware field (defaults off, so other presets keep their mapping); sources
+are in docs/assumptions.md, "OPU fidelity: facts from opu-sim / opu-compiler".
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+def depthwise_lanes(cout: np.ndarray, pe_count: np.ndarray, channel_group: np.ndarray) -> np.ndarray:
+    """Channels a depthwise tile may hold: one per PE, and with 64-channel groups (opu-sim's
+    depthwise engine, ``channel_group > 0``) at most one group."""
+    lanes = np.minimum(pe_count, cout)
+    return np.where(channel_group > 0, np.minimum(lanes, np.maximum(channel_group, 1.0)), lanes)
+
+
+def depthwise_pes_per_channel(tc: np.ndarray, pe_count: np.ndarray, channel_group: np.ndarray) -> np.ndarray:
+    """PEs working on one channel: the free PEs share channels (``floor(P / tc)``), except on a
+    grouped engine, where each PE owns one channel and the rest idle (opu-sim RunComputeDW)."""
+    return np.where(channel_group > 0, 1.0, np.floor(pe_count / tc))
+
+
+def store_drain_bytes(
+    store_bytes: np.ndarray, data_bytes: float, elems_per_cycle: np.ndarray, bw: float
+) -> np.ndarray:
+    """Port-equivalent bytes of a store drained through the post-processing unit at
+    ``elems_per_cycle`` (opu-sim RunPostProcess: one output word per cycle): the store holds
+    the DRAM port ``max(bytes / bw, elements / rate)`` cycles. ``elems_per_cycle = 0``: off."""
+    drain_cycles = np.where(elems_per_cycle > 0, store_bytes / data_bytes / np.maximum(elems_per_cycle, 1e-12), 0.0)
+    return np.maximum(store_bytes, drain_cycles * bw)
+
+
+def burst_rows_of_load(rows: float, channels: float, data_bytes: float, word_bytes: float) -> float:
+    """DRAM burst rows of one input LOAD in the 64-channel-word layout: each tile row of each
+    word-wide channel group is one burst row (opu-sim charges every row its fixed latency)."""
+    return rows * math.ceil(channels * data_bytes / word_bytes)
+
+
+def burst_latency_cycles(
+    in_load_bytes: np.ndarray,
+    win: np.ndarray,
+    in_rows: np.ndarray,
+    in_ch: np.ndarray,
+    load_instrs: np.ndarray,
+    stages: np.ndarray,
+    data_bytes: float,
+    word_bytes: float,
+    row_latency_cycles: float,
+) -> np.ndarray:
+    """Fixed DRAM latency of a layer under the burst model: every burst row of an input load,
+    every weight load and every store pays ``row_latency_cycles`` (opu-sim RunLoad / RunStore).
+    Input rows are counted from the bytes loaded (halo re-reads and every input included):
+    ``bytes / (W * channels)`` rows, each ``ceil(channels / word)`` burst rows."""
+    row_bytes = np.maximum(win * in_ch * data_bytes, 1.0)
+    in_rows_total = in_load_bytes / row_bytes
+    in_burst_rows = in_rows_total * np.ceil(in_ch * data_bytes / word_bytes)
+    n_in_loads = np.ceil(in_rows_total / np.maximum(in_rows, 1.0) - 1e-9)
+    other_loads = np.maximum(load_instrs - n_in_loads, 0.0)
+    return row_latency_cycles * (in_burst_rows + other_loads + np.maximum(stages, 1.0))
+
+
+def channel_enhanced(cin_g: np.ndarray, kk: np.ndarray, ic_parallel: np.ndarray, enabled: np.ndarray) -> np.ndarray:
+    """opu-compiler ChannelEnhance: a kxk conv whose ``k*k*C_in`` is below one word of input
+    channels runs as a 1x1 conv over its im2col input, ``k*k*C_in`` values filling the PE inputs."""
+    return (enabled > 0) & (kk > 1) & (cin_g * kk < ic_parallel)
+
+
+def reduction_per_position(cin_g: np.ndarray, kk: np.ndarray, enhanced: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(input values reduced per cycle-group, kernel positions stepped): ``(C, k*k)`` normally,
+    ``(k*k*C, 1)`` when channel-enhanced."""
+    return np.where(enhanced, cin_g * kk, cin_g), np.where(enhanced, 1.0, kk)
