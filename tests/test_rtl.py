@@ -10,6 +10,7 @@ resolve; it cannot catch functional errors.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -75,6 +76,11 @@ def test_rtl_cli_bad_hardware_is_one_line(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(
+    not os.environ.get("DUALOPU_RTL_PRESETS"),
+    reason="full presets take many minutes to generate and elaborate (dual-opu's depthwise core: "
+    "23 MB of Verilog, ~6 min); set DUALOPU_RTL_PRESETS=1 to run",
+)
 @pytest.mark.parametrize("preset", list_presets())
 def test_presets_elaborate(preset: str, tmp_path: Path) -> None:
     write_rtl(load_hardware(preset), tmp_path)
