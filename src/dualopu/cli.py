@@ -18,6 +18,7 @@ from rich.console import Console
 
 from dualopu.clikit.app import DualOpuGroup, handle_errors, print_error
 from dualopu.errors import DualOpuError
+from dualopu.util import json_default
 
 __all__ = ["DualOpuError", "app", "console", "err_console", "fail", "handle_errors", "main", "print_json"]
 
@@ -45,19 +46,8 @@ def fail(message: str) -> typer.Exit:
 
 def print_json(obj: Any) -> None:
     """Print one JSON object on stdout (no rich markup, machine-readable)."""
-    sys.stdout.write(json.dumps(obj, indent=2, default=_json_default) + "\n")
+    sys.stdout.write(json.dumps(obj, indent=2, default=json_default) + "\n")
 
-
-def _json_default(o: Any) -> Any:
-    import numpy as np
-
-    if isinstance(o, np.integer):
-        return int(o)
-    if isinstance(o, np.floating):
-        return float(o)
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    return str(o)
 
 
 # ---- ir: zoo, inspect, export ------------------------------------------------------

@@ -107,3 +107,16 @@ def parse_input_shape(text: str) -> tuple[int, int, int, int]:
         raise ShapeError(f"input shape {text!r}: at most {MAX_INPUT_CHANNELS} channels and "
                          f"{MAX_INPUT_HW} x {MAX_INPUT_HW} pixels")
     return dims[0], dims[1], dims[2], dims[3]
+
+
+def json_default(o: Any) -> Any:
+    """`json.dumps` fallback: numpy scalars and arrays as Python numbers and lists, else str."""
+    import numpy as np
+
+    if isinstance(o, np.integer):
+        return int(o)
+    if isinstance(o, np.floating):
+        return float(o)
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    return str(o)

@@ -11,6 +11,7 @@ import numpy as np
 from dualopu.errors import ScheduleError
 from dualopu.hw.config import Hardware
 from dualopu.sched.workload import Workload
+from dualopu.util import json_default
 
 #: Format (and model) version of saved schedules; bumped when the file layout or the timing
 #: model changes (2: phased fluid contention model, the one placement rule).
@@ -125,7 +126,7 @@ class Schedule:
             "makespan_cycles": self.makespan_cycles, "throughput_ips": self.throughput_ips,
             "workload": list(self.workload_spec), "hardware_spec": self.hardware_spec, "extra": self.extra,
             "tasks": {k: np.asarray(v).tolist() for k, v in arrays.items()},
-        }, default=_json_default)
+        }, default=json_default)
 
     @staticmethod
     def from_json(text: str) -> Schedule:
@@ -164,12 +165,3 @@ class Schedule:
             msg = str(exc).splitlines()[0] if str(exc) else ""
             raise ScheduleError(f"not a dualopu schedule file ({type(exc).__name__}: {msg})") from None
 
-
-def _json_default(o: Any) -> Any:
-    if isinstance(o, np.integer):
-        return int(o)
-    if isinstance(o, np.floating):
-        return float(o)
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    return str(o)
