@@ -473,14 +473,6 @@ def _csv(columns: Sequence[str], rows: np.ndarray) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _csv(columns: Sequence[str], rows: np.ndarray) -> str:
-    """Numeric CSV (repr-exact floats, integers without a fraction)."""
-    lines = [",".join(columns)]
-    for r in np.asarray(rows, dtype=float).reshape(-1, len(columns)).tolist():
-        lines.append(",".join(str(int(x)) if x.is_integer() else repr(x) for x in r))
-    return "\n".join(lines) + "\n"
-
-
 def _plot(result: TuneResult) -> bytes:
     """Front (bound vs area) and the confirmed candidates (bound vs scheduled)."""
     import io
