@@ -333,8 +333,9 @@ def _no_depthwise_note(single: pd.DataFrame, runs: dict[str, tuple[Run, Run]]) -
     others = single[~single["network"].isin(plain)]
     text = ", ".join(f"{n} ({rows.loc[n, 'throughput_gain']:+.1%})" for n in plain)
     mean_others = float(others["throughput_gain"].mean()) if len(others) else float("nan")
-    return [f"Networks without depthwise layers gain nothing from a depthwise core, which then only costs area: "
-            f"{text}. Without them the mean throughput gain is {mean_others:+.1%}."]
+    return [f"Networks without depthwise layers leave the depthwise core's PE array idle (it can still run "
+            f"element-wise layers beside the regular core): {text}. Without them the mean throughput gain is "
+            f"{mean_others:+.1%}."]
 
 
 def _build_report(plan: Plan, budget: float, claims: pd.DataFrame, single: pd.DataFrame, mixes: pd.DataFrame,
