@@ -41,3 +41,17 @@ def test_reproduce_quick(tmp_path: Path) -> None:
     for fig in ("throughput", "pe_efficiency", "mixes", "ablations", "sens_bw", "sens_area"):
         assert (out / "figures" / f"{fig}.png").stat().st_size > 1000
     assert list((out / "gantt").glob("*-dual.html"))
+
+
+def test_roofline_draws_the_depthwise_roof_per_window(tmp_path) -> None:
+    """The depthwise core's effective roof is drawn for the window sizes it runs (3x3 -> 9 values);
+    the regular core gets none. Catches a roof drawn from the wrong core or kernel; cannot judge the plot."""
+    import dualopu
+    from dualopu.report.roofline import _window_sizes, roofline_png
+
+    cost = dualopu.evaluate(dualopu.load_network("mobilenet_v2"), dualopu.load_hardware("dual-opu"))
+    frame = cost.to_dataframe()
+    reg, dw = cost.hardware.cores
+    assert _window_sizes(cost, frame[frame["core"] == dw.name], dw) == [9]
+    assert _window_sizes(cost, frame[frame["core"] == reg.name], reg) == []
+    assert roofline_png(cost, tmp_path / "r.png").stat().st_size > 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import math
 from pathlib import Path
 
 import matplotlib
@@ -13,7 +14,17 @@ import numpy as np
 import pandas as pd
 
 from dualopu.cost.evaluate import NetworkCost
+from dualopu.ir.network import LayerKind
 from dualopu.util import write_atomic
+
+
+def _window_sizes(result: NetworkCost, sub: pd.DataFrame, core: object) -> list[int]:
+    """Distinct kernel window sizes (kh*kw) of the depthwise layers placed on ``core``."""
+    if getattr(core, "type", None) is None or str(getattr(core.type, "value", core.type)) != "depthwise":
+        return []
+    names = set(sub["layer"])
+    return sorted({layer.kernel[0] * layer.kernel[1] for layer in result.network.layers
+                   if layer.name in names and layer.kind == LayerKind.DEPTHWISE})
 
 
 def roofline_png(result: NetworkCost, path: str | Path) -> Path:
@@ -28,6 +39,12 @@ def roofline_png(result: NetworkCost, path: str | Path) -> Path:
         x = np.logspace(-1, 4, 200)
         ax.plot(x, np.minimum(core.macs_per_cycle, x * hw.dram_bytes_per_cycle), "k-", lw=1.2, label="roof")
         ridge = core.macs_per_cycle / hw.dram_bytes_per_cycle
+        for kk in _window_sizes(result, sub, core):
+            # a window of kk values takes ceil(kk / input_size) cycles on an input_size-input PE
+            peak = core.pe_count * kk / math.ceil(kk / core.input_size)
+            if peak < core.macs_per_cycle:
+                ax.plot(x, np.minimum(peak, x * hw.dram_bytes_per_cycle), "k--", lw=0.8,
+                        label=f"roof for {kk}-value windows ({peak:.0f} MAC/cycle)")
         ax.axvline(ridge, color="gray", ls=":", lw=1)
         for kind, grp in sub.groupby("kind"):
             ax.scatter(grp["macs_per_dram_byte"], grp["achieved_macs_per_cycle"], s=14, label=str(kind))
