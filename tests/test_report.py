@@ -55,3 +55,12 @@ def test_roofline_draws_the_depthwise_roof_per_window(tmp_path) -> None:
     assert _window_sizes(cost, frame[frame["core"] == dw.name], dw) == [9]
     assert _window_sizes(cost, frame[frame["core"] == reg.name], reg) == []
     assert roofline_png(cost, tmp_path / "r.png").stat().st_size > 0
+
+
+def test_column_labels_read_as_words() -> None:
+    """Raw column names become readable headers without mangling longer words ("pe_efficiency")."""
+    from dualopu.report.render import column_label
+
+    assert column_label("pe_efficiency") == "PE efficiency"
+    assert column_label("dual_pe_eff") == "dual-core PE efficiency"
+    assert column_label("single_opu_ips") == "single-OPU images/s"
