@@ -29,6 +29,9 @@ from dualopu.hw.config import Core, CoreType, load_hardware
 from dualopu.ir.network import Network
 from dualopu.util import write_atomic
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from timing import best_mean_seconds
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from oracles.reference_cost import network_costs_reference
 
@@ -42,16 +45,7 @@ def _network() -> Network:
 
 
 def _timeit(fn: Callable[[], object], repeat: int = 7, number: int = 20) -> float:
-    """Best mean seconds per call over ``repeat`` batches of ``number`` calls (best-of filters
-    out the noise of other processes on a shared machine)."""
-    fn()
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        for _ in range(number):
-            fn()
-        times.append((time.perf_counter() - t0) / number)
-    return min(times)
+    return best_mean_seconds(fn, repeat, number)
 
 
 def _configs(n: int, seed: int = 0) -> dict[str, np.ndarray]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -26,20 +26,15 @@ from dualopu.hw.config import load_hardware
 from dualopu.ir.zoo import build, list_zoo
 from dualopu.util import write_atomic
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from timing import best_mean_seconds
+
 PRESETS = ("dual-opu", "single-opu", "tpu-like")
 N_BATCH = 10_000
 
 
 def _timeit(fn: Callable[[], object], repeat: int = 5, number: int = 10) -> float:
-    """Best mean seconds per call over ``repeat`` batches of ``number`` calls."""
-    fn()
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        for _ in range(number):
-            fn()
-        times.append((time.perf_counter() - t0) / number)
-    return min(times)
+    return best_mean_seconds(fn, repeat, number)
 
 
 def table(networks: list[str]) -> list[dict[str, Any]]:
