@@ -154,19 +154,23 @@ def list_schedule(g: TaskGraph, core: np.ndarray, order: np.ndarray, *, contenti
             push(h, p)
         return choice
 
+    def release(t: int) -> None:
+        """Successors of finished task ``t`` whose last predecessor it was become ready."""
+        for j in range(sp[t], sp[t + 1]):
+            s = si[j]
+            indeg[s] -= 1
+            if indeg[s] == 0:
+                if dur[s] > 0:
+                    push(heaps[co[s]], pos[s])
+                else:
+                    zero.append(s)
+
     while True:
         while zero:
             t = zero.pop()
             start[t] = end[t] = now
             done += 1
-            for j in range(sp[t], sp[t + 1]):
-                s = si[j]
-                indeg[s] -= 1
-                if indeg[s] == 0:
-                    if dur[s] > 0:
-                        push(heaps[co[s]], pos[s])
-                    else:
-                        zero.append(s)
+            release(t)
         for k in rng:
             if run[k] < 0 and heaps[k]:
                 t = pick(k) if contention else order_l[pop(heaps[k])]
@@ -215,14 +219,7 @@ def list_schedule(g: TaskGraph, core: np.ndarray, order: np.ndarray, *, contenti
                 end[t] = now
                 run[k], endp[k] = -1, _INF
                 done += 1
-                for j in range(sp[t], sp[t + 1]):
-                    s = si[j]
-                    indeg[s] -= 1
-                    if indeg[s] == 0:
-                        if dur[s] > 0:
-                            push(heaps[co[s]], pos[s])
-                        else:
-                            zero.append(s)
+                release(t)
     if done < n:
         raise ScheduleError(f"scheduler stalled after {done} of {n} tasks (a cycle in the task graph?)")
     return np.asarray(start), np.asarray(end)
