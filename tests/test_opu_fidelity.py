@@ -88,8 +88,7 @@ def test_new_hardware_fields_default_to_original_behaviour() -> None:
         assert hw.dram_model.mode == "bandwidth"
         for core in hw.cores:
             assert core.layout == "planar" and not core.channel_enhance and not core.widen_per_tile
-            assert core.store_phase == "shared" and core.dw_channel_group == 0
-            assert core.dw_line_fill == "rows" and core.compute_overhead_cycles is None
+            assert core.dw_channel_group == 0 and core.compute_overhead_cycles == 0
 
 
 def test_opu_preset_carries_the_authors_choices() -> None:
@@ -98,7 +97,8 @@ def test_opu_preset_carries_the_authors_choices() -> None:
     assert hw.dram_model.burst_bytes == 512 and hw.dram_model.row_latency_cycles == 20
     (core,) = hw.cores
     assert core.macs_per_cycle == A.multipliers and core.dw_channel_group == 64
-    assert core.layout == "opu64" and core.store_phase == "own" and core.compute_overhead_cycles == 30
+    assert core.layout == "opu64" and core.widen_per_tile and core.compute_overhead_cycles == A.compute_epilogue_cycles
+    assert core.instr_overhead_cycles == 0  # their DMA and COMPUTE costs carry no separate issue cost
 
 
 def test_dw_channel_group_validated() -> None:

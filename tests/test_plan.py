@@ -34,7 +34,7 @@ def test_core_params_follow_core_fields() -> None:
     for k in NUMERIC_FIELDS:
         scale = 1024.0 if k.endswith("_kib") else 1.0
         assert float(getattr(p, array_name(k))[0, 0]) == float(getattr(core, k)) * scale
-    switches = {"layout", "widen_per_tile", "store_phase", "dw_line_fill", "compute_overhead_cycles"}
+    switches = {"layout"}
     fields = set(Core.model_fields) - {"name", "type", "dataflow", "runs_elementwise"} - switches
     assert set(NUMERIC_FIELDS) == fields
     many = CoreParams.like(core, pe_count=[4, 8, 16])

@@ -10,7 +10,8 @@ Pricing (docs/assumptions.md has the sources):
 
 * ``conv`` (OPU regular mode): ``ceil(cin_g / pic) * blocks * kh * kw * Hout * Wout``, with
   ``blocks`` the array passes over output channels counted tile by tile (a tile narrower
-  than the array wastes the rest of it; grouped: per group).
+  than the array wastes the rest of it; grouped: per group); with ``widen_per_tile`` the
+  remainder input-channel tile is widened (`dualopu.plan.opu_rules.regular_passes`).
 * ``sa`` (systolic): every tile restarts the wavefront and pays the fill and drain ``rows +
   (columns it uses)``: ``ceil(cin_g*kk/rows) * (blocks * (HW + R*rows) + R*C_out)``.
 * ``dw`` (line-buffered depthwise): ``ceil(Wout / pw) * ceil(kh*kw / input_size)`` per
@@ -39,7 +40,7 @@ from dualopu.plan import (
     pipeline_cycles,
     plan_tiles,
 )
-from dualopu.plan.opu_rules import burst_latency_cycles, reduction_per_position, store_drain_bytes
+from dualopu.plan.opu_rules import burst_latency_cycles, reduction_per_position, regular_passes, store_drain_bytes
 from dualopu.plan.rules import MODE, families
 
 __all__ = ["PARAM_BYTES_BIAS", "PARAM_BYTES_MULT", "TABLE_BYTES", "CoreCosts", "CoreParams", "core_costs",
@@ -89,13 +90,19 @@ def _compute_cycles(t: LayerTable, p: CoreParams, plan: TilePlan) -> np.ndarray:
         cin_g, cout_g = c.cin / c.groups, c.cout / c.groups
         kk, hw = c.kh * c.kw, c.hout * c.wout
         last = c.cout - (n_w - 1.0) * toc
-        blocks = np.where(c.groups == 1, (n_w - 1.0) * _cdiv(toc, poc) + _cdiv(last, poc),
-                          c.groups * _cdiv(cout_g, poc))
         if int(get("regular", "mode")) == MODE["sa"]:
+            blocks = np.where(c.groups == 1, (n_w - 1.0) * _cdiv(toc, poc) + _cdiv(last, poc),
+                              c.groups * _cdiv(cout_g, poc))
             out[:, c.idx] = _cdiv(cin_g * kk, isz) * (blocks * (hw + n_in * isz) + n_in * c.cout)
         else:
             red, steps = reduction_per_position(cin_g, kk, get("regular", "enhanced") > 0)
-            out[:, c.idx] = _cdiv(red, pic) * blocks * steps * hw
+            per_tile = p.widen_per_tile
+
+            def passes(oc: np.ndarray) -> np.ndarray:
+                return regular_passes(red, oc, pic, poc, isz, per_tile)
+
+            passes_all = np.where(c.groups == 1, (n_w - 1.0) * passes(toc) + passes(last), c.groups * passes(cout_g))
+            out[:, c.idx] = passes_all * steps * hw
     if plan.planned("depthwise"):
         c = fam["depthwise"]
         n_ct, n_rt = get("depthwise", "n_oc"), get("depthwise", "n_rows")
@@ -134,7 +141,11 @@ def price(
             data_bytes, dram.word_bytes, dram.row_latency_cycles,
         )
         load_port = load + lat * bw
-    cycles = pipeline_cycles(stages, compute, load_port, store_port, bw, p.instr_overhead_cycles, plan.load_instrs)
+    pe_layer = np.isin(plan.mode, (MODE["conv"], MODE["dw"], MODE["sa"], MODE["sa_dw"]))  # COMPUTE, not POST
+    compute_ovh = np.where(pe_layer, p.compute_overhead_cycles, 0.0)
+    cycles = pipeline_cycles(
+        stages, compute, load_port, store_port, bw, p.instr_overhead_cycles, plan.load_instrs, compute_ovh
+    )
     free = plan.mode == MODE["free"]
     cycles = np.where(free, 0.0, cycles)
     cycles = np.where(plan.runnable & plan.feasible, cycles, np.inf)

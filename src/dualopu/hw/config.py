@@ -100,12 +100,8 @@ class Core(_Strict):
     )
     widen_per_tile: bool = Field(
         default=False,
-        description="decide low-channel output widening per input-channel tile (the remainder tile only) "
-        "instead of on the whole input-channel count (opu-compiler Scheduler)",
-    )
-    store_phase: Literal["shared", "own"] = Field(
-        default="shared",
-        description="'shared': stores overlap compute; 'own': stores take the DRAM port in their own slot",
+        description="also widen the outputs of the last (remainder) input-channel tile of a layer with more "
+        "input channels than ic_parallel, by the same few-channel rule (opu-compiler Scheduler)",
     )
     dw_channel_group: int = Field(
         default=0,
@@ -119,15 +115,11 @@ class Core(_Strict):
         description="a STORE drains through the post-processing unit at this many elements per cycle "
         "(opu-sim: one 64-channel word per cycle); 0 = only the DRAM port limits stores",
     )
-    dw_line_fill: Literal["rows", "opu"] = Field(
-        default="rows",
-        description="line-buffer fill per depthwise tile: 'rows' = (kh-1)*W_in + (kw-1); "
-        "'opu' = 2*W_in + 2 per tile and channel group (opu-sim)",
-    )
-    compute_overhead_cycles: int | None = Field(
-        default=None,
+    compute_overhead_cycles: int = Field(
+        default=0,
         ge=0,
-        description="fixed cycles per COMPUTE instruction (opu-sim: 30); None = instr_overhead_cycles",
+        description="extra fixed cycles of every COMPUTE instruction on top of instr_overhead_cycles "
+        "(opu-sim: 30 per COMPUTE, with no other issue cost)",
     )
 
     @property

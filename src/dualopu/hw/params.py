@@ -26,12 +26,8 @@ _NON_NUMERIC = (
     "type",
     "dataflow",
     "runs_elementwise",
-    # OPU-fidelity mapping options (issue 12): switches, not tunable arrays
+    # OPU-fidelity DRAM layout (issue 12): a switch, not a tunable array
     "layout",
-    "widen_per_tile",
-    "store_phase",
-    "dw_line_fill",
-    "compute_overhead_cycles",
 )
 
 

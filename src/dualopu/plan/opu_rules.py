@@ -69,6 +69,30 @@ def channel_enhanced(cin_g: np.ndarray, kk: np.ndarray, ic_parallel: np.ndarray,
     return (enabled > 0) & (kk > 1) & (cin_g * kk < ic_parallel)
 
 
+def widen_factor(cin: np.ndarray, pic: np.ndarray, input_size: np.ndarray) -> np.ndarray:
+    """Output widening of a reduction over ``cin`` input channels on an array taking ``pic``
+    per cycle: 4x when ``cin <= pic/4``, 2x when ``<= pic/2``, never beyond ``pic /
+    input_size`` (each PE keeps at least one input channel; opu-compiler Scheduler.cpp:36-45)."""
+    w = np.where(cin <= pic / 4, 4.0, np.where(cin <= pic / 2, 2.0, 1.0))
+    return np.minimum(w, np.maximum(np.floor(pic / input_size), 1.0))
+
+
+def regular_passes(
+    red: np.ndarray, oc: np.ndarray, pic: np.ndarray, poc: np.ndarray, input_size: np.ndarray, per_tile: np.ndarray
+) -> np.ndarray:
+    """Array passes (per kernel position and output pixel) of ``red`` reduced values x ``oc``
+    output channels at ``pic`` x ``poc`` per cycle: ``ceil(red/pic) * ceil(oc/poc)``. With
+    ``per_tile`` (opu-compiler: widening decided per input-channel tile) and ``red > pic``, the
+    remainder tile of ``red mod pic`` channels is widened by `widen_factor`:
+    ``floor(red/pic) * ceil(oc/poc) + ceil(oc / (poc * widen(rem)))``."""
+    red, oc = np.asarray(red, dtype=np.float64), np.asarray(oc, dtype=np.float64)
+    plain = np.ceil(red / pic) * np.ceil(oc / poc)
+    full = np.floor(red / pic)
+    rem = red - full * pic
+    split = full * np.ceil(oc / poc) + np.where(rem > 0, np.ceil(oc / (poc * widen_factor(rem, pic, input_size))), 0.0)
+    return np.where((np.asarray(per_tile) > 0) & (red > pic), split, plain)
+
+
 def reduction_per_position(cin_g: np.ndarray, kk: np.ndarray, enhanced: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(input values reduced per cycle-group, kernel positions stepped): ``(C, k*k)`` normally,
     ``(k*k*C, 1)`` when channel-enhanced."""

@@ -13,17 +13,19 @@ def pipeline_cycles(
     bw: float,
     ovh: np.ndarray,
     load_instrs: np.ndarray | None = None,
+    compute_ovh: np.ndarray | float = 0.0,
 ) -> np.ndarray:
     """``stages`` uniform tiles: max(load + store, compute) per stage (loads and stores share
     the DRAM port of ``bw`` bytes/cycle). ``load_instrs`` LOAD instructions in all (default
-    one per stage), each paying the ``ovh`` overhead; one compute and one store per stage.
+    one per stage), each paying the ``ovh`` overhead; one compute and one store per stage; a
+    compute also pays ``compute_ovh`` (the core's ``compute_overhead_cycles``).
 
     Memory-bound: the port is busy ``S*mem_s`` plus the part of the last compute not hidden
     behind the previous tile's store; compute-bound: ``S`` computes plus the first load and
     the last store."""
     s = np.maximum(stages, 1.0)
     n_loads = s if load_instrs is None else np.maximum(load_instrs, 1.0)
-    comp_s = compute / s + ovh
+    comp_s = compute / s + ovh + compute_ovh
     load_s = load_bytes / s / bw + ovh * n_loads / s
     store_s = store_bytes / s / bw + ovh
     mem_s = load_s + store_s

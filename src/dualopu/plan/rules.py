@@ -41,6 +41,7 @@ from dualopu.plan.opu_rules import (
     depthwise_lanes,
     depthwise_pes_per_channel,
     reduction_per_position,
+    widen_factor,
 )
 
 #: Mapping modes: how a layer's arithmetic is laid onto a core (``none``: the core cannot run it).
@@ -223,8 +224,7 @@ def regular_mapping(cin_g: np.ndarray, p: CoreParams) -> tuple[np.ndarray, np.nd
     macs_pc = P * isz
     pic = np.minimum(p.ic_parallel, macs_pc)
     poc = np.floor(macs_pc / pic)
-    widen = np.where(cin_g <= pic / 4, 4.0, np.where(cin_g <= pic / 2, 2.0, 1.0))
-    widen = np.minimum(widen, np.maximum(np.floor(pic / isz), 1.0))
+    widen = widen_factor(cin_g, pic, isz)
     return pic / widen, poc * widen, widen
 
 

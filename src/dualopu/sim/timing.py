@@ -6,7 +6,9 @@ plus its work:
 * LOAD / STORE: ``bytes`` over the DRAM port, whose ``dram_bytes_per_cycle`` is shared
   equally by all transfers in flight (the event-driven engine does the sharing).
 * COMPUTE, OPU regular mode (``pic`` x ``poc`` per cycle, per group of the tile):
-  ``ceil(cin_g / pic) * ceil(oc_g / poc) * kh * kw * rows * Wout``.
+  ``ceil(cin_g / pic) * ceil(oc_g / poc) * kh * kw * rows * Wout`` (with ``widen_per_tile``
+  the remainder input-channel tile widened: `dualopu.plan.opu_rules.regular_passes`); every
+  COMPUTE also pays the core's ``compute_overhead_cycles``.
 * COMPUTE, OPU depthwise mode (``pw`` PEs per channel, line buffer):
   ``rows * ceil(Wout / pw) * ceil(kh * kw / input_size)`` plus the line-buffer fill
   ``(kh_ext - 1) * Win + (kw_ext - 1)`` of every tile.
@@ -44,7 +46,7 @@ from dualopu.errors import ProgramError
 from dualopu.hw.config import Core, DramModel
 from dualopu.ir.network import MAC_KINDS, LayerKind, kernel_extent
 from dualopu.plan.bytes import half_buffers, weights_per_oc_bytes
-from dualopu.plan.opu_rules import burst_rows_of_load, store_drain_bytes
+from dualopu.plan.opu_rules import burst_rows_of_load, regular_passes, store_drain_bytes
 
 DMA = 0
 EXEC = 1
@@ -83,8 +85,9 @@ def compute_cycles(lp: LayerProgram, ins: Compute, core: Core) -> float:
         cin_g = cin // ly.groups
         og = cout // ly.groups
         red, steps = (cin_g * kk, 1) if m.enhanced else (cin_g, kk)  # plan.opu_rules.reduction_per_position
-        per = math.ceil(red / m.pic) * steps * rows * wout
-        return float(sum(per * math.ceil(n / m.poc) for n in _groups_in(ins.c0, ins.c1, og)))
+        passes = (regular_passes(red, n, m.pic, m.poc, core.input_size, core.widen_per_tile)
+                  for n in _groups_in(ins.c0, ins.c1, og))
+        return float(sum(float(x) for x in passes) * steps * rows * wout)
     if m.mode == "sa":
         _check_sa(lp, core)
         cin_g = cin // ly.groups
@@ -214,5 +217,8 @@ def time_layer(
             unit.append(EXEC)
             work.append(compute_cycles(lp, ins, core) if isinstance(ins, Compute) else post_cycles(lp, ins, core))
             deps.append(tuple(d))
+            if isinstance(ins, Compute) and core.compute_overhead_cycles:
+                fixed.append(ovh + core.compute_overhead_cycles)
+                continue
         fixed.extend([ovh] * (len(unit) - len(fixed)))
     return TimedLayer(unit=tuple(unit), fixed=tuple(fixed), work=tuple(work), deps=tuple(deps))
