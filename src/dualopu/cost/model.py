@@ -40,11 +40,23 @@ from dualopu.plan import (
     pipeline_cycles,
     plan_tiles,
 )
-from dualopu.plan.opu_rules import burst_latency_cycles, reduction_per_position, regular_passes, store_drain_bytes
+from dualopu.plan.opu_rules import (
+    burst_latency_cycles,
+    reduction_per_position,
+    regular_passes,
+    store_drain_bytes,
+)
 from dualopu.plan.rules import MODE, families
 
-__all__ = ["PARAM_BYTES_BIAS", "PARAM_BYTES_MULT", "TABLE_BYTES", "CoreCosts", "CoreParams", "core_costs",
-           "price"]
+__all__ = [
+    "PARAM_BYTES_BIAS",
+    "PARAM_BYTES_MULT",
+    "TABLE_BYTES",
+    "CoreCosts",
+    "CoreParams",
+    "core_costs",
+    "price",
+]
 
 
 @dataclass(frozen=True)
@@ -91,8 +103,9 @@ def _compute_cycles(t: LayerTable, p: CoreParams, plan: TilePlan) -> np.ndarray:
         kk, hw = c.kh * c.kw, c.hout * c.wout
         last = c.cout - (n_w - 1.0) * toc
         if int(get("regular", "mode")) == MODE["sa"]:
-            blocks = np.where(c.groups == 1, (n_w - 1.0) * _cdiv(toc, poc) + _cdiv(last, poc),
-                              c.groups * _cdiv(cout_g, poc))
+            blocks = np.where(
+                c.groups == 1, (n_w - 1.0) * _cdiv(toc, poc) + _cdiv(last, poc), c.groups * _cdiv(cout_g, poc)
+            )
             out[:, c.idx] = _cdiv(cin_g * kk, isz) * (blocks * (hw + n_in * isz) + n_in * c.cout)
         else:
             red, steps = reduction_per_position(cin_g, kk, get("regular", "enhanced") > 0)
@@ -101,7 +114,9 @@ def _compute_cycles(t: LayerTable, p: CoreParams, plan: TilePlan) -> np.ndarray:
             def passes(oc: np.ndarray) -> np.ndarray:
                 return regular_passes(red, oc, pic, poc, isz, per_tile)
 
-            passes_all = np.where(c.groups == 1, (n_w - 1.0) * passes(toc) + passes(last), c.groups * passes(cout_g))
+            passes_all = np.where(
+                c.groups == 1, (n_w - 1.0) * passes(toc) + passes(last), c.groups * passes(cout_g)
+            )
             out[:, c.idx] = passes_all * steps * hw
     if plan.planned("depthwise"):
         c = fam["depthwise"]
@@ -137,8 +152,15 @@ def price(
     load_port = load
     if dram is not None and dram.mode == "burst":  # fixed latency per burst row, as port-equivalent bytes
         lat = burst_latency_cycles(
-            plan.in_load_bytes, t.win.astype(np.float64), plan.in_rows, plan.in_ch, plan.load_instrs, stages,
-            data_bytes, dram.word_bytes, dram.row_latency_cycles,
+            plan.in_load_bytes,
+            t.win.astype(np.float64),
+            plan.in_rows,
+            plan.in_ch,
+            plan.load_instrs,
+            stages,
+            data_bytes,
+            dram.word_bytes,
+            dram.row_latency_cycles,
         )
         load_port = load + lat * bw
     pe_layer = np.isin(plan.mode, (MODE["conv"], MODE["dw"], MODE["sa"], MODE["sa_dw"]))  # COMPUTE, not POST
@@ -163,7 +185,11 @@ def price(
 
 
 def core_costs(
-    t: LayerTable, p: CoreParams, dram_bytes_per_cycle: float, data_bytes: int = 1, dram: DramModel | None = None
+    t: LayerTable,
+    p: CoreParams,
+    dram_bytes_per_cycle: float,
+    data_bytes: int = 1,
+    dram: DramModel | None = None,
 ) -> CoreCosts:
     """Plan and price every layer of ``t`` on the core(s) ``p``. Shapes: ``(n_configs, n_layers)``.
     ``dram``: the hardware's DRAM model (None = bandwidth only)."""
