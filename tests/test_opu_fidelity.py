@@ -128,19 +128,13 @@ def test_comparison_covers_every_layer_kind(mbv2_rows) -> None:
     assert "| all |" in table(mbv2_rows)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 12: im2col DRAM input of enhanced convs, FC weight streaming and depthwise s2 loads not yet modelled",
-)
+@pytest.mark.xfail(strict=True, reason="issue 12: im2col DRAM input of enhanced convs, FC weight streaming and depthwise s2 loads not yet modelled")
 def test_target_geomean_per_kind(mbv2_rows) -> None:
     s = summary(mbv2_rows)
     assert all(0.8 <= s[k][1] <= 1.25 for k in KINDS)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 12: im2col DRAM input of enhanced convs, FC weight streaming and depthwise s2 loads not yet modelled",
-)
+@pytest.mark.xfail(strict=True, reason="issue 12: im2col DRAM input of enhanced convs, FC weight streaming and depthwise s2 loads not yet modelled")
 def test_target_rank_correlation(mbv2_rows) -> None:
     s = summary(mbv2_rows)
     assert s["all"][2] >= 0.97 and s["depthwise"][2] >= 0.9
@@ -162,15 +156,7 @@ def test_first_conv_channel_enhanced_on_opu(net_name: str) -> None:
     base = load_hardware("dual-opu")
     assert plan_tiles(net.table, CoreParams.of(base.cores[0])).enhanced[0, j] == 0
     ours = float(cost_matrix(net, hw).compute_cycles[j, 0])
-    shape = LayerShape(
-        "conv",
-        ly.in_channels,
-        ly.out_channels,
-        ly.in_shape[2],
-        ly.in_shape[3],
-        ly.kernel[0],
-        ly.stride[0],
-        ly.padding[0],
-    )
+    shape = LayerShape("conv", ly.in_channels, ly.out_channels, ly.in_shape[2], ly.in_shape[3], ly.kernel[0],
+                       ly.stride[0], ly.padding[0])
     theirs = layer_cycles(shape, A).compute_cycles
     assert abs(ours / theirs - 1) <= 0.25, (ours, theirs)

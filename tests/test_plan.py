@@ -44,9 +44,7 @@ def test_core_params_follow_core_fields() -> None:
 
 
 def _one_layer_net(layer: Layer) -> Network:
-    return Network(
-        name="one", input_shape=layer.in_shape, layers=(Layer(**{**layer.__dict__, "name": "l0"}),)
-    )
+    return Network(name="one", input_shape=layer.in_shape, layers=(Layer(**{**layer.__dict__, "name": "l0"}),))
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -83,9 +81,7 @@ def test_compiled_tiles_are_the_plans(layer: Layer, core: Core) -> None:
     assert len(execs) == plan.stages[0, 0] == evaluate(net, hw).matrix.stages[0, 0]
     assert len({(i.c0, i.c1) for i in execs}) == lp.tiling.n_oc
     assert len({(i.r0, i.r1) for i in execs}) == lp.tiling.n_rows
-    assert (
-        max(i.c1 - i.c0 for i in execs) <= lp.tiling.toc and max(i.r1 - i.r0 for i in execs) <= lp.tiling.tr
-    )
+    assert max(i.c1 - i.c0 for i in execs) <= lp.tiling.toc and max(i.r1 - i.r0 for i in execs) <= lp.tiling.tr
     w_loads = [i for i in lp.instrs if isinstance(i, Load) and i.buf == "w"]
     if layer.kind is LayerKind.DEPTHWISE:
         assert len(w_loads) == np.ceil(plan.n_oc[0, 0] / plan.w_tiles_per_load[0, 0])
@@ -105,20 +101,11 @@ def _dilated_onnx(path: Path, d: int, c: int = 64, hw: int = 56, depthwise: bool
     groups = c if depthwise else 1
     w = (rng.standard_normal((c, c // groups, 3, 3)) * 0.1).astype(np.float32)
     b = (rng.standard_normal(c) * 0.01).astype(np.float32)
-    conv = helper.make_node(
-        "Conv",
-        ["x", "w", "b"],
-        ["y"],
-        kernel_shape=[3, 3],
-        dilations=[d, d],
-        pads=[d, d, d, d],
-        strides=[1, 1],
-        group=groups,
-    )
+    conv = helper.make_node("Conv", ["x", "w", "b"], ["y"], kernel_shape=[3, 3], dilations=[d, d],
+                            pads=[d, d, d, d], strides=[1, 1], group=groups)
     relu = helper.make_node("Relu", ["y"], ["z"])
     graph = helper.make_graph(
-        [conv, relu],
-        "dilated",
+        [conv, relu], "dilated",
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, c, hw, hw])],
         [helper.make_tensor_value_info("z", TensorProto.FLOAT, [1, c, hw, hw])],
         [numpy_helper.from_array(w, "w"), numpy_helper.from_array(b, "b")],
@@ -131,11 +118,7 @@ def _dilated_onnx(path: Path, d: int, c: int = 64, hw: int = 56, depthwise: bool
 
 
 def _small(kib: float) -> Hardware:
-    return (
-        load_hardware("dual-opu")
-        .replace_core(0, input_buffer_kib=kib)
-        .replace_core(1, input_buffer_kib=kib / 2)
-    )
+    return load_hardware("dual-opu").replace_core(0, input_buffer_kib=kib).replace_core(1, input_buffer_kib=kib / 2)
 
 
 @pytest.mark.parametrize("depthwise", [False, True])

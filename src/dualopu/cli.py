@@ -243,6 +243,14 @@ def evaluate_cmd(
     parts = ", ".join(f"{k} {v / summary['energy_uj_per_image']:.0%}" for k, v in summary["energy_breakdown_uj"].items())
     console.print(f"energy {summary['energy_uj_per_image']:,.1f} uJ/image ({parts}), {summary['gops_per_watt']:.0f} GOPS/W",
                   highlight=False)
+    shuf = summary["channel_shuffle"]
+    if shuf["count"]:
+        console.print(
+            f"channel shuffles: {shuf['count']} ({shuf['copies']} copies on opu64-layout cores, "
+            f"{shuf['count'] - shuf['copies']} address remaps): {shuf['cycles']:,.0f} cycles "
+            f"({shuf['latency_share']:.1%} of the latency), {shuf['dram_bytes']:,.0f} DRAM bytes per image",
+            highlight=False,
+        )
     for c in summary["cores"]:
         console.print(f"  core {c['name']} ({c['type']}, {c['macs_per_cycle']} MACs/cycle): busy "
                       f"{c['busy_cycles']:,.0f} cycles/image, PE efficiency {c['pe_efficiency']:.1%}, "

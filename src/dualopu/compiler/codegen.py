@@ -47,6 +47,7 @@ from dualopu.ir.network import (
     uses_table,
 )
 from dualopu.plan import TABLE_BYTES, TilePlan, plan_tiles, weight_tile_bytes
+from dualopu.plan.rules import MODE
 
 __all__ = ["compile_layer", "compile_network", "in_rows", "split_channels", "split_rows", "weight_tile_bytes"]
 
@@ -119,8 +120,9 @@ def _view(layer: Layer, ins: Sequence[TensorInfo]) -> np.ndarray:
     return out
 
 
-def _layout(net: Network) -> tuple[dict[str, TensorInfo], int]:
-    """Physical tensors packed one after another; views for free layers."""
+def _layout(net: Network, copies: frozenset[int] = frozenset()) -> tuple[dict[str, TensorInfo], int]:
+    """Physical tensors packed one after another; views for free layers (``copies``: indices of
+    data-movement layers that run as a copy, with a physical output)."""
     tensors: dict[str, TensorInfo] = {}
     top = 0
 
@@ -132,8 +134,8 @@ def _layout(net: Network) -> tuple[dict[str, TensorInfo], int]:
         return t
 
     tensors[net.input_name] = alloc(net.input_shape)
-    for layer in net.layers:
-        if layer.kind in (LayerKind.CONCAT, LayerKind.SHUFFLE):
+    for i, layer in enumerate(net.layers):
+        if layer.kind in (LayerKind.CONCAT, LayerKind.SHUFFLE) and i not in copies:
             if layer.activation is not None:
                 raise ModelError(f"layer {layer.name!r}: activation on a data-movement layer")
             addr = _view(layer, [tensors[i] for i in layer.inputs])
@@ -271,6 +273,24 @@ def _post_stages(layer: Layer, tiling: Tiling, db: int) -> list[_Stage]:
     return stages
 
 
+def _copy_stages(layer: Layer, tiling: Tiling, db: int) -> list[_Stage]:
+    """Stages of a channel shuffle run as a copy (`dualopu.plan.rules.copy_rows`): row tiles of
+    all channels, LOAD from the input, POST (the permutation), STORE."""
+    _, cin, _, win = layer.in_shape
+    _, cout, hout, wout = layer.out_shape
+    stages: list[_Stage] = []
+    for n, (r0, r1) in enumerate(split_rows(hout, tiling.n_rows)):
+        slot = n % 2
+        stages.append(
+            _Stage(
+                (Load("in", slot, 0, layer.inputs[0], 0, cin, r0, r1, cin * (r1 - r0) * win * db),),
+                Post(slot, 0, slot, 0, cout, r0, r1, cout * (r1 - r0) * wout),
+                Store(slot, layer.name, 0, cout, r0, r1, cout * (r1 - r0) * wout * db),
+            )
+        )
+    return stages
+
+
 def _pipeline(stages: Sequence[_Stage]) -> tuple[Instr, ...]:
     """Software-pipelined emission: loads of tile i+1 before the compute of tile i."""
     out: list[Instr] = []
@@ -316,6 +336,8 @@ def compile_layer(
     elif layer.kind in MAC_KINDS:
         per_load = int(plan.w_tiles_per_load[0, column])
         instrs = _pipeline(_mac_stages(layer, tiling, mapping, per_load, hw.data_bytes))
+    elif layer.kind is LayerKind.SHUFFLE:
+        instrs = _pipeline(_copy_stages(layer, tiling, hw.data_bytes))
     else:
         instrs = _pipeline(_post_stages(layer, tiling, hw.data_bytes))
     return LayerProgram(index=index, core=core_index, layer=layer, mapping=mapping, tiling=tiling, instrs=instrs)
@@ -335,9 +357,14 @@ def compile_network(net: Network, hw: Hardware, placement: Placement | Sequence[
         core = np.asarray(placement, dtype=np.int64)
         if core.shape != (len(net),) or core.min(initial=0) < 0 or core.max(initial=0) >= len(hw.cores):
             raise ProgramError(f"placement must give a core index in [0, {len(hw.cores)}) for each of {len(net)} layers")
-    tensors, top = _layout(net)
     if len(plans) != len(hw.cores):  # one vectorized plan per core, over all layers
         plans = [plan_tiles(net.table, CoreParams.of(c), hw.data_bytes) for c in hw.cores]
+    copies = frozenset(
+        i
+        for i, layer in enumerate(net.layers)
+        if layer.kind is LayerKind.SHUFFLE and int(plans[int(core[i])].mode[0, i]) == MODE["post"]
+    )
+    tensors, top = _layout(net, copies)
     layers = tuple(compile_layer(layer, i, int(core[i]), hw, plans[int(core[i])], i) for i, layer in enumerate(net.layers))
     prog = Program(
         network=net.name,

@@ -396,7 +396,10 @@ def _check_instr(ins: Instr, ly: Layer, tensors: Mapping[str, TensorInfo], db: i
         if ins.c1 > cout or ins.r1 > hout:
             raise ProgramError(f"{where}: COMPUTE region outside output {list(ly.out_shape)}")
     elif isinstance(ins, Post):
-        if ly.kind not in ELEMENTWISE_KINDS or ly.kind in (LayerKind.CONCAT, LayerKind.SHUFFLE):
+        copy = ly.op == "channel_shuffle"  # a shuffle copied through the post-processing unit (opu64)
+        if ly.kind not in ELEMENTWISE_KINDS or (
+            ly.kind in (LayerKind.CONCAT, LayerKind.SHUFFLE) and not copy
+        ):
             raise ProgramError(f"{where}: POST in {ly.kind.value} layer {ly.name!r}")
         if ins.c1 > cout or ins.r1 > hout:
             raise ProgramError(f"{where}: POST region outside output {list(ly.out_shape)}")

@@ -13,7 +13,7 @@ from dualopu.cost.model import CoreCosts, CoreParams, core_costs
 from dualopu.cost.placement import BALANCED, FASTEST, place
 from dualopu.errors import HardwareError
 from dualopu.hw.config import CORE_RUNS, Hardware
-from dualopu.ir.network import MAC_KINDS, Layer, Network
+from dualopu.ir.network import MAC_KINDS, Layer, LayerKind, Network
 from dualopu.plan import TilePlan
 from dualopu.plan.refusal import refusal_message
 
@@ -193,9 +193,38 @@ class NetworkCost:
                 "attainable_macs_per_cycle": attainable,
                 "achieved_macs_per_cycle": np.where(cycles > 0, macs / np.maximum(cycles, 1e-9), 0.0),
                 "stages": self._pick(self.matrix.stages),
+                "movement": self._movement(),
                 **self.energy.layer_columns(),  # energy_*_uj per layer (cost/energy.py)
             }
         )
+
+    def _movement(self) -> list[str]:
+        """Per layer: how a data-movement layer (concat, slice, shuffle, flatten) is done on its
+        core, ``remap`` (addresses only) or ``copy`` (DRAM read + write through the
+        post-processing unit, per the core's DRAM layout); ``""`` for other layers."""
+        out: list[str] = []
+        for layer, cyc in zip(self.network.layers, self.layer_cycles, strict=True):
+            if layer.kind not in (LayerKind.CONCAT, LayerKind.SHUFFLE):
+                out.append("")
+            else:
+                out.append("copy" if cyc > 0 else "remap")
+        return out
+
+    def shuffle_cost(self) -> dict[str, Any]:
+        """What the network's channel shuffles cost per image: how many, how many are copies
+        (on an ``opu64``-layout core), their cycles, DRAM bytes and share of the latency."""
+        idx = [i for i, layer in enumerate(self.network.layers) if layer.op == "channel_shuffle"]
+        cyc = float(np.sum(self.layer_cycles[idx])) if idx else 0.0
+        dram = float(np.sum(self._pick(self.matrix.dram_bytes)[idx])) if idx else 0.0
+        copies = int(np.sum(self.layer_cycles[idx] > 0)) if idx else 0
+        lat = self.latency_cycles
+        return {
+            "count": len(idx),
+            "copies": copies,
+            "cycles": cyc,
+            "dram_bytes": dram,
+            "latency_share": cyc / lat if lat > 0 else 0.0,
+        }
 
     def layer_records(self) -> list[dict[str, Any]]:
         """`to_dataframe` rows as JSON-safe dicts (non-finite numbers become ``None``)."""
@@ -226,6 +255,7 @@ class NetworkCost:
             "pe_efficiency_sequential": self.pe_efficiency(seq),
             "pe_efficiency_at_bound": self.pe_efficiency(period),
             "dram_bytes": self.dram_bytes,
+            "channel_shuffle": self.shuffle_cost(),
             **self.energy.summary(),  # energy_uj_per_image, breakdown, GOPS/W (cost/energy.py)
             "cores": [
                 {

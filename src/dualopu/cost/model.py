@@ -18,7 +18,8 @@ Pricing (docs/assumptions.md has the sources):
   output row and channel tile, plus a line-buffer fill ``(kh_ext-1)*W_in + (kw_ext-1)`` per
   tile. ``sa_dw``: channels one after another, ``HW + R*(rows + 1)`` per channel and pass.
 * ``post`` (element-wise on the post-processing unit): ``ceil(ops / post_ops_per_cycle)``.
-  ``free`` layers cost nothing.
+  A channel shuffle on an ``opu64`` core is a copy (`dualopu.plan.rules.copy_rows`): every
+  output element through the post-processing unit. ``free`` layers cost nothing.
 * The layer's time is the double-buffered pipeline (`dualopu.plan.pipeline_cycles`) of the
   plan's stages, bytes and LOAD instructions.
 """
@@ -46,7 +47,7 @@ from dualopu.plan.opu_rules import (
     regular_passes,
     store_drain_bytes,
 )
-from dualopu.plan.rules import MODE, families
+from dualopu.plan.rules import MODE, copy_rows, families
 
 __all__ = [
     "PARAM_BYTES_BIAS",
@@ -131,6 +132,9 @@ def _compute_cycles(t: LayerTable, p: CoreParams, plan: TilePlan) -> np.ndarray:
     if plan.planned("elementwise"):
         c = fam["elementwise"]
         out[:, c.idx] = _cdiv(c.elementwise_ops, p.post_ops_per_cycle)
+    if plan.planned("copy"):  # a permuting copy: every output element through the post-processing unit
+        rows = copy_rows(t, p)
+        out[:, rows] = _cdiv(t.out_elems[rows].astype(np.float64), p.post_ops_per_cycle)
     return out
 
 

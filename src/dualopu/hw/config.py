@@ -81,17 +81,11 @@ class Core(_Strict):
     input_buffer_kib: float = Field(gt=0, description="on-chip input feature buffer (double-buffered)")
     weight_buffer_kib: float = Field(gt=0, description="on-chip weight buffer (double-buffered)")
     output_buffer_kib: float = Field(gt=0, description="on-chip output buffer (double-buffered)")
-    instr_overhead_cycles: int = Field(
-        default=16, ge=0, description="fixed issue/DMA-setup cycles per instruction"
-    )
+    instr_overhead_cycles: int = Field(default=16, ge=0, description="fixed issue/DMA-setup cycles per instruction")
     post_ops_per_cycle: int = Field(
-        default=64,
-        gt=0,
-        description="element-wise ops per cycle of the post-processing unit (pool, add, mul)",
+        default=64, gt=0, description="element-wise ops per cycle of the post-processing unit (pool, add, mul)"
     )
-    runs_elementwise: bool = Field(
-        default=True, description="whether element-wise layers may run on this core"
-    )
+    runs_elementwise: bool = Field(default=True, description="whether element-wise layers may run on this core")
     # ---- OPU-fidelity mapping options (issue 12; sources in docs/assumptions.md) ----------------
     # Defaults keep the original mapping; the `opu` preset sets the authors' choices.
     layout: Literal["planar", "opu64"] = Field(
@@ -165,17 +159,11 @@ class AreaModel(_Strict):
 
     mac_area: float = Field(default=1.0, gt=0, description="one INT8 MAC (half an FPGA DSP in OPU)")
     adder_area: float = Field(default=0.15, ge=0, description="one adder-tree input per PE input")
-    pe_fixed_area: float = Field(
-        default=2.0, ge=0, description="per PE: accumulator, output register, control"
-    )
+    pe_fixed_area: float = Field(default=2.0, ge=0, description="per PE: accumulator, output register, control")
     sram_area_per_kib: float = Field(default=1.0, ge=0, description="on-chip SRAM per KiB")
-    core_fixed_area: float = Field(
-        default=120.0, ge=0, description="per core: instruction fetch/decode, DMA, post-processing"
-    )
+    core_fixed_area: float = Field(default=120.0, ge=0, description="per core: instruction fetch/decode, DMA, post-processing")
     line_buffer_area_per_pe: float = Field(
-        default=0.5,
-        ge=0,
-        description="per PE of a depthwise-capable array: line-buffer ports and window muxing",
+        default=0.5, ge=0, description="per PE of a depthwise-capable array: line-buffer ports and window muxing"
     )
 
 
@@ -188,15 +176,11 @@ class DramModel(_Strict):
     """
 
     mode: Literal["bandwidth", "burst"] = "bandwidth"
-    burst_bytes: int = Field(
-        default=512, gt=0, description="bytes per DRAM burst (opu-sim: 8 x 64-byte words)"
-    )
+    burst_bytes: int = Field(default=512, gt=0, description="bytes per DRAM burst (opu-sim: 8 x 64-byte words)")
     cycles_per_burst: float = Field(default=1.0, gt=0, description="cycles per burst (opu-sim: 1)")
     row_latency_cycles: int = Field(default=20, ge=0, description="fixed cycles per burst row (opu-sim: 20)")
     word_bytes: int = Field(
-        default=64,
-        gt=0,
-        description="bytes of one DRAM word; a row of a tile holds one word per pixel (OPU: 64)",
+        default=64, gt=0, description="bytes of one DRAM word; a row of a tile holds one word per pixel (OPU: 64)"
     )
 
 
@@ -250,24 +234,12 @@ def list_presets() -> list[str]:
 def _format_validation_error(exc: ValidationError, source: str, data: object = None) -> str:
     """One line naming the first bad field, e.g. ``field 'cores[0].pe_count' (core 'regular')``."""
     err = exc.errors()[0]
-    loc = (
-        "".join(f"[{x}]" if isinstance(x, int) else f".{x}" for x in err["loc"]).lstrip(".") or "(top level)"
-    )
+    loc = "".join(f"[{x}]" if isinstance(x, int) else f".{x}" for x in err["loc"]).lstrip(".") or "(top level)"
     where = ""
-    if (
-        len(err["loc"]) >= 2
-        and err["loc"][0] == "cores"
-        and isinstance(err["loc"][1], int)
-        and isinstance(data, dict)
-    ):
+    if len(err["loc"]) >= 2 and err["loc"][0] == "cores" and isinstance(err["loc"][1], int) and isinstance(data, dict):
         cores = data.get("cores")
         k = err["loc"][1]
-        if (
-            isinstance(cores, list | tuple)
-            and k < len(cores)
-            and isinstance(cores[k], dict)
-            and "name" in cores[k]
-        ):
+        if isinstance(cores, list | tuple) and k < len(cores) and isinstance(cores[k], dict) and "name" in cores[k]:
             where = f" (core {cores[k]['name']!r})"
     msg = err["msg"]
     if err["type"] == "missing":
@@ -281,10 +253,8 @@ def hardware_from_dict(data: object, source: str = "") -> Hardware:
     """Validate a plain dict into a Hardware, with a one-line error naming the field."""
     if not isinstance(data, dict):
         src = f" {source}" if source else ""
-        raise HardwareError(
-            f"invalid hardware description{src}: expected a YAML mapping (name, cores, ...) "
-            f"at top level, got {type(data).__name__}"
-        )
+        raise HardwareError(f"invalid hardware description{src}: expected a YAML mapping (name, cores, ...) "
+                            f"at top level, got {type(data).__name__}")
     try:
         return Hardware.model_validate(data)
     except ValidationError as exc:

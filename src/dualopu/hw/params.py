@@ -56,6 +56,7 @@ class CoreParams:
     dataflow: str
     arrays: Mapping[str, np.ndarray]
     runs_elementwise: bool = True
+    layout: str = "planar"  # DRAM layout of the core's tensors (`Core.layout`)
 
     def __getattr__(self, name: str) -> np.ndarray:
         arrays = self.__dict__.get("arrays")
@@ -71,11 +72,18 @@ class CoreParams:
     def of(core: Core) -> CoreParams:
         """Scalar parameters of one configured core (shape ``(1, 1)``)."""
         values = {k: getattr(core, k) for k in NUMERIC_FIELDS}
-        return CoreParams.batch(core.type, core.dataflow, runs_elementwise=core.runs_elementwise, **values)
+        return CoreParams.batch(
+            core.type, core.dataflow, runs_elementwise=core.runs_elementwise, layout=core.layout, **values
+        )
 
     @staticmethod
     def batch(
-        core_type: CoreType, dataflow: str, *, runs_elementwise: bool = True, **fields: ArrayLike
+        core_type: CoreType,
+        dataflow: str,
+        *,
+        runs_elementwise: bool = True,
+        layout: str = "planar",
+        **fields: ArrayLike,
     ) -> CoreParams:
         """Parameters for many configurations: each numeric `Core` field a scalar or a 1-D
         array of length n; omitted fields take `Core`'s default."""
@@ -95,7 +103,11 @@ class CoreParams:
         n = max(c.shape[0] for c in cols.values())
         cols = {k: np.broadcast_to(c, (n, 1)) if c.shape[0] != n else c for k, c in cols.items()}
         return CoreParams(
-            core_type=core_type, dataflow=dataflow, arrays=cols, runs_elementwise=runs_elementwise
+            core_type=core_type,
+            dataflow=dataflow,
+            arrays=cols,
+            runs_elementwise=runs_elementwise,
+            layout=layout,
         )
 
     @staticmethod
@@ -104,5 +116,9 @@ class CoreParams:
         values: dict[str, ArrayLike] = {k: getattr(template, k) for k in NUMERIC_FIELDS}
         values.update(fields)
         return CoreParams.batch(
-            template.type, template.dataflow, runs_elementwise=template.runs_elementwise, **values
+            template.type,
+            template.dataflow,
+            runs_elementwise=template.runs_elementwise,
+            layout=template.layout,
+            **values,
         )

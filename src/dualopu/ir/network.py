@@ -272,6 +272,7 @@ class LayerTable:
     n_inputs: np.ndarray
     n_bcast: np.ndarray  # element-wise inputs broadcast over the plane ((1, C, 1, 1) against (1, C, H, W))
     global_pool: np.ndarray  # 0/1: a global average pool (a whole input plane per output element)
+    permutes: np.ndarray  # 0/1: a channel permutation (channel_shuffle): a remap in a planar layout only
 
     def __len__(self) -> int:
         return int(self.kind.shape[0])
@@ -314,6 +315,7 @@ class LayerTable:
             n_inputs=arr([len(layer.inputs) for layer in ls]),
             n_bcast=arr([n_broadcast_inputs(layer) for layer in ls]),
             global_pool=arr([int(layer.op == "global_avgpool") for layer in ls]),
+            permutes=arr([int(layer.op == "channel_shuffle") for layer in ls]),
         )
 
 

@@ -19,7 +19,8 @@ from dualopu.plan.rules import LIMITS, MODES, ORDERS, TilePlan, plan_tiles
 #: Version of the mapping and cost rules: bump on any change that alters a number the model,
 #: the compiler or the tuner produces (stores and programs written by another version are refused).
 #: 2: one plan (dilated kernel extent, element-wise tiles as compiled).
-MODEL_VERSION = 2
+#: 3: OPU rules read by the plan (per-tile widening, COMPUTE overhead, shuffle copies on opu64).
+MODEL_VERSION = 3
 
 __all__ = [
     "LIMITS",

@@ -51,9 +51,5 @@ def weights_per_oc_bytes(layer: Layer, data_bytes: int) -> int:
 def weight_tile_bytes(layer: Layer, oc: int, first: bool, data_bytes: int) -> int:
     """DRAM bytes of a weight tile of ``oc`` output channels: weights, multipliers and
     biases, plus the activation table on the layer's first weight tile."""
-    per_oc = (
-        weights_per_oc_bytes(layer, data_bytes)
-        + PARAM_BYTES_MULT
-        + (PARAM_BYTES_BIAS if layer.has_bias else 0)
-    )
+    per_oc = weights_per_oc_bytes(layer, data_bytes) + PARAM_BYTES_MULT + (PARAM_BYTES_BIAS if layer.has_bias else 0)
     return oc * per_oc + (TABLE_BYTES if first and uses_table(layer) else 0)

@@ -30,9 +30,7 @@ def store_drain_bytes(
     """Port-equivalent bytes of a store drained through the post-processing unit at
     ``elems_per_cycle`` (opu-sim RunPostProcess: one output word per cycle): the store holds
     the DRAM port ``max(bytes / bw, elements / rate)`` cycles. ``elems_per_cycle = 0``: off."""
-    drain_cycles = np.where(
-        elems_per_cycle > 0, store_bytes / data_bytes / np.maximum(elems_per_cycle, 1e-12), 0.0
-    )
+    drain_cycles = np.where(elems_per_cycle > 0, store_bytes / data_bytes / np.maximum(elems_per_cycle, 1e-12), 0.0)
     return np.maximum(store_bytes, drain_cycles * bw)
 
 
@@ -65,14 +63,16 @@ def burst_latency_cycles(
     return row_latency_cycles * (in_burst_rows + other_loads + np.maximum(stages, 1.0))
 
 
-def channel_enhanced(
-    cin_g: np.ndarray, kk: np.ndarray, ic_parallel: np.ndarray, enabled: np.ndarray
-) -> np.ndarray:
+def channel_enhanced(cin_g: np.ndarray, kk: np.ndarray, ic_parallel: np.ndarray, enabled: np.ndarray) -> np.ndarray:
     """opu-compiler ChannelEnhance: a kxk conv whose ``k*k*C_in`` is below one word of input
     channels runs as a 1x1 conv over its im2col input, ``k*k*C_in`` values filling the PE inputs."""
     return (enabled > 0) & (kk > 1) & (cin_g * kk < ic_parallel)
 
 
+def reduction_per_position(cin_g: np.ndarray, kk: np.ndarray, enhanced: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(input values reduced per cycle-group, kernel positions stepped): ``(C, k*k)`` normally,
+    ``(k*k*C, 1)`` when channel-enhanced."""
+    return np.where(enhanced, cin_g * kk, cin_g), np.where(enhanced, 1.0, kk)
 def widen_factor(cin: np.ndarray, pic: np.ndarray, input_size: np.ndarray) -> np.ndarray:
     """Output widening of a reduction over ``cin`` input channels on an array taking ``pic``
     per cycle: 4x when ``cin <= pic/4``, 2x when ``<= pic/2``, never beyond ``pic /
@@ -104,9 +104,3 @@ def regular_passes(
     return np.where((np.asarray(per_tile) > 0) & (red > pic), split, plain)
 
 
-def reduction_per_position(
-    cin_g: np.ndarray, kk: np.ndarray, enhanced: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """(input values reduced per cycle-group, kernel positions stepped): ``(C, k*k)`` normally,
-    ``(k*k*C, 1)`` when channel-enhanced."""
-    return np.where(enhanced, cin_g * kk, cin_g), np.where(enhanced, 1.0, kk)

@@ -11,7 +11,8 @@ is a small named function below; docs/assumptions.md gives their sources.
   4x or 2x when the layer has few input channels. Systolic: rows = ``input_size``
   (reduction), columns = ``pe_count`` (output channels). Depthwise: one channel per PE,
   ``pw = floor(P / tc)`` PEs share a channel. Element-wise layers run on the
-  post-processing unit; concat / slice / shuffle / flatten are free (address remapping).
+  post-processing unit; concat / slice / shuffle / flatten are free (address remapping),
+  except a channel shuffle on an ``opu64``-layout core, which is a copy (`copy_rows`).
 * **Tiles**: output channels x output rows, each tile filling at most half of each buffer
   (double buffering). ``toc`` (`regular_channel_tile`): all output channels when their
   weights and one output row fit, else a multiple of the array's output channels per pass.
@@ -535,6 +536,54 @@ def _elementwise(b: TilePlan, c: LayerColumns, p: CoreParams, db: float) -> None
     )
 
 
+def copy_rows(t: LayerTable, p: CoreParams) -> np.ndarray:
+    """Rows of ``t`` that are a copy on ``p`` rather than an address remap: a channel
+    permutation (channel shuffle) on a core whose DRAM layout packs 64 channels of one pixel
+    into a word (``layout: opu64``; a within-word permutation cannot be an address remap).
+    Concat, slice and flatten stay remaps in both layouts (docs/assumptions.md)."""
+    free = families(t)["free"].idx
+    if p.layout != "opu64" or not free.size:
+        return free[:0]
+    return free[t.permutes[free] > 0]
+
+
+def _copy(b: TilePlan, c: LayerColumns, p: CoreParams, db: float) -> None:
+    """A copy through the post-processing unit (which permutes the channels): row tiles of all
+    channels (a permutation mixes every channel), each input byte read and each output byte
+    written once."""
+    cols = c.idx
+    cin, cout, win, hin, hout, wout = c.cin, c.cout, c.win, c.hin, c.hout, c.wout
+    half_in, half_out = p.input_buffer_bytes / BUFFER_SLOTS, p.output_buffer_bytes / BUFFER_SLOTS
+    one = np.ones_like(cout)
+    tr, ok_in, ok_out = rows_per_tile(half_in, win * cin * db, one, one, half_out, wout * cout * db, hout)
+    n_rows = _cdiv(hout, tr)
+    no_weights = np.ones_like(ok_in)
+    feasible, limit, need = _refusal(ok_in, no_weights, ok_out, win * cin * db, 0.0 * cout, wout * cout * db)
+    in_rows = np.minimum(tr, hin)
+    b.put(
+        "copy",
+        cols,
+        mode=MODE["post"],
+        runnable=p.runs_elementwise,
+        feasible=feasible,
+        limit=limit,
+        need_bytes=need,
+        order=ORDER["rows"],
+        toc=cout,
+        tr=tr,
+        n_oc=1.0,
+        n_rows=n_rows,
+        in_rows=in_rows,
+        in_ch=cin,
+        in_tile_bytes=in_rows * win * cin * db,
+        out_tile_bytes=tr * wout * cout * db,
+        w_load_bytes=0.0,
+        in_load_bytes=c.in_elems * db,
+        store_bytes=c.out_elems * db,
+        load_instrs=n_rows,
+    )
+
+
 #: Single-configuration plans kept per table (evaluate, placement, compiler and validator plan
 #: the same network on the same cores several times); plans are pure and read-only.
 MEMO_PLANS_PER_TABLE = 64
@@ -551,6 +600,7 @@ def plan_tiles(t: LayerTable, p: CoreParams, data_bytes: int = 1) -> TilePlan:
         p.core_type,
         p.dataflow,
         p.runs_elementwise,
+        p.layout,
         data_bytes,
         tuple(float(a[0, 0]) for a in p.arrays.values()),
     )
@@ -580,6 +630,10 @@ def plan_tiles_uncached(t: LayerTable, p: CoreParams, data_bytes: int = 1) -> Ti
     if p.runs_elementwise and fam["elementwise"].idx.size:
         _elementwise(b, fam["elementwise"], p, db)
     free = fam["free"].idx
+    copies = copy_rows(t, p)
+    if copies.size:
+        _copy(b, LayerColumns(t, copies), p, db)
+        free = np.setdiff1d(free, copies)
     if free.size:
         b.put(
             "free",

@@ -210,6 +210,10 @@ def _post(lp: LayerProgram, ins: Post, tiles: list[_Tile], q: QLayer, where: str
         return _tail((s.astype(np.float32) * q.mult[0]).reshape(-1, 1, 1), q)
     if ly.kind is LayerKind.ACTIVATION:
         return _table(_rows_from(tiles[0], r0, r1, c0, c1, where), q)
+    if ly.op == "channel_shuffle":  # a copy (opu64 layout): the post-processing unit permutes the channels
+        c, g = ly.out_shape[1], int(ly.attrs["groups"])
+        x = _rows_from(tiles[0], r0, r1, 0, c, where)
+        return x[np.arange(c).reshape(g, c // g).T.reshape(-1)][c0:c1]
 
     def operand(k: int) -> np.ndarray:
         shape = ly.in_shapes[k]

@@ -79,16 +79,9 @@ def compute_cycles(lp: LayerProgram, ins: Compute, core: Core) -> float:
     kk = ly.kernel[0] * ly.kernel[1]
     rows = ins.r1 - ins.r0
     if m.mode == "conv":
-        if (
-            m.pic <= 0
-            or m.poc <= 0
-            or m.pic > core.ic_parallel
-            or m.pic * m.poc > core.macs_per_cycle * (1 + 1e-9)
-        ):
-            raise ProgramError(
-                f"layer {ly.name!r}: mapping pic={m.pic} x poc={m.poc} does not fit core {core.name!r} "
-                f"({core.macs_per_cycle} MACs/cycle, ic_parallel {core.ic_parallel})"
-            )
+        if m.pic <= 0 or m.poc <= 0 or m.pic > core.ic_parallel or m.pic * m.poc > core.macs_per_cycle * (1 + 1e-9):
+            raise ProgramError(f"layer {ly.name!r}: mapping pic={m.pic} x poc={m.poc} does not fit core {core.name!r} "
+                               f"({core.macs_per_cycle} MACs/cycle, ic_parallel {core.ic_parallel})")
         cin_g = cin // ly.groups
         og = cout // ly.groups
         red, steps = (cin_g * kk, 1) if m.enhanced else (cin_g, kk)  # plan.opu_rules.reduction_per_position
@@ -102,19 +95,13 @@ def compute_cycles(lp: LayerProgram, ins: Compute, core: Core) -> float:
         cin_g = cin // ly.groups
         og = cout // ly.groups
         red = math.ceil(cin_g * kk / m.rows)
-        return float(
-            sum(
-                red * (math.ceil(n / m.cols) * (rows * wout + m.rows) + n)
-                for n in _groups_in(ins.c0, ins.c1, og)
-            )
-        )
+        return float(sum(red * (math.ceil(n / m.cols) * (rows * wout + m.rows) + n)
+                         for n in _groups_in(ins.c0, ins.c1, og)))
     if m.mode == "dw":
         n = ins.c1 - ins.c0
         if m.pw < 1 or n * m.pw > core.pe_count:
-            raise ProgramError(
-                f"layer {ly.name!r}: {n} channels x pw={m.pw} exceed the {core.pe_count} PEs of "
-                f"core {core.name!r}"
-            )
+            raise ProgramError(f"layer {ly.name!r}: {n} channels x pw={m.pw} exceed the {core.pe_count} PEs of "
+                               f"core {core.name!r}")
         kh, kw = kernel_extent(ly)
         fill = (kh - 1) * win + (kw - 1)
         return float(rows * math.ceil(wout / m.pw) * math.ceil(kk / core.input_size) + fill)
@@ -127,9 +114,7 @@ def compute_cycles(lp: LayerProgram, ins: Compute, core: Core) -> float:
 def _check_sa(lp: LayerProgram, core: Core) -> None:
     m = lp.mapping
     if core.dataflow != "systolic" or m.rows != core.input_size or m.cols != core.pe_count:
-        raise ProgramError(
-            f"layer {lp.name!r}: systolic mapping {m.rows}x{m.cols} does not match core {core.name!r}"
-        )
+        raise ProgramError(f"layer {lp.name!r}: systolic mapping {m.rows}x{m.cols} does not match core {core.name!r}")
 
 
 def post_cycles(lp: LayerProgram, ins: Post, core: Core) -> float:
@@ -200,23 +185,15 @@ def time_layer(
         if isinstance(ins, Load):
             key = (ins.buf, ins.slot)
             d = write(key, i, new_generation=False)
-            fill[key] = fill.get(key, 0.0) + (
-                _weight_bytes(lp, ins, data_bytes) if ins.buf == "w" else ins.bytes
-            )
+            fill[key] = fill.get(key, 0.0) + (_weight_bytes(lp, ins, data_bytes) if ins.buf == "w" else ins.bytes)
             if fill[key] > half[ins.buf] + 1e-9:
-                raise ProgramError(
-                    f"layer {lp.name!r}: instruction {i} fills {ins.buf}[{ins.slot}] with "
-                    f"{fill[key]:.0f} B, more than half the buffer ({half[ins.buf]:.0f} B)"
-                )
+                raise ProgramError(f"layer {lp.name!r}: instruction {i} fills {ins.buf}[{ins.slot}] with "
+                                   f"{fill[key]:.0f} B, more than half the buffer ({half[ins.buf]:.0f} B)")
             unit.append(DMA)
             work.append(float(ins.bytes))
             deps.append(tuple(d))
             if burst:  # fixed latency per burst row (input rows x word-wide channel groups; weights: one)
-                rows = (
-                    burst_rows_of_load(ins.r1 - ins.r0, ins.c1 - ins.c0, data_bytes, word)
-                    if ins.buf != "w"
-                    else 1.0
-                )
+                rows = burst_rows_of_load(ins.r1 - ins.r0, ins.c1 - ins.c0, data_bytes, word) if ins.buf != "w" else 1.0
                 fixed.append(ovh + lat * rows)
                 continue
         elif isinstance(ins, Store):
@@ -237,14 +214,10 @@ def time_layer(
             d += write(("out", ins.out_slot), i, new_generation=True)
             out_bytes = (ins.c1 - ins.c0) * (ins.r1 - ins.r0) * lp.layer.out_shape[3] * data_bytes
             if out_bytes > half["out"] + 1e-9:
-                raise ProgramError(
-                    f"layer {lp.name!r}: instruction {i} writes a {out_bytes} B tile, more than "
-                    f"half the output buffer ({half['out']:.0f} B)"
-                )
+                raise ProgramError(f"layer {lp.name!r}: instruction {i} writes a {out_bytes} B tile, more than "
+                                   f"half the output buffer ({half['out']:.0f} B)")
             unit.append(EXEC)
-            work.append(
-                compute_cycles(lp, ins, core) if isinstance(ins, Compute) else post_cycles(lp, ins, core)
-            )
+            work.append(compute_cycles(lp, ins, core) if isinstance(ins, Compute) else post_cycles(lp, ins, core))
             deps.append(tuple(d))
             if isinstance(ins, Compute) and core.compute_overhead_cycles:
                 fixed.append(ovh + core.compute_overhead_cycles)
