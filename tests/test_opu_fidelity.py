@@ -81,14 +81,29 @@ def test_first_conv_is_channel_enhanced_by_oracle() -> None:
 
 
 def test_new_hardware_fields_default_to_original_behaviour() -> None:
-    for name in list_presets():
-        if name == "opu":
-            continue
-        hw = load_hardware(name)
-        assert hw.dram_model.mode == "bandwidth"
-        for core in hw.cores:
-            assert core.layout == "planar" and not core.channel_enhance and not core.widen_per_tile
-            assert core.dw_channel_group == 0 and core.compute_overhead_cycles == 0
+    """A core that sets none of the OPU fields keeps the original mapping (tpu-like does so)."""
+    hw = load_hardware("tpu-like")
+    assert hw.dram_model.mode == "bandwidth"
+    for core in hw.cores:
+        assert core.layout == "planar" and not core.channel_enhance and not core.widen_per_tile
+        assert core.dw_channel_group == 0 and core.compute_overhead_cycles == 0
+
+
+@pytest.mark.parametrize("name", ["dual-opu", "single-opu"])
+def test_seed_presets_use_the_authors_machine_model(name: str) -> None:
+    """dual-opu and single-opu are rebuilt on the `opu` preset's rules (issue 12), keeping the
+    seed's PE counts, buffers and 64 B/cycle DRAM."""
+    opu = load_hardware("opu")
+    hw = load_hardware(name)
+    assert hw.dram_model.mode == "burst" and hw.dram_model.row_latency_cycles == opu.dram_model.row_latency_cycles
+    assert hw.dram_bytes_per_cycle == 64
+    for core in hw.cores:
+        assert core.layout == "opu64" and core.compute_overhead_cycles == opu.cores[0].compute_overhead_cycles
+        assert core.instr_overhead_cycles == 0 and core.store_elems_per_cycle == opu.cores[0].store_elems_per_cycle
+        if core.type.value != "depthwise":
+            assert core.channel_enhance and core.widen_per_tile
+        if core.type.value != "regular":
+            assert core.dw_channel_group == opu.cores[0].dw_channel_group
 
 
 def test_opu_preset_carries_the_authors_choices() -> None:
@@ -106,14 +121,20 @@ def test_opu_preset_carries_the_authors_choices() -> None:
 
 
 def test_dw_channel_group_validated() -> None:
-    data = load_hardware("opu").model_dump(mode="json")
-    data["cores"][0]["dw_channel_group"] = 128
-    with pytest.raises(HardwareError, match="dw_channel_group"):
-        hardware_from_dict(data)
+    """A regular core has no depthwise engine; a group wider than the PE array holds one
+    channel per PE (the 16-PE depthwise core of dual-opu takes 16 channels of a 64-group)."""
     data = load_hardware("dual-opu").model_dump(mode="json")
-    data["cores"][0]["dw_channel_group"] = 16  # the regular core has no depthwise engine
+    data["cores"][0]["dw_channel_group"] = 16
     with pytest.raises(HardwareError, match="dw_channel_group"):
         hardware_from_dict(data)
+    from dualopu.hw.params import CoreParams
+    from dualopu.plan import plan_tiles
+
+    net = build("mobilenet_v2")
+    core = load_hardware("dual-opu").cores[1]
+    plan = plan_tiles(net.table, CoreParams.of(core))
+    dw = [i for i, layer in enumerate(net.layers) if layer.kind.value == "depthwise"]
+    assert plan.toc[0, dw].max() <= core.pe_count and (plan.pw[0, dw] == 1).all()
 
 
 @pytest.fixture(scope="module")
@@ -142,7 +163,8 @@ def test_target_rank_correlation(mbv2_rows) -> None:
 
 @pytest.mark.parametrize("net_name", ["mobilenet_v2", "shufflenet_v2_x1_0"])
 def test_first_conv_channel_enhanced_on_opu(net_name: str) -> None:
-    """The plan enhances the 3-channel first conv on `opu` (not on dual-opu) and its PE cycles
+    """The plan enhances the 3-channel first conv on `opu` and dual-opu (not on a core without
+    ``channel_enhance``, tpu-like's systolic array) and its PE cycles
     come within 25% of the oracle's compute (opu-sim COMPUTE formula after ChannelEnhance)."""
     from dualopu.cost.evaluate import cost_matrix
     from dualopu.hw.params import CoreParams
@@ -153,8 +175,9 @@ def test_first_conv_channel_enhanced_on_opu(net_name: str) -> None:
     ly = net.layers[j]
     hw = load_hardware("opu")
     assert plan_tiles(net.table, CoreParams.of(hw.cores[0])).enhanced[0, j] == 1
-    base = load_hardware("dual-opu")
-    assert plan_tiles(net.table, CoreParams.of(base.cores[0])).enhanced[0, j] == 0
+    assert plan_tiles(net.table, CoreParams.of(load_hardware("dual-opu").cores[0])).enhanced[0, j] == 1
+    plain = load_hardware("dual-opu").cores[0].model_copy(update={"channel_enhance": False})
+    assert plan_tiles(net.table, CoreParams.of(plain)).enhanced[0, j] == 0
     ours = float(cost_matrix(net, hw).compute_cycles[j, 0])
     shape = LayerShape("conv", ly.in_channels, ly.out_channels, ly.in_shape[2], ly.in_shape[3], ly.kernel[0],
                        ly.stride[0], ly.padding[0])

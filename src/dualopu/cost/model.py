@@ -138,6 +138,17 @@ def _compute_cycles(t: LayerTable, p: CoreParams, plan: TilePlan) -> np.ndarray:
     return out
 
 
+def _broadcast_loads(t: LayerTable, plan: TilePlan) -> np.ndarray:
+    """LOADs of broadcast ``(1, C, 1, 1)`` operands: one per tile of an element-wise layer."""
+    out = np.zeros(plan.shape)
+    if plan.planned("elementwise"):
+        c = families(t)["elementwise"]
+        out[:, c.idx] = c.n_bcast * np.asarray(plan.family("elementwise", "n_oc")) * np.asarray(
+            plan.family("elementwise", "n_rows")
+        )
+    return out
+
+
 def price(
     t: LayerTable,
     p: CoreParams,
@@ -165,6 +176,7 @@ def price(
             data_bytes,
             dram.word_bytes,
             dram.row_latency_cycles,
+            _broadcast_loads(t, plan),
         )
         load_port = load + lat * bw
     pe_layer = np.isin(plan.mode, (MODE["conv"], MODE["dw"], MODE["sa"], MODE["sa_dw"]))  # COMPUTE, not POST

@@ -107,7 +107,7 @@ class Core(_Strict):
         default=0,
         ge=0,
         description="depthwise engine works on groups of up to this many channels, one channel per PE "
-        "(opu-sim: 64); 0 = off (PEs may share a channel)",
+        "(opu-sim: 64; a core with fewer PEs holds as many channels as PEs); 0 = off (PEs may share a channel)",
     )
     store_elems_per_cycle: float = Field(
         default=0.0,
@@ -144,13 +144,8 @@ class Core(_Strict):
                     f"ic_parallel={self.ic_parallel} must be a multiple of input_size={self.input_size} "
                     "(a PE's inputs are input channels)"
                 )
-        if self.dw_channel_group:
-            if self.type is CoreType.REGULAR:
-                raise ValueError("dw_channel_group applies to depthwise-capable cores only")
-            if self.dw_channel_group > self.pe_count:
-                raise ValueError(
-                    f"dw_channel_group={self.dw_channel_group} exceeds pe_count={self.pe_count} (one channel per PE)"
-                )
+        if self.dw_channel_group and self.type is CoreType.REGULAR:
+            raise ValueError("dw_channel_group applies to depthwise-capable cores only")
         return self
 
 

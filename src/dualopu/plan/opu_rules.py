@@ -50,17 +50,24 @@ def burst_latency_cycles(
     data_bytes: float,
     word_bytes: float,
     row_latency_cycles: float,
+    broadcast_loads: np.ndarray | float = 0.0,
 ) -> np.ndarray:
     """Fixed DRAM latency of a layer under the burst model: every burst row of an input load,
     every weight load and every store pays ``row_latency_cycles`` (opu-sim RunLoad / RunStore).
     Input rows are counted from the bytes loaded (halo re-reads and every input included):
-    ``bytes / (W * channels)`` rows, each ``ceil(channels / word)`` burst rows."""
+    ``bytes / (W * channels)`` rows, each ``ceil(channels / word)`` burst rows. The other LOADs
+    are one burst row each (weights, tables), except ``broadcast_loads`` (an element-wise
+    layer's ``(1, C, 1, 1)`` operand, re-read by every tile): one pixel of ``ceil(channels /
+    word)`` burst rows each."""
+    groups = np.ceil(in_ch * data_bytes / word_bytes)
     row_bytes = np.maximum(win * in_ch * data_bytes, 1.0)
     in_rows_total = in_load_bytes / row_bytes
-    in_burst_rows = in_rows_total * np.ceil(in_ch * data_bytes / word_bytes)
+    in_burst_rows = in_rows_total * groups
     n_in_loads = np.ceil(in_rows_total / np.maximum(in_rows, 1.0) - 1e-9)
     other_loads = np.maximum(load_instrs - n_in_loads, 0.0)
-    return row_latency_cycles * (in_burst_rows + other_loads + np.maximum(stages, 1.0))
+    bcast = np.minimum(broadcast_loads, other_loads)
+    other_rows = other_loads + bcast * (groups - 1.0)
+    return row_latency_cycles * (in_burst_rows + other_rows + np.maximum(stages, 1.0))
 
 
 def channel_enhanced(cin_g: np.ndarray, kk: np.ndarray, ic_parallel: np.ndarray, enabled: np.ndarray) -> np.ndarray:

@@ -125,20 +125,16 @@ def price_core(
     dram = np.empty(len(values))
     for lo in range(0, len(values), PRICE_CHUNK):  # chunks: temporaries stay small (no page-fault storm)
         v = values[lo : lo + PRICE_CHUNK]
-        params = CoreParams.batch(
-            core.type,
-            core.dataflow,
+        params = CoreParams.like(  # every other field (OPU mapping options, layout) from the template core
+            core,
             pe_count=v[:, PE],
             input_size=v[:, ISZ],
             ic_parallel=v[:, ICP],
             input_buffer_kib=v[:, IB],
             weight_buffer_kib=v[:, WB],
             output_buffer_kib=v[:, OB],
-            instr_overhead_cycles=core.instr_overhead_cycles,
-            post_ops_per_cycle=core.post_ops_per_cycle,
-            runs_elementwise=core.runs_elementwise,
         )
-        costs = core_costs(table, params, dram_bpc, template.data_bytes)
+        costs = core_costs(table, params, dram_bpc, template.data_bytes, template.dram_model)
         busy[lo : lo + len(v)] = np.einsum("cl,l->c", costs.cycles, w)  # einsum: no BLAS threads
         dram[lo : lo + len(v)] = np.einsum("cl,l->c", costs.dram_bytes, w)
     area = core_area(
