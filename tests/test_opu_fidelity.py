@@ -15,7 +15,7 @@ import pytest
 
 from dualopu.errors import HardwareError
 from dualopu.hw import load_hardware
-from dualopu.hw.config import hardware_from_dict, list_presets
+from dualopu.hw.config import hardware_from_dict
 from dualopu.ir.zoo import build
 from oracles.opu_compare import KINDS, compare, summary, table
 from oracles.opu_semantics import (
