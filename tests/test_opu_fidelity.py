@@ -183,3 +183,82 @@ def test_first_conv_channel_enhanced_on_opu(net_name: str) -> None:
                        ly.stride[0], ly.padding[0])
     theirs = layer_cycles(shape, A).compute_cycles
     assert abs(ours / theirs - 1) <= 0.25, (ours, theirs)
+
+
+def _one_layer(kind: str, cin: int, cout: int, hw_px: int, groups: int = 1):
+    from dualopu.ir.network import Layer, LayerKind, Network
+
+    k = LayerKind.POINTWISE if kind == "pw" else LayerKind.CONV
+    layer = Layer(name="l0", kind=k, op="conv", inputs=("input",), in_shapes=((1, cin, hw_px, hw_px),),
+                  out_shape=(1, cout, hw_px, hw_px), groups=groups)
+    return Network(name="one", input_shape=(1, cin, hw_px, hw_px), layers=(layer,))
+
+
+@pytest.mark.parametrize("cin,want", [(96, 0.75), (144, (2 * 6 + 2) / (3 * 6)), (128, 1.0), (32, 1.0)])
+def test_widen_per_tile_widens_only_the_remainder_tile(cin: int, want: float) -> None:
+    """`widen_per_tile` (opu-compiler Scheduler.cpp:36-45): a 96-channel reduction is a full
+    64-channel tile plus a 32-channel tile at twice the outputs (6 + 3 passes of 96 outputs
+    instead of 2 x 6); 128 has no remainder and 32 is widened either way. Model and cycle
+    simulator agree on the compute."""
+    from dualopu.compiler.codegen import compile_network
+    from dualopu.cost.evaluate import cost_matrix
+    from dualopu.sim.timing import EXEC, time_layer
+
+    net = _one_layer("pw", cin, 96, 14)
+    hw = load_hardware("opu")
+    plain = hw.replace_core(0, widen_per_tile=False)
+    comp = [float(cost_matrix(net, h).compute_cycles[0, 0]) for h in (hw, plain)]
+    assert comp[0] / comp[1] == pytest.approx(want)
+    lp = compile_network(net, hw).layers[0]
+    t = time_layer(lp, hw.cores[0], hw.data_bytes, hw.dram_bytes_per_cycle, hw.dram_model)
+    assert sum(w for u, w in zip(t.unit, t.work, strict=True) if u == EXEC) == pytest.approx(comp[0])
+
+
+def test_compute_overhead_paid_per_compute_by_model_and_simulator() -> None:
+    """`compute_overhead_cycles` (opu-sim: 30 per COMPUTE) is paid by every COMPUTE in the
+    cycle simulator and per stage in the model; raising it raises both by the same amount on a
+    compute-bound layer."""
+    from dualopu.sim.verify import compare_cycles
+
+    net = _one_layer("pw", 256, 256, 14)
+    hw = load_hardware("opu")
+    more = hw.replace_core(0, compute_overhead_cycles=130)
+    a, b = compare_cycles(net, hw), compare_cycles(net, more)
+    stages = float(cost_matrix_stages(net, hw))
+    d_model = float(b.analytical[0] - a.analytical[0])
+    d_sim = float(b.sim.layer_cycles[0] - a.sim.layer_cycles[0])
+    assert d_model == pytest.approx(100 * stages)
+    assert d_sim == pytest.approx(d_model, rel=0.1)
+
+
+def cost_matrix_stages(net, hw) -> float:
+    from dualopu.cost.evaluate import cost_matrix
+
+    return float(cost_matrix(net, hw).stages[0, 0])
+
+
+@pytest.mark.parametrize("hw_name,copied", [("opu", True), ("dual-opu", True), ("tpu-like", False)])
+def test_channel_shuffle_costed_on_opu64_only(hw_name: str, copied: bool) -> None:
+    """On an opu64-layout core (one 64-byte word = 64 channels of a pixel) a channel shuffle is
+    a copy: it reads and writes its tensor once (DRAM bytes = 2 x elements) and takes cycles;
+    on a planar core it stays an address remap (0 bytes, 0 cycles). Concat and slice are
+    remaps in both layouts. evaluate's summary says what the shuffles cost."""
+    from dualopu.cost.evaluate import evaluate
+
+    net = build("shufflenet_v2_x1_0")
+    res = evaluate(net, load_hardware(hw_name))
+    frame = res.to_dataframe()
+    shuf = [i for i, ly in enumerate(net.layers) if ly.op == "channel_shuffle"]
+    assert shuf
+    for i in shuf:
+        ly = net.layers[i]
+        if copied:
+            assert frame.cycles[i] > 0 and frame.dram_bytes[i] == 2 * ly.out_elems
+            assert frame.movement[i] == "copy"
+        else:
+            assert frame.cycles[i] == 0 and frame.dram_bytes[i] == 0 and frame.movement[i] == "remap"
+    other = [i for i, ly in enumerate(net.layers) if ly.kind.value in ("concat", "shuffle") and i not in shuf]
+    assert other and all(frame.cycles[i] == 0 and frame.movement[i] == "remap" for i in other)
+    s = res.summary()["channel_shuffle"]
+    assert s["count"] == len(shuf) and s["copies"] == (len(shuf) if copied else 0)
+    assert (s["cycles"] > 0 and s["dram_bytes"] > 0) == copied
