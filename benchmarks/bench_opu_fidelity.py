@@ -22,7 +22,7 @@ from dualopu.hw.config import load_hardware  # noqa: E402
 from dualopu.ir.zoo import build  # noqa: E402
 from dualopu.util import write_atomic  # noqa: E402
 from oracles.opu_compare import compare, summary, table  # noqa: E402
-from oracles.opu_semantics import layer_cycles  # noqa: E402
+from oracles.opu_semantics import OpuArch, layer_cycles  # noqa: E402
 
 NETWORKS = ("mobilenet_v2", "shufflenet_v2_x1_0")
 
@@ -42,8 +42,14 @@ def main() -> None:
         theirs = layer_cycles(first.shape)
         print(f"\nfirst conv: oracle channel-enhanced={theirs.channel_enhanced}, oracle compute "
               f"{theirs.compute_cycles} cycles, ours total {first.ours_cycles:.0f} vs oracle {first.theirs_cycles:.0f}")
+        bands = compare(build(name), hw, OpuArch(tiling="rows"))
+        print(f"\ndiagnostic, their cycle formulas over our tile shape (full-width row bands), {name}:\n")
+        print(table(bands))
         result[name] = {
             "summary": {k: {"shapes": n, "geomean_ratio": g, "spearman": rho} for k, (n, g, rho) in summary(rows).items()},
+            "summary_row_band_tiles": {
+                k: {"shapes": n, "geomean_ratio": g, "spearman": rho} for k, (n, g, rho) in summary(bands).items()
+            },
             "rows": [
                 {"kind": r.kind, "shape": r.shape.__dict__, "ours_cycles": r.ours_cycles, "theirs_cycles": r.theirs_cycles}
                 for r in rows

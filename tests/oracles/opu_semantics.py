@@ -30,6 +30,10 @@ class OpuArch:
     store_epilogue_cycles: int = 20  # opu-sim: per DDR store
     dw_pes: int = 64  # opu-sim: depthwise engine, one channel per PE
     clock_mhz: float = 200.0
+    #: "square": the compiler's square-tile search (LowerConv2d.cpp). "rows": a diagnostic, not
+    #: theirs: full-width row bands as tall as the feature buffer holds (the shape of our tiles),
+    #: to measure how much of a gap the tile shape alone explains.
+    tiling: str = "square"
 
     @property
     def parallel_k(self) -> int:
@@ -165,14 +169,23 @@ def _spatial_tiles(span: int, t: int) -> list[int]:
     return [t] * cnt + ([res] if res else [])
 
 
+def _tiles(hp: int, wp: int, r: int, stride: int, c: int, k: int, a: OpuArch) -> tuple[list[int], list[int], int]:
+    """Spatial tiles (heights, widths, in input positions) and the square tile size (0 for row bands)."""
+    if a.tiling == "rows":
+        span_w = wp - r + 1
+        rows = max(1, a.fmap_buffer_words // (span_w + r - 1) - (r - 1))
+        return _spatial_tiles(hp - r + 1, min(rows, hp - r + 1)), [span_w], 0
+    t = choose_tile(hp, r, stride, c, k, a)
+    return _spatial_tiles(hp - r + 1, t), _spatial_tiles(wp - r + 1, t), t
+
+
 def conv_cycles(s0: LayerShape, a: OpuArch = OpuArch()) -> OpuLayerCycles:
     """Regular conv / pointwise on the inner-product array, as compiled and simulated by the authors."""
     s, enhanced = channel_enhance(s0, a)
     e = a.word_elems
     r = s.kernel
     hp, wp = s.h_in + 2 * s.pad, s.w_in + 2 * s.pad
-    t = choose_tile(hp, r, s.stride, s.c_in, s.c_out, a)
-    hs, ws = _spatial_tiles(hp - r + 1, t), _spatial_tiles(wp - r + 1, t)
+    hs, ws, t = _tiles(hp, wp, r, s.stride, s.c_in, s.c_out, a)
     k_tiles = [min(e, s.c_out - k0) for k0 in range(0, s.c_out, e)]
     c_tiles = [min(e, s.c_in - c0) for c0 in range(0, s.c_in, e)]
     ops: list[_Op] = []
@@ -214,8 +227,7 @@ def depthwise_cycles(s: LayerShape, a: OpuArch = OpuArch()) -> OpuLayerCycles:
     """Depthwise conv on the 64-PE depthwise engine, one 64-channel group per COMPUTE."""
     r = s.kernel
     hp, wp = s.h_in + 2 * s.pad, s.w_in + 2 * s.pad
-    t = choose_tile(hp, r, s.stride, a.word_elems, a.word_elems, a)
-    hs, ws = _spatial_tiles(hp - r + 1, t), _spatial_tiles(wp - r + 1, t)
+    hs, ws, t = _tiles(hp, wp, r, s.stride, a.word_elems, a.word_elems, a)
     groups = _cdiv(s.c_in, a.dw_pes)
     ops: list[_Op] = []
     pe_ends: list[int] = []
