@@ -95,6 +95,9 @@ def test_depthwise_less_efficient_on_unified_core(mnv2: Network) -> None:
     unified = load_hardware("single-opu").cores[0]
     bufs = dict(input_buffer_kib=unified.input_buffer_kib, weight_buffer_kib=unified.weight_buffer_kib,
                 output_buffer_kib=unified.output_buffer_kib)
+    # the unified core's depthwise mapping options (the OPU machine model of the preset)
+    bufs |= {k: getattr(unified, k) for k in ("instr_overhead_cycles", "compute_overhead_cycles", "layout",
+                                              "dw_channel_group", "store_elems_per_cycle")}
     dw_same_pes = Core(name="dw", type="depthwise", pe_count=64, input_size=9, **bufs)  # type: ignore[arg-type]
     dw_same_macs = Core(name="dw", type="depthwise", pe_count=113, input_size=9, **bufs)  # type: ignore[arg-type]
     u_end, u_pe = _dw_efficiency(mnv2, unified)
@@ -125,7 +128,12 @@ def test_pointwise_compute_bound_depthwise_memory_bound(mnv2: Network) -> None:
     effective), whose compute takes about 2.2x its DRAM time (median)."""
     for hw_name in PRESETS:
         assert _bound_counts(mnv2, hw_name, "pointwise") == (34, 34)
-    assert _bound_counts(mnv2, "single-opu", "depthwise") == (0, 17)
+    # on single-opu only the 32-channel layer is compute-bound: one channel per PE (the authors'
+    # 64-channel depthwise groups, issue 12) leaves half of the 64 PEs idle there
+    sdf = dualopu.evaluate(mnv2, load_hardware("single-opu")).to_dataframe()
+    narrow = np.array([ly.out_channels < 64 for ly in mnv2.layers])
+    sdw = (sdf["kind"] == "depthwise").to_numpy()
+    assert (sdf["bound"][sdw & ~narrow] == "memory").all() and (sdf["bound"][sdw & narrow] == "compute").all()
     assert _bound_counts(mnv2, "dual-opu", "depthwise") == (17, 17)
     df = dualopu.evaluate(mnv2, load_hardware("dual-opu")).to_dataframe()
     dw = df[df["kind"] == "depthwise"]
