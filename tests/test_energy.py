@@ -202,17 +202,8 @@ def test_batched_candidate_energy_equals_network_energy():
     dyn, areas, busy = [], [], []
     for k, c in enumerate(hw.cores):
         pes = np.array([8, c.pe_count, 64])
-        p = CoreParams.batch(
-            c.type,
-            c.dataflow,
-            pe_count=pes,
-            input_size=c.input_size,
-            ic_parallel=c.ic_parallel,
-            input_buffer_kib=c.input_buffer_kib,
-            weight_buffer_kib=c.weight_buffer_kib,
-            output_buffer_kib=c.output_buffer_kib,
-        )
-        costs = core_costs(net.table, p, hw.dram_bytes_per_cycle, hw.data_bytes)
+        p = CoreParams.like(c, pe_count=pes)  # every other field as the preset's core (as the tuner does)
+        costs = core_costs(net.table, p, hw.dram_bytes_per_cycle, hw.data_bytes, hw.dram_model)
         mask = cost.core == k
         dyn.append(placed_dynamic_pj(net.table, p, costs, mask, hw.energy_model, hw.data_bytes))
         busy.append(costs.cycles[:, mask].sum(axis=1))
