@@ -11,10 +11,10 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from onnx import TensorProto, helper, numpy_helper
 
-from dualopu.compiler import Compute, Load, Post, compile_network, quantize
+from dualopu.compiler import Compute, Load, Post, Program, compile_network, quantize
 from dualopu.cost.evaluate import evaluate
 from dualopu.errors import HardwareError
-from dualopu.hw.config import Core, Hardware, load_hardware
+from dualopu.hw.config import Core, CoreType, Hardware, load_hardware
 from dualopu.hw.params import NUMERIC_FIELDS, CoreParams, array_name
 from dualopu.ir.network import MAC_KINDS, Layer, LayerKind, Network
 from dualopu.ir.onnx_import import import_onnx
@@ -55,9 +55,41 @@ def test_compiled_tiles_are_the_plans(layer: Layer, core: Core) -> None:
     the compiler refuses exactly the layers the plan (and so `evaluate`) refuses. Fails if a
     second copy of the tiling rules drifts from `plan_tiles`. Cannot catch a rule that is
     wrong in the plan itself (the cycle and functional simulators check those)."""
+    _check_compiled_is_plan(layer, core, Hardware(name="h", cores=(core,)))
+
+
+def _opu_rules(core: Core) -> Core:
+    """``core`` with every OPU-fidelity rule on (issue 12), as the presets set them."""
+    extra: dict[str, object] = {"layout": "opu64", "compute_overhead_cycles": 30, "instr_overhead_cycles": 0,
+                                "store_elems_per_cycle": 64.0}
+    if core.type is not CoreType.DEPTHWISE:
+        extra |= {"channel_enhance": True, "widen_per_tile": True}
+    if core.type is not CoreType.REGULAR:
+        extra["dw_channel_group"] = 64
+    return Core.model_validate({**core.model_dump(), **extra})
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(layers(kinds=("conv", "pw", "dw", "grouped", "fc", "pool", "add")), cores(dataflow="opu"))
+def test_compiled_tiles_are_the_plans_under_opu_rules(layer: Layer, core: Core) -> None:
+    """The same with the OPU rules on and the burst DRAM model: channel enhancement, per-tile
+    widening, 64-channel depthwise groups, COMPUTE overhead; and the cycle simulator times every
+    instruction (no slot overfilled, every mapping accepted). Fails if the compiler or the timer
+    does not follow a rule the plan applies."""
+    from dualopu.hw.config import DramModel
+    from dualopu.sim.timing import time_layer
+
+    core = _opu_rules(core)
+    hw = Hardware(name="h", cores=(core,), dram_model=DramModel(mode="burst"))
+    prog = _check_compiled_is_plan(layer, core, hw)
+    if prog is not None:
+        t = time_layer(prog.layers[0], core, hw.data_bytes, hw.dram_bytes_per_cycle, hw.dram_model)
+        assert len(t) == len(prog.layers[0].instrs)
+
+
+def _check_compiled_is_plan(layer: Layer, core: Core, hw: Hardware) -> Program | None:
     assume(layer.kind not in MAC_KINDS or layer.kind in core.runs)
     net = _one_layer_net(layer)
-    hw = Hardware(name="h", cores=(core,))
     plan = plan_tiles(net.table, CoreParams.of(core), hw.data_bytes)
     try:
         prog = compile_network(net, hw, placement=[0])
@@ -65,7 +97,7 @@ def test_compiled_tiles_are_the_plans(layer: Layer, core: Core) -> None:
         assert not plan.feasible[0, 0]
         with pytest.raises(HardwareError):
             evaluate(net, hw)
-        return
+        return None
     assert plan.feasible[0, 0]
     lp = prog.layers[0]
     assert lp.tiling is not None
@@ -90,6 +122,7 @@ def test_compiled_tiles_are_the_plans(layer: Layer, core: Core) -> None:
         assert n_loads <= plan.load_instrs[0, 0]  # resident input channels are not reloaded
     else:
         assert n_loads == plan.load_instrs[0, 0]
+    return prog
 
 
 # ---- dilation ------------------------------------------------------------------------------
