@@ -16,7 +16,7 @@ from dualopu.compiler.quant import QuantizedNetwork
 from dualopu.cost.evaluate import evaluate
 from dualopu.errors import ProgramError
 from dualopu.hw.config import Hardware
-from dualopu.ir.network import Network
+from dualopu.ir.network import MAC_KINDS, Network
 from dualopu.sim.cycles import SimResult, simulate_cycles
 from dualopu.sim.functional import run_functional_all
 
@@ -239,6 +239,7 @@ def analyze_gaps(net: Network, hw: Hardware, program: Program | None = None) -> 
         if not lp.instrs:
             continue
         ovh = float(hw.cores[lp.core].instr_overhead_cycles)
+        c_ovh = float(hw.cores[lp.core].compute_overhead_cycles) if lp.layer.kind in MAC_KINDS else 0.0
         s = max(float(stages[i]), 1.0)
         actual = {
             "compute": sum(w for u, w in zip(t.unit, t.work, strict=True) if u == EXEC),
@@ -246,12 +247,12 @@ def analyze_gaps(net: Network, hw: Hardware, program: Program | None = None) -> 
             "load_instructions": ovh * sum(isinstance(x, Load) for x in lp.instrs) / s,
         }
 
-        def pipe(fixes: tuple[str, ...], i: int = i, s: float = s, ovh: float = ovh,
+        def pipe(fixes: tuple[str, ...], i: int = i, s: float = s, ovh: float = ovh, c_ovh: float = c_ovh,
                  actual: dict[str, float] = actual) -> float:
             comp = actual["compute"] if "compute" in fixes else comp_m[i]
             load = actual["load_bytes"] if "load_bytes" in fixes else load_m[i]
             lovh = actual["load_instructions"] if "load_instructions" in fixes else ovh
-            comp_s, load_s, store_s = comp / s + ovh, load / s / bw + lovh, store_m[i] / s / bw + ovh
+            comp_s, load_s, store_s = comp / s + ovh + c_ovh, load / s / bw + lovh, store_m[i] / s / bw + ovh
             tail = max(0.0, comp_s - store_s) if "memory_tail" in fixes else comp_s
             return float(max(s * (load_s + store_s) + tail, s * comp_s + load_s + store_s))
 
