@@ -262,3 +262,22 @@ def test_channel_shuffle_costed_on_opu64_only(hw_name: str, copied: bool) -> Non
     s = res.summary()["channel_shuffle"]
     assert s["count"] == len(shuf) and s["copies"] == (len(shuf) if copied else 0)
     assert (s["cycles"] > 0 and s["dram_bytes"] > 0) == copied
+
+
+def test_evaluate_text_says_what_shuffles_cost() -> None:
+    """`dualopu evaluate shufflenet_v2_x1_0 --hw dual-opu` prints one line on its shuffles:
+    16 copies (opu64 layout) with their cycles and DRAM bytes; the JSON has the same summary."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from dualopu.cli import app
+
+    runner = CliRunner()
+    res = runner.invoke(app, ["evaluate", "shufflenet_v2_x1_0", "--hw", "dual-opu"])
+    assert res.exit_code == 0, res.stderr
+    line = next(ln for ln in res.stdout.splitlines() if ln.startswith("channel shuffles:"))
+    assert "16 (16 copies on opu64-layout cores, 0 address remaps)" in line and "DRAM bytes per image" in line
+    data = json.loads(runner.invoke(app, ["evaluate", "shufflenet_v2_x1_0", "--hw", "tpu-like", "--json"]).stdout)
+    assert data["channel_shuffle"]["copies"] == 0 and data["channel_shuffle"]["cycles"] == 0
+    assert {r["movement"] for r in data["layers"]} == {"", "remap"}
