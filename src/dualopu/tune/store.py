@@ -23,7 +23,7 @@ from dualopu.tune.space import COLUMNS
 MODEL_VERSION = PLAN_MODEL_VERSION
 
 #: Columns of a ranked row besides the per-core values.
-ROW_COLUMNS = ("period_cycles", "area", "bound_ips")
+ROW_COLUMNS = ("period_cycles", "area", "bound_ips", "energy_uj_per_image")
 
 
 def core_columns(n_cores: int) -> list[str]:
@@ -105,7 +105,7 @@ class ResultStore:
         self, candidates: np.ndarray, preset: np.ndarray, pareto: np.ndarray, info: dict[str, object]
     ) -> None:
         """Store the ranked candidates and the front (rows: ROW_COLUMNS, dram, clock, core values), atomically."""
-        n = 5 + len(core_columns(self.n_cores))
+        n = len(ROW_COLUMNS) + 2 + len(core_columns(self.n_cores))
         with self.db:
             self.db.executemany(
                 f"INSERT INTO candidates VALUES (?, ?, {', '.join('?' * n)}, NULL, NULL)",
