@@ -137,6 +137,7 @@ class TuneResult:
     energy_uj_per_image: float = 0.0  # placed bound, as `evaluate` on best.yaml (one network)
     energy_front: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))  # throughput vs energy
     simulated: dict[str, Any] = field(default_factory=dict)  # the `simulate` hook's figures
+    bound_busy_cycles: list[float] = field(default_factory=list)  # per core per round, as placed
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -175,6 +176,7 @@ class TuneResult:
             "preset_ips": self.preset_ips,
             "objective": self.objective,
             "energy_uj_per_image": self.energy_uj_per_image,
+            "bound_busy_cycles": self.bound_busy_cycles,
             "makespan_cycles": self.simulated.get("makespan_cycles"),
             "simulated_makespan_cycles": self.simulated.get("simulated_makespan_cycles"),
             "simulation": self.simulated,
@@ -372,6 +374,9 @@ def tune(
         energy_uj_per_image=float(cand[pick, ENERGY_COL]),
         energy_front=front[1].reshape(-1, width),
         simulated=simulated,
+        bound_busy_cycles=[
+            float(x) for x in combine_values(nets, [1.0] * len(nets), template, best).busy_cycles[0]
+        ],
         notes=_notes(objective, cand, scheduled, pick, front[1].reshape(-1, width)),
     )
     if out_dir is not None:
