@@ -428,18 +428,21 @@ def _notes(
         x = x[np.isfinite(x) & (x > 0)]
         return float(x.max() / x.min() - 1.0) if len(x) else 0.0
 
-    fastest = int(np.argmax(scheduled))
-    same = fastest == pick
+    ncol = len(ROW_COLUMNS) + 2
+    fast = efront[int(np.argmax(efront[:, BOUND_COL]))]
+    row = cand[pick]
+    same = bool(
+        np.array_equal(row[ncol:], fast[ncol:]) and np.array_equal(row[DRAM_COL:ncol], fast[DRAM_COL:ncol])
+    )
     return [
         f"energy per image varies {spread(efront[:, ENERGY_COL]):.1%} along the throughput-energy front "
         f"while the period varies {spread(efront[:, P_COL] / efront[:, CLOCK_COL]):.1%}; among the confirmed "
         f"candidates energy varies {spread(cand[:, ENERGY_COL]):.1%} and scheduled throughput "
         f"{spread(scheduled):.1%}",
-        "the winner is also the fastest confirmed candidate"
+        "the winner is also the fastest design of the throughput-energy front"
         if same
-        else f"the winner trades {1 - scheduled[pick] / scheduled[fastest]:.1%} of scheduled throughput for "
-        f"{1 - cand[pick, ENERGY_COL] / cand[fastest, ENERGY_COL]:.1%} less energy per image than the fastest "
-        "confirmed candidate",
+        else f"the winner gives up {1 - row[BOUND_COL] / fast[BOUND_COL]:.1%} of the front's fastest bound for "
+        f"{1 - row[ENERGY_COL] / fast[ENERGY_COL]:.1%} less energy per image (front: the search's estimate)",
     ]
 
 
