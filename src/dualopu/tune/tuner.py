@@ -588,7 +588,7 @@ def _csv(columns: Sequence[str], rows: np.ndarray) -> str:
 
 
 def _plot(result: TuneResult) -> bytes:
-    """Front (bound vs area) and the confirmed candidates (bound vs scheduled)."""
+    """Fronts (bound vs area, bound vs energy) and the confirmed candidates (bound vs scheduled)."""
     import io
 
     import matplotlib
@@ -596,7 +596,7 @@ def _plot(result: TuneResult) -> bytes:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    fig, axes = plt.subplots(1, 3, figsize=(14, 3.8))
     if len(result.pareto):
         axes[0].plot(result.pareto["area"], result.pareto["bound_ips"], "r.-", label="Pareto front (bound)")
     axes[0].axvline(result.budget, color="k", ls="--", lw=1, label="budget")
@@ -611,6 +611,16 @@ def _plot(result: TuneResult) -> bytes:
     axes[1].set_xlabel("bound (images/s)")
     axes[1].set_ylabel("scheduled (images/s)")
     axes[1].legend(fontsize=8)
+    e = result.pareto_energy
+    if len(e):
+        axes[2].plot(e["energy_uj_per_image"], e["bound_ips"], "g.-", label="throughput-energy front")
+    axes[2].scatter(p["energy_uj_per_image"], p["bound_ips"], s=10, label="confirmed candidates")
+    axes[2].scatter(
+        [result.energy_uj_per_image], [result.bound_ips], s=40, marker="*", color="k", label="winner"
+    )
+    axes[2].set_xlabel("energy (uJ/image)")
+    axes[2].set_ylabel("throughput bound (images/s)")
+    axes[2].legend(fontsize=8)
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=90)
