@@ -22,6 +22,9 @@ from dualopu.tune.space import COLUMNS
 #: recorded in the signature so a store written by another model is never resumed.
 MODEL_VERSION = PLAN_MODEL_VERSION
 
+#: Layout and meaning of the stored rows: 2 = ranked by the placement, with energy per image
+#: (a store of another format is refused on resume, never mixed).
+STORE_FORMAT = 2
 #: Columns of a ranked row besides the per-core values.
 ROW_COLUMNS = ("period_cycles", "area", "bound_ips", "energy_uj_per_image")
 
@@ -44,7 +47,9 @@ class ResultStore:
     ) -> None:
         self.path = Path(path)
         self.n_cores = n_cores
-        sig = json.dumps({**signature, "model_version": MODEL_VERSION}, sort_keys=True)
+        sig = json.dumps(
+            {**signature, "model_version": MODEL_VERSION, "store_format": STORE_FORMAT}, sort_keys=True
+        )
         if self.path.exists() and overwrite:
             self.path.unlink()
             for extra in (
@@ -78,6 +83,11 @@ class ResultStore:
                     raise TuneError(
                         f"{self.path}: written by cost model {stored.get('model_version')!r}, this is "
                         f"{MODEL_VERSION!r}; refusing to resume (use --overwrite)"
+                    )
+                if stored.get("store_format") != STORE_FORMAT:
+                    raise TuneError(
+                        f"{self.path}: tune store format {stored.get('store_format', 1)!r}, this is "
+                        f"{STORE_FORMAT}; refusing to resume (use --overwrite)"
                     )
                 if row[0] != sig:
                     raise TuneError(
