@@ -174,6 +174,10 @@ def test_resume_confirms_only_missing_and_refuses_other_runs(
     with pytest.raises(TuneError, match="refusing to resume") as err:
         tune([NET], BUDGET, space=DENSE, out=tmp_path / "a", confirm_top=6, resume=True)
     assert "\n" not in str(err.value)
+    monkeypatch.undo()
+    monkeypatch.setattr(S, "STORE_FORMAT", S.STORE_FORMAT + 1)  # a store of another row layout
+    with pytest.raises(TuneError, match="store format"):
+        tune([NET], BUDGET, space=DENSE, out=tmp_path / "a", confirm_top=6, resume=True)
     (tmp_path / "c").mkdir()
     (tmp_path / "c" / "tune.db").write_text("not sqlite at all")
     with pytest.raises(TuneError, match=r"corrupt|not a dualopu"):

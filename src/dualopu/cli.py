@@ -431,7 +431,8 @@ def tune_cmd(
                                "optuna"),
     trials: int = typer.Option(300, "--trials", help="Optuna trials"),
     seed: int = typer.Option(0, "--seed", help="random seed (Optuna)"),
-    objective: str = typer.Option("throughput", "--objective", help="throughput | latency | efficiency"),
+    objective: str = typer.Option("throughput", "--objective", help="throughput | latency | efficiency | energy "
+                                  "(uJ/image) | edp (energy x period)"),
     out: str = typer.Option("tune-out", "--out", "-o", "--output",
                             help="folder: best.yaml, candidates.csv, pareto.csv, summary.json, tune.png, tune.db"),
     resume: bool = typer.Option(False, "--resume", help="continue an interrupted run in --out"),
@@ -443,6 +444,8 @@ def tune_cmd(
     images: int = typer.Option(8, "--images", help="images per network when confirming the best candidates"),
     input_shape: str = typer.Option(None, "--input-shape", help="NxCxHxW for every model"),
     plot: bool = typer.Option(False, "--plot", help="also draw tune.png (front and confirmed candidates)"),
+    simulate: bool = typer.Option(True, "--simulate/--no-simulate", help="replay the winner's schedule on the "
+                                  "multi-core cycle simulator (simulated_makespan_cycles)"),
     as_json: bool = typer.Option(False, "--json", help="print JSON"),
     quiet: bool = typer.Option(False, "--quiet", help="no progress lines"),
 ) -> None:
@@ -453,6 +456,9 @@ def tune_cmd(
     from dualopu.ir.loader import load_network
     from dualopu.tune import tune
 
+    hook = None
+    if simulate:
+        from dualopu.flows.schedule_sim import tune_confirmation as hook
     if area is not None and like is not None:
         raise DualOpuError("give --area or --like, not both")
     budget = area if area is not None else total_area(load_hardware(like or "dual-opu"))
@@ -467,7 +473,8 @@ def tune_cmd(
     with output_dir(out, resume=resume, keep_partial=True, carry=not overwrite) as stage:  # atomic --out
         result = tune(nets, budget, cores, space=space, method=method, trials=trials, seed=seed, out=stage,
                       resume=resume, overwrite=overwrite, executor=executor, objective=objective, dram=dram,
-                      preset=like, confirm_top=confirm_top, confirm_images=images, progress=progress, plot=plot)
+                      preset=like, confirm_top=confirm_top, confirm_images=images, progress=progress, plot=plot,
+                      simulate=hook)
     result.files = {k: published(v, stage, out) for k, v in result.files.items()}
     if as_json:
         print_json(result.to_dict())
@@ -476,8 +483,15 @@ def tune_cmd(
                   f"{result.throughput_ips:.1f} images/s (bound {result.bound_ips:.1f}; preset "
                   f"{result.preset_ips or float('nan'):.1f}); {result.evaluated:,} combinations in "
                   f"{result.seconds:.1f} s", highlight=False)
+    sim = result.simulated
+    console.print(f"energy {result.energy_uj_per_image:,.1f} uJ/image (objective {result.objective})"
+                  + (f"; makespan {sim['makespan_cycles']:,.0f} cycles scheduled, "
+                     f"{sim['simulated_makespan_cycles'] or float('nan'):,.0f} simulated" if sim else ""),
+                  highlight=False)
+    for note in result.notes:
+        console.print(f"note: {note}", highlight=False)
     console.print(f"wrote {result.files.get('best_hw')} (use with --hw), {result.files.get('candidates_csv')}, "
-                  f"{result.files.get('pareto_csv')}", highlight=False)
+                  f"{result.files.get('pareto_csv')}, {result.files.get('pareto_energy_csv')}", highlight=False)
 
 
 # ---- tune: sweep ----------------------------------------------------------------------

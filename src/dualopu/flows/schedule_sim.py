@@ -170,3 +170,16 @@ def simulate_schedule_or_reason(sched: Schedule, workload: Workload, hw: Hardwar
         return simulate_schedule(sched, workload, hw).to_dict()
     except DualOpuError as exc:
         return {"simulated_makespan_cycles": None, "simulation_error": str(exc).splitlines()[0]}
+
+
+def tune_confirmation(nets: Sequence[Any], hw: Hardware, images: int) -> dict[str, Any]:
+    """The tuner's ``simulate`` hook (`dualopu.tune.tune`): ``images`` images of each network
+    scheduled as the tuner confirms them, then replayed on the cycle simulator; the
+    scheduler's and the simulator's makespans (or the reason it could not be simulated)."""
+    workload = Workload.mix([(n, images) for n in nets])
+    sched = run_schedule(workload, hw)
+    return {
+        "makespan_cycles": sched.makespan_cycles,
+        "lower_bound_cycles": sched.lower_bound_cycles,
+        **simulate_schedule_or_reason(sched, workload, hw),
+    }

@@ -11,7 +11,6 @@ from typing import Any
 import numpy as np
 
 from dualopu.compiler.program import Program
-from dualopu.compiler.qonnx import export_qonnx, run_qonnx
 from dualopu.compiler.quant import QuantizedNetwork
 from dualopu.cost.evaluate import evaluate
 from dualopu.errors import ProgramError
@@ -137,6 +136,8 @@ class FunctionalCheck:
 def check_functional(program: Program, qnet: QuantizedNetwork, input_int8: np.ndarray) -> FunctionalCheck:
     """Run the functional simulator and onnxruntime (on the exported ONNX file) and compare
     every layer's int8 tensor."""
+    from dualopu.compiler.qonnx import export_qonnx, run_qonnx  # imports onnx (~1 s): only here
+
     t0 = time.perf_counter()
     sim = run_functional_all(program, qnet, input_int8)
     t1 = time.perf_counter()

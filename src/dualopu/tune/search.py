@@ -1,32 +1,45 @@
-"""The tuner's search: price every core candidate once, prune, combine, rank by the bound.
+"""The tuner's search: price every core candidate once, prune, combine, shortlist, place, rank.
 
 1. Every candidate of every core (PE count, input size, ic_parallel, buffers: `space.COLUMNS`)
    is priced with the batched cost model for the work of its *group* (the layers the cores
-   of its type run); busy cycles ``W``, DRAM bytes ``D`` and area per candidate.
-2. Pruning, exact for the steady-state bound: a candidate that alone overflows the budget
-   next to the smallest other cores is dropped (area feasibility / per-core bounds), then one
-   dominated by another of no more area, busy cycles and DRAM bytes (dominance).
-3. Combinations of the survivors are evaluated exhaustively in vectorized blocks while they
-   fit (`EXHAUSTIVE_LIMIT`), else sampled with Optuna TPE over the survivors.
+   of its type run under the template's placement); busy cycles ``W``, DRAM bytes ``D``,
+   dynamic energy ``E`` and area per candidate.
+2. Pruning: a candidate that alone overflows the budget next to the smallest other cores is
+   dropped (area feasibility), then one dominated by another of no more area, busy cycles
+   and DRAM bytes (and dynamic energy when the objective uses energy).
+3. Combinations of the survivors are scored exhaustively in vectorized blocks while they
+   fit (`EXHAUSTIVE_LIMIT`), else sampled with Optuna TPE over the survivors, by a separable
+   *estimate*: ``max(period of each group, DRAM)``, a group of several cores of one type
+   spreading its work in proportion to speed (`spread_period_cycles`).
+4. The best ``max(SHORTLIST_FACTOR * top, SHORTLIST_MIN)`` by the estimate are re-priced with
+   the one placement rule, `dualopu.cost.placement.place_batch`, over every layer of the
+   workload on every core (cycles ``(C, L, K)``): the period, busy cycles, DRAM bytes and
+   energy of a ranked candidate are the ones `place_workload` gives on its hardware (and
+   the scheduler places it so). The final ranking is by these.
 
-The bound of a combination is ``max(period of each group, DRAM)``: a group of several cores
-of one type spreads its work over them (`spread_period_cycles`), images interleaved.
+The estimate is *not* a bound on the placed period: the placement may move element-wise
+layers to another core than the template's (lower), and its longest-first greedy is not an
+optimal split of a group (higher); `tests/test_tune_placement.py` measures both directions.
+It only chooses which combinations are re-priced; the placed figures rank them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 
+from dualopu.cost.energy import core_dynamic_energy, round_energy_uj
 from dualopu.cost.evaluate import cost_matrix, place_layers
-from dualopu.cost.model import CoreParams, core_costs
+from dualopu.cost.model import core_costs
+from dualopu.cost.placement import BALANCED, place_batch
 from dualopu.errors import TuneError
 from dualopu.hw.area import core_area
 from dualopu.hw.config import Core, Hardware
-from dualopu.ir.network import LayerTable, Network
-from dualopu.tune.space import COLUMNS, IB, ICP, ISZ, OB, PE, WB, DesignSpace, candidates, core_kind
+from dualopu.hw.params import CoreParams
+from dualopu.ir.network import KIND_CODES, MAC_KINDS, LayerTable, Network
+from dualopu.tune.space import COLUMNS, IB, ISZ, OB, PE, WB, DesignSpace, candidates, core_kind
 
 #: Combinations evaluated exhaustively at most (beyond: Optuna over the pruned space).
 EXHAUSTIVE_LIMIT = 20_000_000
@@ -38,14 +51,19 @@ BLOCK = 1 << 20
 AREA_SLACK = 1e-9
 #: Relative weight of the tie-break between designs of equal bound.
 TIE_BREAK = 1e-9
+#: Combinations re-priced with the placement: this many times the ranked ``top`` ...
+SHORTLIST_FACTOR = 16
+#: ... and at least this many (a stated choice: wide enough that the placed best of the
+#: default MobileNetV2 run is the same as over every survivor, `tests/test_tune_placement.py`).
+SHORTLIST_MIN = 1024
+_MAC_CODES = [KIND_CODES[k] for k in MAC_KINDS]
 
 
 def spread_period_cycles(busy: Sequence[np.ndarray]) -> np.ndarray:
-    """Period of a group of cores of one type sharing its work: each core ``k`` would need
-    ``busy[k]`` cycles for all of it, images interleaved spread the work in proportion to
-    speed, so the group finishes a round in ``1 / sum(1 / busy[k])`` (one core: ``busy[0]``).
-
-    The one function to swap for the scheduler's shared placement (`dualopu.cost.placement`)."""
+    """Estimated period of a group of cores of one type sharing its work: each core ``k``
+    would need ``busy[k]`` cycles for all of it; spread in proportion to speed, the group
+    finishes a round in ``1 / sum(1 / busy[k])`` (one core: ``busy[0]``). Used only to
+    shortlist combinations; the ranked ones are placed by `dualopu.cost.placement`."""
     if len(busy) == 1:
         return busy[0]
     with np.errstate(divide="ignore"):
@@ -63,14 +81,15 @@ def spread_fractions(busy: Sequence[np.ndarray]) -> list[np.ndarray]:
 
 @dataclass(frozen=True)
 class CorePricing:
-    """One core's surviving candidates: ``(n, 6)`` values, busy cycles and DRAM bytes of its
-    group's work per round, area, and the index into the unpruned candidates."""
+    """One core's surviving candidates: ``(n, 6)`` values, busy cycles, DRAM bytes and dynamic
+    energy (pJ) of its group's work per round, area, and the candidates before pruning."""
 
     values: np.ndarray
     busy_cycles: np.ndarray
     dram_bytes: np.ndarray
     area: np.ndarray
     total: int  # candidates before pruning
+    energy_pj: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
 
 def _group_of(template: Hardware) -> list[int]:
@@ -95,6 +114,37 @@ def _rows(tables: Sequence[LayerTable], masks: Sequence[np.ndarray]) -> LayerTab
     )
 
 
+def _area(template: Hardware, core: Core, values: np.ndarray) -> np.ndarray:
+    return core_area(
+        template.area_model,
+        core.type,
+        values[:, PE],
+        values[:, ISZ],
+        values[:, IB] + values[:, WB] + values[:, OB],
+    )
+
+
+def price_rows(
+    table: LayerTable, template: Hardware, k: int, values: np.ndarray, dram_bpc: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Cycles, DRAM bytes and dynamic energy (pJ) of every row of ``table`` on core ``k``'s
+    candidates ``values``, each ``(n, L)``: the template core with the candidate's fields,
+    priced by `core_costs` as `cost_matrix` prices a configured core (``inf``: cannot run)."""
+    core: Core = template.cores[k]
+    n, L = len(values), len(table.kind)
+    cyc, dram, energy = np.empty((n, L)), np.empty((n, L)), np.empty((n, L))
+    for lo in range(0, n, PRICE_CHUNK):  # chunks: temporaries stay small (no page-fault storm)
+        v = values[lo : lo + PRICE_CHUNK]
+        params = CoreParams.like(core, **{col: v[:, i] for i, col in enumerate(COLUMNS)})
+        costs = core_costs(table, params, dram_bpc, template.data_bytes, template.dram_model)
+        c = np.asarray(costs.cycles, dtype=float)
+        cyc[lo : lo + len(v)] = np.where(np.isfinite(c), c, np.inf)
+        dram[lo : lo + len(v)] = costs.dram_bytes
+        e = core_dynamic_energy(table, params, costs, template.energy_model, template.data_bytes).total_pj
+        energy[lo : lo + len(v)] = np.where(np.isfinite(e), e, 0.0)
+    return cyc, dram, energy
+
+
 def price_core(
     nets: Sequence[Network],
     weights: Sequence[float],
@@ -104,71 +154,48 @@ def price_core(
     layer_groups: Sequence[np.ndarray],
     dram_bpc: float,
 ) -> tuple[np.ndarray, ...]:
-    """Busy cycles, DRAM bytes and area of core ``k``'s candidates ``values`` for its group's work."""
+    """Busy cycles, DRAM bytes, area and dynamic energy (pJ) of core ``k``'s candidates
+    ``values`` for its group's work (one round: ``weights[i]`` images of network ``i``)."""
     core: Core = template.cores[k]
     group = _group_of(template)[k]
     table = _rows([net.table for net in nets], [lg == group for lg in layer_groups])
     w = np.concatenate([np.full(int((lg == group).sum()), wt) for wt, lg in zip(weights, layer_groups)])
+    area = _area(template, core, values)
     if len(w) == 0:
-        return (
-            np.zeros(len(values)),
-            np.zeros(len(values)),
-            core_area(
-                template.area_model,
-                core.type,
-                values[:, PE],
-                values[:, ISZ],
-                values[:, IB] + values[:, WB] + values[:, OB],
-            ),
-        )
-    busy = np.empty(len(values))
-    dram = np.empty(len(values))
-    for lo in range(0, len(values), PRICE_CHUNK):  # chunks: temporaries stay small (no page-fault storm)
-        v = values[lo : lo + PRICE_CHUNK]
-        params = CoreParams.like(  # every other field (OPU mapping options, layout) from the template core
-            core,
-            pe_count=v[:, PE],
-            input_size=v[:, ISZ],
-            ic_parallel=v[:, ICP],
-            input_buffer_kib=v[:, IB],
-            weight_buffer_kib=v[:, WB],
-            output_buffer_kib=v[:, OB],
-        )
-        costs = core_costs(table, params, dram_bpc, template.data_bytes, template.dram_model)
-        busy[lo : lo + len(v)] = np.einsum("cl,l->c", costs.cycles, w)  # einsum: no BLAS threads
-        dram[lo : lo + len(v)] = np.einsum("cl,l->c", costs.dram_bytes, w)
-    area = core_area(
-        template.area_model,
-        core.type,
-        values[:, PE],
-        values[:, ISZ],
-        values[:, IB] + values[:, WB] + values[:, OB],
-    )
-    return busy, dram, area
+        return np.zeros(len(values)), np.zeros(len(values)), area, np.zeros(len(values))
+    busy, dram, energy = np.empty(len(values)), np.empty(len(values)), np.empty(len(values))
+    for lo in range(0, len(values), PRICE_CHUNK):
+        c, d, e = price_rows(table, template, k, values[lo : lo + PRICE_CHUNK], dram_bpc)
+        busy[lo : lo + len(c)] = np.einsum("cl,l->c", c, w)  # einsum: no BLAS threads
+        dram[lo : lo + len(c)] = np.einsum("cl,l->c", d, w)
+        energy[lo : lo + len(c)] = np.einsum("cl,l->c", e, w)
+    return busy, dram, area, energy
 
 
-def dominance_mask(area: np.ndarray, busy: np.ndarray, dram: np.ndarray, block: int = 1024) -> np.ndarray:
-    """True for points no other point beats on all of (area, busy, DRAM) (ties: the first kept)."""
+def dominance_mask(area: np.ndarray, *dims: np.ndarray, block: int = 1024) -> np.ndarray:
+    """True for points no other point beats on all of (area, *dims) (ties: the first kept).
+
+    Typically ``dims = (busy, dram)`` or ``(busy, dram, energy)``; lower is better in each."""
     n = len(area)
-    order = np.lexsort((dram, busy, area))
-    a, b, d = area[order], busy[order], dram[order]
+    order = np.lexsort((*reversed(dims), area))
+    d = [x[order] for x in dims]
     keep = np.zeros(n, dtype=bool)
-    sky_b = np.empty(0)
-    sky_d = np.empty(0)
+    sky = [np.empty(0) for _ in d]
+
+    def beaten(by: Sequence[np.ndarray], pts: Sequence[np.ndarray]) -> np.ndarray:
+        m = by[0][None, :] <= pts[0][:, None]
+        for y, x in zip(by[1:], pts[1:]):
+            m &= y[None, :] <= x[:, None]
+        return m
+
     for lo in range(0, n, block):
-        bb, dd = b[lo : lo + block], d[lo : lo + block]
-        dom = (
-            ((sky_b[None, :] <= bb[:, None]) & (sky_d[None, :] <= dd[:, None])).any(axis=1)
-            if len(sky_b)
-            else np.zeros(len(bb), dtype=bool)
-        )
-        inner = (bb[None, :] <= bb[:, None]) & (dd[None, :] <= dd[:, None])
-        inner &= np.tri(len(bb), k=-1, dtype=bool)  # j earlier in the order (no more area)
+        dd = [x[lo : lo + block] for x in d]
+        dom = beaten(sky, dd).any(axis=1) if len(sky[0]) else np.zeros(len(dd[0]), dtype=bool)
+        inner = beaten(dd, dd)
+        inner &= np.tri(len(dd[0]), k=-1, dtype=bool)  # j earlier in the order (no more area)
         dom |= inner.any(axis=1)
-        keep[lo : lo + block] = ~dom & np.isfinite(bb)
-        sky_b = np.concatenate([sky_b, bb[~dom]])
-        sky_d = np.concatenate([sky_d, dd[~dom]])
-    del a
+        keep[lo : lo + block] = ~dom & np.isfinite(dd[0])
+        sky = [np.concatenate([s_, x[~dom]]) for s_, x in zip(sky, dd)]
     out = np.zeros(n, dtype=bool)
     out[order] = keep
     return out
@@ -182,17 +209,15 @@ def price_and_prune(
     budget: float,
     dram_bpc: float,
     keep: Sequence[np.ndarray] = (),
+    energy: bool = False,
 ) -> list[CorePricing]:
-    """Every core's candidates priced and pruned (``keep``: per core, values always kept)."""
+    """Every core's candidates priced and pruned (``keep``: per core, values always kept;
+    ``energy``: dynamic energy is a dominance dimension, for objectives that use energy)."""
     layer_groups = _layer_groups(nets, template)
     raw = [candidates(c, space.ranges(core_kind(c))) for c in template.cores]
     if any(len(v) == 0 for v in raw):
         raise TuneError("empty design space: a core has no valid candidate")
-    am = template.area_model
-    areas = [
-        core_area(am, c.type, v[:, PE], v[:, ISZ], v[:, IB] + v[:, WB] + v[:, OB])
-        for c, v in zip(template.cores, raw)
-    ]
+    areas = [_area(template, c, v) for c, v in zip(template.cores, raw)]
     mins = [float(a.min()) for a in areas]
     if sum(mins) > budget * (1 + AREA_SLACK):
         raise TuneError(
@@ -209,36 +234,25 @@ def price_and_prune(
             forced = (v[:, None, :] == np.asarray(keep[k])[None, :, :]).all(axis=2).any(axis=1)
         fits = (a <= room) | forced
         vk = v[fits]
-        busy, dram, area = price_core(nets, weights, template, k, vk, layer_groups, dram_bpc)
-        ok = dominance_mask(area, busy, dram) | (forced[fits] & np.isfinite(busy))
-        out.append(CorePricing(vk[ok], busy[ok], dram[ok], area[ok], len(v)))
+        busy, dram, area, dyn = price_core(nets, weights, template, k, vk, layer_groups, dram_bpc)
+        dims = (busy, dram, dyn) if energy else (busy, dram)
+        ok = dominance_mask(area, *dims) | (forced[fits] & np.isfinite(busy))
+        out.append(CorePricing(vk[ok], busy[ok], dram[ok], area[ok], len(v), dyn[ok]))
     return out
-
-
-@dataclass(frozen=True)
-class Ranked:
-    """The best combinations by the bound (best first) and the Pareto front of all evaluated."""
-
-    idx: np.ndarray  # (m, K) indices into each CorePricing
-    period_cycles: np.ndarray
-    area: np.ndarray
-    front_idx: np.ndarray
-    front_period: np.ndarray
-    front_area: np.ndarray
-    evaluated: int
-    method: str
 
 
 def combine(
     pricing: Sequence[CorePricing], template: Hardware, idx: np.ndarray, dram_bpc: float
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Bound period, area and per-core busy fraction of combinations ``idx`` ``(m, K)``."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Estimated period, area, per-core busy fraction and dynamic energy (pJ per round) of
+    combinations ``idx`` ``(m, K)`` (groups spread by `spread_period_cycles`)."""
     groups = _group_of(template)
     K = len(pricing)
     busy = [pricing[k].busy_cycles[idx[:, k]] for k in range(K)]
     area = np.sum([pricing[k].area[idx[:, k]] for k in range(K)], axis=0)
     period = np.zeros(len(idx))
     dram = np.zeros(len(idx))
+    dyn = np.zeros(len(idx))
     share = [np.ones(len(idx)) for _ in range(K)]
     for g in sorted(set(groups)):
         members = [k for k in range(K) if groups[k] == g]
@@ -247,10 +261,97 @@ def combine(
         for k, f in zip(members, spread_fractions(gb)):
             share[k] = f
             dram += f * pricing[k].dram_bytes[idx[:, k]]
+            if len(pricing[k].energy_pj):
+                dyn += f * pricing[k].energy_pj[idx[:, k]]
     period = np.maximum(period, dram / dram_bpc)
     with np.errstate(divide="ignore", invalid="ignore"):
         busy_frac = np.nan_to_num(np.stack([share[k] * busy[k] for k in range(K)], axis=1) / period[:, None])
-    return period, area, busy_frac
+    return period, area, busy_frac, dyn
+
+
+@dataclass(frozen=True)
+class Placed:
+    """Combinations placed by `place_batch`: period, busy cycles ``(C, K)``, DRAM bytes and
+    dynamic energy (pJ) per round, and every layer's core ``(C, L)``."""
+
+    period_cycles: np.ndarray
+    busy_cycles: np.ndarray
+    dram_bytes: np.ndarray
+    energy_pj: np.ndarray
+    core: np.ndarray
+
+    @property
+    def busy_frac(self) -> np.ndarray:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.nan_to_num(self.busy_cycles / self.period_cycles[:, None])
+
+
+@dataclass(frozen=True)
+class WorkloadRows:
+    """A workload's layers concatenated (the rows `place_workload` places): table, producers,
+    MAC flags and images per round of every row."""
+
+    table: LayerTable
+    predecessors: list[tuple[int, ...]]
+    is_mac: np.ndarray
+    weight: np.ndarray
+
+    @staticmethod
+    def of(nets: Sequence[Network], weights: Sequence[float]) -> WorkloadRows:
+        preds: list[tuple[int, ...]] = []
+        for net in nets:
+            base = len(preds)
+            preds.extend(tuple(p + base for p in ps) for ps in net.predecessors)
+        table = _rows([n.table for n in nets], [np.ones(len(n), dtype=bool) for n in nets])
+        weight = np.concatenate([np.full(len(n), w, dtype=float) for n, w in zip(nets, weights)])
+        return WorkloadRows(table, preds, np.isin(table.kind, _MAC_CODES), weight)
+
+
+def place_combinations(
+    rows: WorkloadRows,
+    template: Hardware,
+    values: Sequence[np.ndarray],
+    idx: np.ndarray,
+    dram_bpc: float,
+) -> Placed:
+    """Place combinations ``idx`` ``(C, K)`` of the candidates ``values[k]`` with the one
+    placement rule (`place_batch`, balanced, as `place_workload` on each design)."""
+    K = len(values)
+    C, L = len(idx), len(rows.weight)
+    cyc, dram, energy = np.empty((C, L, K)), np.empty((C, L, K)), np.empty((C, L, K))
+    for k in range(K):
+        uniq, inv = np.unique(idx[:, k], return_inverse=True)
+        c, d, e = price_rows(rows.table, template, k, np.asarray(values[k])[uniq], dram_bpc)
+        cyc[:, :, k], dram[:, :, k], energy[:, :, k] = c[inv], d[inv], e[inv]
+    types = [c.type.value for c in template.cores]
+    core, busy = place_batch(cyc, types, rows.is_mac, rows.predecessors, BALANCED, rows.weight)
+    cs, ls = np.arange(C)[:, None], np.arange(L)[None, :]
+    dram_b = (dram[cs, ls, core] * rows.weight).sum(axis=1)
+    dyn = (energy[cs, ls, core] * rows.weight).sum(axis=1)
+    period = np.maximum(busy.max(axis=1), dram_b / dram_bpc)
+    return Placed(period, busy, dram_b, dyn, core)
+
+
+@dataclass(frozen=True)
+class Ranked:
+    """The best combinations, placed (best first), and the fronts of all evaluated (estimate):
+    throughput vs area, and throughput vs energy per image."""
+
+    idx: np.ndarray  # (m, K) indices into each CorePricing
+    period_cycles: np.ndarray  # placed
+    area: np.ndarray
+    energy_uj: np.ndarray  # placed, per image
+    front_idx: np.ndarray
+    front_period: np.ndarray
+    front_area: np.ndarray
+    front_energy: np.ndarray
+    efront_idx: np.ndarray
+    efront_period: np.ndarray
+    efront_area: np.ndarray
+    efront_energy: np.ndarray
+    evaluated: int
+    method: str
+    busy_cycles: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))  # placed, (m, K)
 
 
 def pareto_indices(area: np.ndarray, score: np.ndarray) -> np.ndarray:
@@ -261,7 +362,26 @@ def pareto_indices(area: np.ndarray, score: np.ndarray) -> np.ndarray:
     return order[(s > best_before) & np.isfinite(s)]
 
 
-Objective = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+#: Lower is better, from (period in seconds, area, per-core busy fraction (m, K), energy uJ/image).
+Objective = Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+
+
+@dataclass(frozen=True)
+class Scale:
+    """What turns cycles and picojoules per round into objective units: the clock, the
+    images per round and the energy model (leakage of the area over the period)."""
+
+    clock_mhz: float
+    images_per_round: float
+    template: Hardware
+
+    def seconds(self, period_cycles: np.ndarray) -> np.ndarray:
+        return period_cycles / (self.clock_mhz * 1e6)
+
+    def energy_uj(self, dyn_pj: np.ndarray, area: np.ndarray, period_cycles: np.ndarray) -> np.ndarray:
+        return round_energy_uj(
+            dyn_pj, area, self.seconds(period_cycles), self.template.energy_model, self.images_per_round
+        )
 
 
 def rank(
@@ -271,37 +391,53 @@ def rank(
     dram_bpc: float,
     top: int,
     objective: Objective,
+    scale: Scale,
+    rows: WorkloadRows | None = None,
     method: str = "auto",
     trials: int = 300,
     seed: int = 0,
 ) -> Ranked:
-    """Best ``top`` feasible combinations by ``objective(period, area, busy_frac)`` (lower is better)."""
+    """Best ``top`` feasible combinations by ``objective`` (lower is better): shortlisted by
+    the estimate (`combine`), then placed (`place_combinations` over ``rows``; without
+    ``rows``, the estimate ranks them, for tests of the estimate alone)."""
     sizes = [len(p.values) for p in pricing]
     total = int(np.prod(sizes))
     if method == "auto":
         method = "exhaustive" if total <= EXHAUSTIVE_LIMIT else "optuna"
-    best_idx, best_score = np.zeros((0, len(sizes)), dtype=np.int64), np.zeros(0)
-    f_idx, f_p, f_a = np.zeros((0, len(sizes)), dtype=np.int64), np.zeros(0), np.zeros(0)
+    short = max(SHORTLIST_FACTOR * top, SHORTLIST_MIN) if rows is not None else top
+    K = len(sizes)
+    best_idx, best_score = np.zeros((0, K), dtype=np.int64), np.zeros(0)
+    empty = (np.zeros((0, K), dtype=np.int64), np.zeros(0), np.zeros(0), np.zeros(0))
+    fr, efr = list(empty), list(empty)
     lim = budget * (1 + AREA_SLACK)
 
-    def take(idx: np.ndarray) -> None:
-        nonlocal best_idx, best_score, f_idx, f_p, f_a
-        period, area, frac = combine(pricing, template, idx, dram_bpc)
-        ok = area <= lim
-        fi = pareto_indices(area, np.where(np.isfinite(period), 1.0 / period, -np.inf))
-        f_idx, f_p, f_a = (
-            np.concatenate([f_idx, idx[fi]]),
-            np.concatenate([f_p, period[fi]]),
-            np.concatenate([f_a, area[fi]]),
-        )
-        # ties (equal bound): the design whose other cores are least loaded (slack for the scheduler)
+    def score_of(period: np.ndarray, area: np.ndarray, frac: np.ndarray, energy: np.ndarray) -> np.ndarray:
+        # ties (equal score): the design whose other cores are least loaded (slack for the scheduler)
         tie = 1 + TIE_BREAK * frac.sum(axis=1) / frac.shape[1]
-        score = np.where(ok & np.isfinite(period), objective(period, area, frac) * tie, np.inf)
-        m = min(top, len(score))
+        ok = (area <= lim) & np.isfinite(period)
+        return np.where(ok, objective(scale.seconds(period), area, frac, energy) * tie, np.inf)
+
+    def add_front(
+        acc: list[np.ndarray], idx: np.ndarray, period: np.ndarray, area: np.ndarray, energy: np.ndarray,
+        fi: np.ndarray,
+    ) -> None:  # fmt: skip
+        for j, a in enumerate((idx[fi], period[fi], area[fi], energy[fi])):
+            acc[j] = np.concatenate([acc[j], a])
+
+    def take(idx: np.ndarray) -> None:
+        nonlocal best_idx, best_score
+        period, area, frac, dyn = combine(pricing, template, idx, dram_bpc)
+        energy = scale.energy_uj(dyn, area, period)
+        ok = area <= lim
+        thr = np.where(np.isfinite(period), 1.0 / period, -np.inf)
+        add_front(fr, idx, period, area, energy, pareto_indices(area, thr))
+        add_front(efr, idx, period, area, energy, pareto_indices(np.where(ok, energy, np.inf), thr))
+        score = score_of(period, area, frac, energy)
+        m = min(short, len(score))
         part = np.argpartition(score, m - 1)[:m]
         best_idx = np.concatenate([best_idx, idx[part]])
         best_score = np.concatenate([best_score, score[part]])
-        keep = np.argsort(best_score, kind="stable")[:top]
+        keep = np.argsort(best_score, kind="stable")[:short]
         best_idx, best_score = best_idx[keep], best_score[keep]
 
     if method == "exhaustive":
@@ -318,8 +454,8 @@ def rank(
         for _ in range(trials):
             trial = study.ask()
             i = np.array([[trial.suggest_int(f"c{k}", 0, n - 1) for k, n in enumerate(sizes)]])
-            period, area, frac = combine(pricing, template, i, dram_bpc)
-            value = float(objective(period, area, frac)[0]) if area[0] <= lim else 1e300
+            period, area, frac, dyn = combine(pricing, template, i, dram_bpc)
+            value = float(score_of(period, area, frac, scale.energy_uj(dyn, area, period))[0])
             study.tell(trial, min(value, 1e300))
             seen.append(i[0])
         take(np.unique(np.array(seen), axis=0))
@@ -330,9 +466,21 @@ def rank(
     if not fin.any():
         raise TuneError(f"no configuration fits the area budget {budget:.1f}")
     best_idx = best_idx[fin]
-    period, area, _ = combine(pricing, template, best_idx, dram_bpc)
-    fi = pareto_indices(f_a, 1.0 / f_p)
-    return Ranked(best_idx, period, area, f_idx[fi], f_p[fi], f_a[fi], evaluated, method)
+    period, area, frac, dyn = combine(pricing, template, best_idx, dram_bpc)
+    busy = frac * period[:, None]
+    if rows is not None:  # the ranked figures are the placement's
+        placed = place_combinations(rows, template, [p.values for p in pricing], best_idx, dram_bpc)
+        period, busy, dyn, frac = placed.period_cycles, placed.busy_cycles, placed.energy_pj, placed.busy_frac
+    energy = scale.energy_uj(dyn, area, period)
+    order = np.argsort(score_of(period, area, frac, energy), kind="stable")[:top]
+    fi = pareto_indices(fr[2], 1.0 / fr[1])
+    ei = pareto_indices(efr[3], 1.0 / efr[1])
+    return Ranked(
+        best_idx[order], period[order], area[order], energy[order],
+        fr[0][fi], fr[1][fi], fr[2][fi], fr[3][fi],
+        efr[0][ei], efr[1][ei], efr[2][ei], efr[3][ei],
+        evaluated, method, busy[order],
+    )  # fmt: skip
 
 
 def hardware_of(
@@ -365,15 +513,10 @@ def hardware_of(
 
 def combine_values(
     nets: Sequence[Network], weights: Sequence[float], template: Hardware, hw: Hardware
-) -> tuple[float, float]:
-    """Bound period and area of one design ``hw`` of ``template``'s family (e.g. the preset)."""
-    layer_groups = _layer_groups(nets, template)
-    pricing = []
-    for k, c in enumerate(hw.cores):
-        v = np.array([[float(getattr(c, col)) for col in COLUMNS]])
-        busy, dram, area = price_core(nets, weights, template, k, v, layer_groups, hw.dram_bytes_per_cycle)
-        pricing.append(CorePricing(v, busy, dram, area, 1))
-    period, area, _ = combine(
-        pricing, template, np.zeros((1, len(pricing)), dtype=np.int64), hw.dram_bytes_per_cycle
-    )
-    return float(period[0]), float(area[0])
+) -> Placed:
+    """One design ``hw`` of ``template``'s family (e.g. the preset), placed like a ranked one."""
+    values = [np.array([[float(getattr(c, col)) for col in COLUMNS]]) for c in hw.cores]
+    return place_combinations(
+        WorkloadRows.of(nets, weights), template, values, np.zeros((1, len(values)), dtype=np.int64),
+        hw.dram_bytes_per_cycle,
+    )  # fmt: skip

@@ -22,8 +22,11 @@ from dualopu.tune.space import COLUMNS
 #: recorded in the signature so a store written by another model is never resumed.
 MODEL_VERSION = PLAN_MODEL_VERSION
 
+#: Layout and meaning of the stored rows: 2 = ranked by the placement, with energy per image
+#: (a store of another format is refused on resume, never mixed).
+STORE_FORMAT = 2
 #: Columns of a ranked row besides the per-core values.
-ROW_COLUMNS = ("period_cycles", "area", "bound_ips")
+ROW_COLUMNS = ("period_cycles", "area", "bound_ips", "energy_uj_per_image")
 
 
 def core_columns(n_cores: int) -> list[str]:
@@ -44,7 +47,9 @@ class ResultStore:
     ) -> None:
         self.path = Path(path)
         self.n_cores = n_cores
-        sig = json.dumps({**signature, "model_version": MODEL_VERSION}, sort_keys=True)
+        sig = json.dumps(
+            {**signature, "model_version": MODEL_VERSION, "store_format": STORE_FORMAT}, sort_keys=True
+        )
         if self.path.exists() and overwrite:
             self.path.unlink()
             for extra in (
@@ -79,6 +84,11 @@ class ResultStore:
                         f"{self.path}: written by cost model {stored.get('model_version')!r}, this is "
                         f"{MODEL_VERSION!r}; refusing to resume (use --overwrite)"
                     )
+                if stored.get("store_format") != STORE_FORMAT:
+                    raise TuneError(
+                        f"{self.path}: tune store format {stored.get('store_format', 1)!r}, this is "
+                        f"{STORE_FORMAT}; refusing to resume (use --overwrite)"
+                    )
                 if row[0] != sig:
                     raise TuneError(
                         f"{self.path}: the stored run differs from this one (models, space, budget or "
@@ -105,7 +115,7 @@ class ResultStore:
         self, candidates: np.ndarray, preset: np.ndarray, pareto: np.ndarray, info: dict[str, object]
     ) -> None:
         """Store the ranked candidates and the front (rows: ROW_COLUMNS, dram, clock, core values), atomically."""
-        n = 5 + len(core_columns(self.n_cores))
+        n = len(ROW_COLUMNS) + 2 + len(core_columns(self.n_cores))
         with self.db:
             self.db.executemany(
                 f"INSERT INTO candidates VALUES (?, ?, {', '.join('?' * n)}, NULL, NULL)",

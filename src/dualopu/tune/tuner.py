@@ -3,16 +3,20 @@
 One procedure for every design family (dual-core, single core, systolic, several cores of
 one type), so every comparison is tuned vs tuned:
 
-1. price, prune and rank the design space by the steady-state bound (`tune.search`);
+1. price, prune and shortlist the design space by a separable estimate, then place the
+   shortlist with the one placement rule and rank it by the placed steady-state bound
+   (`tune.search`); energy per image comes from the same access counts as `evaluate`;
 2. schedule the best ``confirm_top`` (and the preset, always a candidate) with the real
    scheduler, in parallel (local processes or Dask), and keep the best scheduled one;
-3. store the ranked candidates, the front and the confirmations (resumable), then write
-   best.yaml, candidates.csv, pareto.csv, summary.json and tune.png once.
+3. optionally replay the winner's schedule on the multi-core cycle simulator (``simulate``:
+   a hook the caller supplies, e.g. `dualopu.flows.schedule_sim.tune_confirmation`, since
+   flows/ sits above tune/);
+4. store the ranked candidates, the fronts and the confirmations (resumable), then write
+   best.yaml, candidates.csv, pareto.csv, pareto_energy.csv, summary.json and tune.png once.
 """
 
 from __future__ import annotations
 
-import functools
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -27,7 +31,17 @@ from dualopu.hw.area import total_area
 from dualopu.hw.config import Core, Hardware, load_hardware
 from dualopu.ir.network import Network
 from dualopu.tune.executor import dask_address, run_jobs
-from dualopu.tune.search import AREA_SLACK, CorePricing, hardware_of, price_and_prune, rank
+from dualopu.tune.search import (
+    AREA_SLACK,
+    CorePricing,
+    Scale,
+    WorkloadRows,
+    combine_values,
+    hardware_of,
+    pareto_indices,
+    price_and_prune,
+    rank,
+)
 from dualopu.tune.space import COLUMNS, CoreRanges, DesignSpace, core_kind, load_space, space_size
 from dualopu.tune.store import ROW_COLUMNS, ResultStore, core_columns
 from dualopu.util import write_atomic
@@ -40,15 +54,25 @@ _CORE_TEMPLATES = {
     "unified:systolic": ("tpu-like", 0),
     "systolic": ("tpu-like", 0),
 }
-#: Objectives: lower is better, from (period in seconds, area, per-core busy fraction (m, K)).
-Objective = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+#: Objectives: lower is better, from (period in seconds, area, per-core busy fraction (m, K),
+#: energy per image in uJ).
+Objective = Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 OBJECTIVES: dict[str, Objective] = {
-    "throughput": lambda period_s, area, frac: period_s,
-    "latency": lambda period_s, area, frac: (
+    "throughput": lambda period_s, area, frac, energy: period_s,
+    "latency": lambda period_s, area, frac, energy: (
         period_s * frac.sum(axis=1)
     ),  # work of one round, cores in sequence
-    "efficiency": lambda period_s, area, frac: period_s * area,  # images per second per unit area
+    "efficiency": lambda period_s, area, frac, energy: period_s * area,  # images per second per unit area
+    "energy": lambda period_s, area, frac, energy: energy,  # uJ per image
+    "edp": lambda period_s, area, frac, energy: energy * period_s,  # energy-delay product
 }
+#: Objectives that read energy (energy is then a dominance dimension of the pruning).
+ENERGY_OBJECTIVES = ("energy", "edp")
+#: Columns of a ranked row: ROW_COLUMNS, then DRAM and clock, then every core's values.
+P_COL, AREA_COL, BOUND_COL, ENERGY_COL, DRAM_COL, CLOCK_COL = range(6)
+#: Caller-supplied replay of the winner on the cycle simulator: (networks, hardware, images per
+#: network) -> at least ``makespan_cycles`` and ``simulated_makespan_cycles``.
+Simulate = Callable[[Sequence[Network], Hardware, int], Mapping[str, Any]]
 Progress = Callable[[str], None]
 #: Candidates confirmed by schedules by default (K).
 CONFIRM_TOP = 32
@@ -109,6 +133,12 @@ class TuneResult:
     columns: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     files: dict[str, str] = field(default_factory=dict)
+    objective: str = "throughput"
+    energy_uj_per_image: float = 0.0  # placed bound, as `evaluate` on best.yaml (one network)
+    energy_front: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))  # throughput vs energy
+    simulated: dict[str, Any] = field(default_factory=dict)  # the `simulate` hook's figures
+    bound_busy_cycles: list[float] = field(default_factory=list)  # per core per round, as placed
+    notes: list[str] = field(default_factory=list)
 
     @property
     def points(self) -> Any:
@@ -125,6 +155,12 @@ class TuneResult:
 
         return pd.DataFrame(self.front, columns=self.columns[1:-1])
 
+    @property
+    def pareto_energy(self) -> Any:
+        import pandas as pd
+
+        return pd.DataFrame(self.energy_front, columns=self.columns[1:-1])
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "throughput_ips": self.throughput_ips,
@@ -138,6 +174,13 @@ class TuneResult:
             "seconds": self.seconds,
             "core_busy_fraction": self.core_busy_fraction,
             "preset_ips": self.preset_ips,
+            "objective": self.objective,
+            "energy_uj_per_image": self.energy_uj_per_image,
+            "bound_busy_cycles": self.bound_busy_cycles,
+            "makespan_cycles": self.simulated.get("makespan_cycles"),
+            "simulated_makespan_cycles": self.simulated.get("simulated_makespan_cycles"),
+            "simulation": self.simulated,
+            "notes": self.notes,
             "timings": self.timings,
             "best_hw": self.files.get("best_hw", ""),
             "best": [
@@ -207,13 +250,16 @@ def tune(
     progress: Progress | None = None,
     name: str | None = None,
     plot: bool = False,
+    simulate: Simulate | None = None,
 ) -> TuneResult:
     """Tune ``cores`` for the workload ``nets`` (one image of each per round) under ``budget``.
 
     ``space``: a `DesignSpace` or its YAML (default: `space.DEFAULT_CORES`); ``preset``: a
     design of the same family always confirmed (default: the template when it fits);
     ``confirm_top``: candidates scheduled (K); ``executor``: ``local`` or ``dask://HOST:PORT``;
-    ``plot``: also draw tune.png (matplotlib costs about a second, more than the search)."""
+    ``plot``: also draw tune.png (matplotlib costs about a second, more than the search);
+    ``simulate``: replays the winner's schedule on the cycle simulator (`Simulate`), its
+    figures reported as ``makespan_cycles`` and ``simulated_makespan_cycles``."""
     t0 = time.perf_counter()
     say = progress or (lambda msg: None)
     if objective not in OBJECTIVES:
@@ -260,7 +306,9 @@ def tune(
     timings: dict[str, float] = {}
     try:
         if store is not None and store.ranked():
-            cand, is_preset, front, info = store.load_ranked()
+            cand, is_preset, joined, info = store.load_ranked()
+            n_area = int(info.get("area_front_rows", len(joined)))  # type: ignore[call-overload]
+            front = (joined[:n_area], joined[n_area:])
         else:
             t1, c1 = time.perf_counter(), _cpu_s()
             cand, is_preset, front, info = _search(
@@ -269,7 +317,7 @@ def tune(
             timings["search_s"] = time.perf_counter() - t1
             timings["search_cpu_s"] = _cpu_s() - c1
             if store is not None:
-                store.put_ranked(cand, is_preset, front, info)
+                store.put_ranked(cand, is_preset, np.concatenate(front), info)
         say(f"confirming {len(cand)} candidates by schedules ({confirm_images} images each)")
         t2, c2 = time.perf_counter(), _cpu_s()
         done = store.confirmed() if store is not None else {}
@@ -292,16 +340,24 @@ def tune(
         if store is not None:
             store.close()
     scheduled = np.array([done[i][0] for i in range(len(cand))])
-    pick = int(np.argmax(scheduled)) if objective == "throughput" else 0  # ties: the earlier rank
+    pick = _pick(objective, scheduled, cand)
     columns = ["preset", *ROW_COLUMNS, "dram_bytes_per_cycle", "clock_mhz", *core_columns(K), "scheduled_ips"]
     table = np.concatenate([is_preset[:, None].astype(float), cand, scheduled[:, None]], axis=1)
     best = hws[pick].model_copy(update={"name": name or template.name})
     preset_ips = float(scheduled[is_preset][0]) if is_preset.any() else None
+    simulated: dict[str, Any] = {}
+    if simulate is not None:
+        say("replaying the winner's schedule on the cycle simulator")
+        t4, c4 = time.perf_counter(), _cpu_s()
+        simulated = dict(simulate(list(nets), best, confirm_images))
+        timings["simulate_s"] = time.perf_counter() - t4
+        timings["simulate_cpu_s"] = _cpu_s() - c4
+    width = len(columns) - 2
     result = TuneResult(
         best,
         float(scheduled[pick]),
-        float(cand[pick, 2]),
-        float(cand[pick, 1]),
+        float(cand[pick, BOUND_COL]),
+        float(cand[pick, AREA_COL]),
         budget,
         int(info["evaluated"]),
         table,
@@ -311,9 +367,17 @@ def tune(
         size,
         [int(x) for x in info["pruned_sizes"]],
         preset_ips,
-        front.reshape(-1, len(columns) - 2),
+        front[0].reshape(-1, width),
         columns,
         timings,
+        objective=objective,
+        energy_uj_per_image=float(cand[pick, ENERGY_COL]),
+        energy_front=front[1].reshape(-1, width),
+        simulated=simulated,
+        bound_busy_cycles=[
+            float(x) for x in combine_values(nets, [1.0] * len(nets), template, best).busy_cycles[0]
+        ],
+        notes=_notes(objective, cand, scheduled, pick, front[1].reshape(-1, width)),
     )
     if out_dir is not None:
         t3 = time.perf_counter()
@@ -333,13 +397,53 @@ def _cpu_s() -> float:
 
 def _hw_of_row(template: Hardware, row: np.ndarray, ncol: int, name: str) -> Hardware:
     vals = np.asarray(row[ncol:]).reshape(len(template.cores), len(COLUMNS))
-    return hardware_of(template, list(vals), dram_bpc=float(row[3]), clock_mhz=float(row[4]), name=name)
+    return hardware_of(
+        template, list(vals), dram_bpc=float(row[DRAM_COL]), clock_mhz=float(row[CLOCK_COL]), name=name
+    )
 
 
-def _scaled(
-    obj: Objective, scale: float, period: np.ndarray, area: np.ndarray, frac: np.ndarray
-) -> np.ndarray:
-    return obj(period * scale, area, frac)
+def _pick(objective: str, scheduled: np.ndarray, cand: np.ndarray) -> int:
+    """The winner among the confirmed candidates (ties: the earlier rank): throughput by the
+    schedules; energy by the placed energy; EDP by the placed energy times the scheduled
+    period; other objectives keep the bound's rank."""
+    if objective == "throughput":
+        return int(np.argmax(scheduled))
+    if objective == "energy":
+        return int(np.argmin(cand[:, ENERGY_COL]))
+    if objective == "edp":
+        with np.errstate(divide="ignore"):
+            return int(np.argmin(cand[:, ENERGY_COL] / scheduled))
+    return 0
+
+
+def _notes(
+    objective: str, cand: np.ndarray, scheduled: np.ndarray, pick: int, efront: np.ndarray
+) -> list[str]:
+    """Why an energy objective may pick what throughput would: how much energy per image and
+    the period vary along the throughput-energy front (estimate) and the confirmed candidates."""
+    if objective not in ENERGY_OBJECTIVES or not len(efront):
+        return []
+
+    def spread(x: np.ndarray) -> float:
+        x = x[np.isfinite(x) & (x > 0)]
+        return float(x.max() / x.min() - 1.0) if len(x) else 0.0
+
+    ncol = len(ROW_COLUMNS) + 2
+    fast = efront[int(np.argmax(efront[:, BOUND_COL]))]
+    row = cand[pick]
+    same = bool(
+        np.array_equal(row[ncol:], fast[ncol:]) and np.array_equal(row[DRAM_COL:ncol], fast[DRAM_COL:ncol])
+    )
+    return [
+        f"energy per image varies {spread(efront[:, ENERGY_COL]):.1%} along the throughput-energy front "
+        f"while the period varies {spread(efront[:, P_COL] / efront[:, CLOCK_COL]):.1%}; among the confirmed "
+        f"candidates energy varies {spread(cand[:, ENERGY_COL]):.1%} and scheduled throughput "
+        f"{spread(scheduled):.1%}",
+        "the winner is also the fastest design of the throughput-energy front"
+        if same
+        else f"the winner gives up {1 - row[BOUND_COL] / fast[BOUND_COL]:.1%} of the front's fastest bound for "
+        f"{1 - row[ENERGY_COL] / fast[ENERGY_COL]:.1%} less energy per image (front: the search's estimate)",
+    ]
 
 
 def _table(
@@ -347,17 +451,19 @@ def _table(
     idx: np.ndarray,
     period: np.ndarray,
     area: np.ndarray,
+    energy: np.ndarray,
     dram_bpc: float,
     clock_mhz: float,
     n_img: float,
 ) -> np.ndarray:
-    """Rows: period, area, bound (images/s), DRAM, clock, then every core's values."""
+    """Rows: period, area, bound (images/s), energy (uJ/image), DRAM, clock, then every core's values."""
     vals = np.concatenate([pricing[k].values[idx[:, k]] for k in range(len(pricing))], axis=1)
     head = np.stack(
         [
             period,
             area,
             n_img * clock_mhz * 1e6 / period,
+            energy,
             np.full(len(idx), dram_bpc),
             np.full(len(idx), clock_mhz),
         ],
@@ -379,38 +485,40 @@ def _search(
     seed: int,
     top: int,
     pre: Hardware | None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
-    """Ranked candidates (rows: period, area, bound, DRAM, clock, core values), preset flags, front, info."""
+) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray], dict[str, Any]]:
+    """Ranked candidates (rows: `_table`), preset flags, the fronts (throughput vs area, vs
+    energy) and info."""
     obj = OBJECTIVES[objective]
     n_img = float(len(nets))
     weights = [1.0] * len(nets)
+    rows_of = WorkloadRows.of(nets, weights)
     keep = [v[None, :] for v in _values(pre)] if pre is not None else []
-    rows, fronts = [], []
+    rows, fronts, efronts = [], [], []
     evaluated, pruned, used = 0, [0] * len(template.cores), method
     for d in drams:
-        pricing = price_and_prune(nets, weights, template, ds, budget, d, keep)
+        pricing = price_and_prune(
+            nets, weights, template, ds, budget, d, keep, energy=objective in ENERGY_OBJECTIVES
+        )
         pruned = [max(a, len(p.values)) for a, p in zip(pruned, pricing)]
         for clk in clocks:
-            scale = 1.0 / (clk * 1e6)
-            r = rank(
-                pricing,
-                template,
-                budget,
-                d,
-                top,
-                functools.partial(_scaled, obj, scale),
-                method,
-                trials,
-                seed,
-            )
+            scale = Scale(clk, n_img, template)
+            r = rank(pricing, template, budget, d, top, obj, scale, rows_of, method, trials, seed)
             evaluated += r.evaluated
             used = r.method
-            rows.append(_table(pricing, r.idx, r.period_cycles, r.area, d, clk, n_img))
-            fronts.append(_table(pricing, r.front_idx, r.front_period, r.front_area, d, clk, n_img))
+            rows.append(_table(pricing, r.idx, r.period_cycles, r.area, r.energy_uj, d, clk, n_img))
+            fronts.append(
+                _table(pricing, r.front_idx, r.front_period, r.front_area, r.front_energy, d, clk, n_img)
+            )
+            efronts.append(
+                _table(pricing, r.efront_idx, r.efront_period, r.efront_area, r.efront_energy, d, clk, n_img)
+            )
     cand = np.concatenate(rows)
-    score = cand[:, 0] / cand[:, 4]  # period in (us): the ranks merge across clocks
-    if objective != "throughput":
-        score = np.arange(len(cand), dtype=float)
+    period_s = cand[:, P_COL] / (cand[:, CLOCK_COL] * 1e6)  # the ranks merge across clocks
+    score = {
+        "throughput": period_s,
+        "energy": cand[:, ENERGY_COL],
+        "edp": cand[:, ENERGY_COL] * period_s,
+    }.get(objective, np.arange(len(cand), dtype=float))
     cand = cand[np.argsort(score, kind="stable")[:top]]
     ncol = len(ROW_COLUMNS) + 2
     is_preset = np.zeros(len(cand), dtype=bool)
@@ -418,21 +526,24 @@ def _search(
         pv = np.concatenate(_values(pre))
         hit = (
             (cand[:, ncol:] == pv[None, :]).all(axis=1)
-            & (cand[:, 3] == pre.dram_bytes_per_cycle)
-            & (cand[:, 4] == pre.clock_mhz)
+            & (cand[:, DRAM_COL] == pre.dram_bytes_per_cycle)
+            & (cand[:, CLOCK_COL] == pre.clock_mhz)
         )
         if hit.any():
             is_preset[int(np.argmax(hit))] = True
         else:  # the preset is always a candidate
-            from dualopu.tune.search import combine_values
-
-            period, area = combine_values(nets, weights, template, pre)
+            placed = combine_values(nets, weights, template, pre)
+            period, area = float(placed.period_cycles[0]), total_area(pre)
+            energy = Scale(pre.clock_mhz, n_img, template).energy_uj(
+                placed.energy_pj, np.array([area]), placed.period_cycles
+            )
             row = np.concatenate(
                 [
                     [
                         period,
                         area,
                         n_img * pre.clock_mhz * 1e6 / period,
+                        float(energy[0]),
                         pre.dram_bytes_per_cycle,
                         pre.clock_mhz,
                     ],
@@ -442,11 +553,11 @@ def _search(
             cand = np.concatenate([cand, row[None, :]])
             is_preset = np.concatenate([is_preset, [True]])
     front = np.concatenate(fronts)
-    from dualopu.tune.search import pareto_indices
-
-    front = front[pareto_indices(front[:, 1], front[:, 2])]
-    info = {"evaluated": evaluated, "method": used, "pruned_sizes": pruned}
-    return cand, is_preset, front, info
+    front = front[pareto_indices(front[:, AREA_COL], front[:, BOUND_COL])]
+    efront = np.concatenate(efronts)
+    efront = efront[pareto_indices(efront[:, ENERGY_COL], efront[:, BOUND_COL])]
+    info = {"evaluated": evaluated, "method": used, "pruned_sizes": pruned, "area_front_rows": len(front)}
+    return cand, is_preset, (front, efront), info
 
 
 def write_outputs(result: TuneResult, out: Path, plot: bool = False) -> dict[str, str]:
@@ -457,6 +568,9 @@ def write_outputs(result: TuneResult, out: Path, plot: bool = False) -> dict[str
         "best_hw": str(write_atomic(out / "best.yaml", result.best.to_yaml())),
         "candidates_csv": str(write_atomic(out / "candidates.csv", _csv(result.columns, result.table))),
         "pareto_csv": str(write_atomic(out / "pareto.csv", _csv(result.columns[1:-1], result.front))),
+        "pareto_energy_csv": str(
+            write_atomic(out / "pareto_energy.csv", _csv(result.columns[1:-1], result.energy_front))
+        ),
     }
     summary = {k: v for k, v in result.to_dict().items() if k != "files"}
     files["summary_json"] = str(write_atomic(out / "summary.json", json.dumps(summary, indent=2)))
@@ -474,7 +588,7 @@ def _csv(columns: Sequence[str], rows: np.ndarray) -> str:
 
 
 def _plot(result: TuneResult) -> bytes:
-    """Front (bound vs area) and the confirmed candidates (bound vs scheduled)."""
+    """Fronts (bound vs area, bound vs energy) and the confirmed candidates (bound vs scheduled)."""
     import io
 
     import matplotlib
@@ -482,7 +596,7 @@ def _plot(result: TuneResult) -> bytes:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    fig, axes = plt.subplots(1, 3, figsize=(14, 3.8))
     if len(result.pareto):
         axes[0].plot(result.pareto["area"], result.pareto["bound_ips"], "r.-", label="Pareto front (bound)")
     axes[0].axvline(result.budget, color="k", ls="--", lw=1, label="budget")
@@ -497,6 +611,16 @@ def _plot(result: TuneResult) -> bytes:
     axes[1].set_xlabel("bound (images/s)")
     axes[1].set_ylabel("scheduled (images/s)")
     axes[1].legend(fontsize=8)
+    e = result.pareto_energy
+    if len(e):
+        axes[2].plot(e["energy_uj_per_image"], e["bound_ips"], "g.-", label="throughput-energy front")
+    axes[2].scatter(p["energy_uj_per_image"], p["bound_ips"], s=10, label="confirmed candidates")
+    axes[2].scatter(
+        [result.energy_uj_per_image], [result.bound_ips], s=40, marker="*", color="k", label="winner"
+    )
+    axes[2].set_xlabel("energy (uJ/image)")
+    axes[2].set_ylabel("throughput bound (images/s)")
+    axes[2].legend(fontsize=8)
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=90)
