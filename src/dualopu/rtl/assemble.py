@@ -289,7 +289,7 @@ def assemble_layer(
                 nb=lanes,
                 nbeats=nch * nrows * orow,
             )
-            moved.append(ins.bytes)
+            moved.append(nch * nrows * orow * b)
         elif isinstance(ins, Compute):
             xl, wl = in_loads.get(ins.in_slot), w_loads.get(ins.w_slot)
             if xl is None or wl is None:
