@@ -181,7 +181,9 @@ def assemble_layer(
 ) -> AsmLayer:
     """Micro-instructions of one layer; its weight LOADs' bytes are appended to
     ``weight_region`` (at DRAM address ``weight_base + len(weight_region)``). ``offsets``:
-    instructions each unit completed before this layer (the waits are absolute counts)."""
+    instructions each unit runs before this layer; waits and ``AsmLayer.index`` count from
+    the stream's start, and an instruction without a dependency on the other unit waits for
+    all of that unit's earlier layers (the drain between layers)."""
     lp = program.layers[layer]
     _check_layer(lp, p)
     ly = lp.layer
@@ -208,8 +210,8 @@ def assemble_layer(
     bias = q.bias if q.bias is not None else np.zeros(cout, dtype=np.int64)
     for i, ins in enumerate(lp.instrs):
         u = timed.unit[i]
-        wait = max((index[d][1] + 1 for d in timed.deps[i] if timed.unit[d] != u), default=0)
-        wait += offsets[1 - u]
+        # absolute counts: the other unit's earlier layers, then this layer's dependencies
+        wait = max((index[d][1] + 1 for d in timed.deps[i] if timed.unit[d] != u), default=offsets[1 - u])
         where = f"layer {ly.name!r} instruction {i}"
         if isinstance(ins, Load) and ins.buf == "w":
             ww = _weight_words(lp, p, q.weight, ins.c0, ins.c1)
@@ -357,7 +359,7 @@ def assemble_layer(
             moved.append(0)
         else:
             raise RtlError(f"{where}: {ins.op} is not in the RTL")
-        index.append((u, pos[u]))
+        index.append((u, offsets[u] + pos[u]))
         words[u].append(word)
         pos[u] += 1
     del hin
@@ -393,28 +395,9 @@ def assemble(
     done = [0, 0]
     for i in layers:
         a = assemble_layer(program, qnet, hw, i, p, region, base, (done[0], done[1]))
-        if done != [0, 0]:  # first word of each unit waits for the other unit's previous layer
-            a = _drain_first(a, done)
         out.append(a)
         done[0] += len(a.dma)
         done[1] += len(a.exec_)
     dram = np.zeros(base + len(region), dtype=np.uint8)
     dram[base:] = np.frombuffer(bytes(region), dtype=np.uint8)
     return RtlImage(core=ci, params=p, layers=tuple(out), dram=dram)
-
-
-def _drain_first(a: AsmLayer, done: Sequence[int]) -> AsmLayer:
-    """Make the first word of each unit wait for every instruction of the other unit so far."""
-    from dualopu.rtl.params import field_offsets
-
-    lsb, bits, _ = field_offsets()["wait"]
-    mask = ((1 << bits) - 1) << lsb
-
-    def fix(ws: tuple[int, ...], need: int) -> tuple[int, ...]:
-        if not ws:
-            return ws
-        w0 = ws[0]
-        cur = (w0 & mask) >> lsb
-        return ((w0 & ~mask) | (max(cur, need) << lsb), *ws[1:])
-
-    return AsmLayer(a.layer, fix(a.dma, done[EXEC]), fix(a.exec_, done[DMA]), a.index, a.load_bytes)

@@ -136,26 +136,42 @@ def run_program(
     input_int8: np.ndarray,
     layers: Sequence[int] | None = None,
     line_width: int | None = None,
+    together: bool = False,
 ) -> RtlRun:
-    """Run ``layers`` (default all) of ``program`` on the RTL, one simulation per layer.
+    """Run ``layers`` (default all) of ``program`` on the RTL, one simulation per layer
+    (``together``: one per run of consecutive layers on the same core, one instruction
+    stream whose layers drain in between, `dualopu.rtl.assemble`).
 
     The input is written at the program's input address; every tensor a run layer writes
-    is read back (``RtlRun.outputs``), as the functional simulator's `run_functional_all`."""
+    is read back (``RtlRun.outputs``), as the functional simulator's `run_functional_all`.
+    A layer's cycles run from the end of the previous layer of its simulation (or its start)
+    to its last instruction's completion."""
     x = np.asarray(input_int8)
     idx = list(range(len(program.layers))) if layers is None else list(layers)
     act = np.zeros(program.dram_bytes, dtype=np.int8)
     t_in = program.tensors[program.input_name]
     _, c, h, _ = program.input_shape
     act[t_in.addresses(0, c, 0, h)] = x[0]
-    cycles, runs, images = [], [], []
-    t0 = time.perf_counter()
+    groups: list[list[int]] = []
     for i in idx:
-        img = assemble(program, qnet, hw, [i], line_width)
+        if together and groups and program.layers[groups[-1][-1]].core == program.layers[i].core:
+            groups[-1].append(i)
+        else:
+            groups.append([i])
+    cycles: list[int] = []
+    runs, images = [], []
+    t0 = time.perf_counter()
+    for g in groups:
+        img = assemble(program, qnet, hw, g, line_width)
         dram = img.dram.copy()
         dram[: program.dram_bytes] = act.view(np.uint8)
         r = run_core(img, dram)
         act = dram[: program.dram_bytes].view(np.int8).copy()
-        cycles.append(max(max(r.ends[0], default=0), max(r.ends[1], default=0)))
+        prev = 0
+        for a in img.layers:
+            end = max(r.ends[u][k] for u, k in a.index)
+            cycles.append(end - prev)
+            prev = end
         runs.append(r)
         images.append(img)
     outputs = {}
@@ -190,9 +206,9 @@ class InstrRow:
     rtl_bytes: int
 
 
-def _latencies(tl: TimedLayer, ends: Sequence[float]) -> list[float]:
+def _latencies(tl: TimedLayer, ends: Sequence[float], start: float = 0.0) -> list[float]:
     out = []
-    last = [0.0, 0.0]
+    last = [start, start]
     for i in range(len(tl)):
         u = tl.unit[i]
         ready = max([last[u]] + [ends[d] for d in tl.deps[i]])
@@ -214,11 +230,13 @@ def compare_instructions(program: Program, hw: Hardware, run: RtlRun) -> list[In
     """Per instruction: cycle-simulator latency beside the RTL's (from its completion cycles)."""
     rows: list[InstrRow] = []
     for img, r in zip(run.images, run.runs, strict=True):
+        start = 0.0
         for a in img.layers:
             lp = program.layers[a.layer]
             tl = time_layer(lp, hw.cores[lp.core], program.data_bytes, hw.dram_bytes_per_cycle, hw.dram_model)
             rtl_end = [float(r.ends[u][k]) for u, k in a.index]
-            rtl = _latencies(tl, rtl_end)
+            rtl = _latencies(tl, rtl_end, start)
+            start = max(rtl_end, default=start)
             sim = sim_instr_cycles(tl, hw.dram_bytes_per_cycle)
             for i, ins in enumerate(lp.instrs):
                 rows.append(
