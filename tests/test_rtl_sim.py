@@ -186,10 +186,12 @@ def test_waits_are_needed() -> None:
     assert np.count_nonzero(out != ref[name]) > 0
 
 
-@pytest.mark.parametrize("what", ["hardswish", "grouped", "maxpool"])
+@pytest.mark.parametrize("what", ["hardswish", "grouped", "maxpool", "widened"])
 def test_unsupported_layers_refused_by_name(what: str) -> None:
-    b = NetBuilder("bad", (1, 8, 8, 8))
-    if what == "hardswish":
+    b = NetBuilder("bad", (1, 3 if what == "widened" else 8, 8, 8))
+    if what == "widened":  # 3 input channels: the compiler widens to pic 4 x poc 4, the RTL array is 8 x 2
+        y = b.conv("input", 8, 3, name="the_layer")
+    elif what == "hardswish":
         y = b.conv("input", 8, 3, act="hardswish", name="the_layer")
     elif what == "grouped":
         y = b.conv("input", 8, 3, groups=2, name="the_layer")

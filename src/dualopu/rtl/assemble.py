@@ -165,6 +165,12 @@ def _check_layer(lp: LayerProgram, p: CoreRtl) -> None:
     elif ly.kind in (LayerKind.CONV, LayerKind.POINTWISE):
         if not p.regular or ly.groups != 1:
             raise RtlError(f"{where}: dense convolution (groups 1) needs a regular core")
+        m = lp.mapping
+        if m.mode != "conv" or m.enhanced or (m.pic, m.poc) != (p.pic, p.poc):
+            raise RtlError(
+                f"{where}: mapping {m.mode} pic={m.pic:g} x poc={m.poc:g}{' enhanced' if m.enhanced else ''} is not "
+                f"built in the RTL, whose array is pic={p.pic} x poc={p.poc} (no low-channel widening)"
+            )
     else:
         raise RtlError(f"{where}: {ly.kind.value} layers are not in the RTL")
 
@@ -232,7 +238,8 @@ def assemble_layer(
                 or math.ceil((ins.c1 - ins.c0) / p.out_banks) > p.param_depth // 2
             ):
                 raise RtlError(
-                    f"{where}: weight tile of {ww.shape[0]} words does not fit half the weight buffer"
+                    f"{where}: weight tile of {ww.shape[0]} PE words (channels padded to whole words) does not fit "
+                    f"half the RTL weight buffer ({p.w_depth // 2} words)"
                 )
             word = pack(
                 op=OP_LOAD_W,
