@@ -108,7 +108,7 @@ class OpuCore(Elaboratable):
     def ports(self) -> list[Signal]:
         return [self.start, self.done, self.rd_valid, self.rd_ready, self.rd_addr, self.rsp_valid, self.rsp_data,
                 self.wr_valid, self.wr_ready, self.wr_addr, self.wr_data, self.wr_strb, self.im_we, self.im_sel,
-                self.im_addr, self.im_data, self.exec_busy_cycles]
+                self.im_addr, self.im_data, self.exec_busy_cycles, *self.unit_done]
 
     # ------------------------------------------------------------------------------------
     def elaborate(self, platform: object) -> Module:

@@ -9,7 +9,8 @@ cycle (byte strobes). Layers run one after the other, the DRAM contents carried 
 the cycle simulator runs one image (`dualopu.sim.cycles.simulate_cycles`); outputs are
 read back from the DRAM array at the program's addresses.
 
-The testbench records the cycle at which every instruction completes (the units'
+`dualopu.rtl.verilator` runs the same testbench protocol on the exported Verilog
+compiled by Verilator, when it is installed. The testbench records the cycle at which every instruction completes (the units'
 completion counters), so per-instruction latencies can be set beside the cycle
 simulator's (`compare_instructions`).
 """
@@ -33,6 +34,8 @@ from dualopu.sim.timing import DMA, EXEC, TimedLayer, time_layer
 MAX_CYCLES_PER_INSTR = 200_000
 #: Cycles from a read request's acceptance to its response beat (the testbench's DRAM).
 READ_LATENCY_CYCLES = 1
+#: RTL simulators `run_program` can use.
+BACKENDS = ("amaranth", "verilator")
 
 
 @dataclass(frozen=True)
@@ -137,6 +140,7 @@ def run_program(
     layers: Sequence[int] | None = None,
     line_width: int | None = None,
     together: bool = False,
+    backend: str = "amaranth",
 ) -> RtlRun:
     """Run ``layers`` (default all) of ``program`` on the RTL, one simulation per layer
     (``together``: one per run of consecutive layers on the same core, one instruction
@@ -145,7 +149,10 @@ def run_program(
     The input is written at the program's input address; every tensor a run layer writes
     is read back (``RtlRun.outputs``), as the functional simulator's `run_functional_all`.
     A layer's cycles run from the end of the previous layer of its simulation (or its start)
-    to its last instruction's completion."""
+    to its last instruction's completion. ``backend``: ``amaranth`` (its Python simulator) or
+    ``verilator`` (the exported Verilog, `dualopu.rtl.verilator`; same testbench protocol)."""
+    if backend not in BACKENDS:
+        raise RtlError(f"unknown RTL simulation backend {backend!r} (expected one of {', '.join(BACKENDS)})")
     x = np.asarray(input_int8)
     idx = list(range(len(program.layers))) if layers is None else list(layers)
     act = np.zeros(program.dram_bytes, dtype=np.int8)
@@ -165,7 +172,12 @@ def run_program(
         img = assemble(program, qnet, hw, g, line_width)
         dram = img.dram.copy()
         dram[: program.dram_bytes] = act.view(np.uint8)
-        r = run_core(img, dram)
+        if backend == "verilator":
+            from dualopu.rtl.verilator import run_core_verilator
+
+            r = run_core_verilator(img, dram, READ_LATENCY_CYCLES)
+        else:
+            r = run_core(img, dram)
         act = dram[: program.dram_bytes].view(np.int8).copy()
         prev = 0
         for a in img.layers:
