@@ -30,6 +30,7 @@ from dualopu.rtl.cases import BLOCK_LINE_WIDTH, TINY_LINE_WIDTH, layer_net, sepa
 from dualopu.rtl.export import RtlError
 from dualopu.rtl.params import field_offsets
 from dualopu.rtl.simulate import RtlRun, compare_instructions, run_core, run_program
+from dualopu.rtl.verilator import verilator_available
 from dualopu.sim import run_functional_all
 from dualopu.sim.cycles import simulate_cycles
 from dualopu.sim.testnets import NetBuilder
@@ -205,3 +206,22 @@ def test_unsupported_layers_refused_by_name(what: str) -> None:
     q = quantize(net, seed=0, calibration=1)
     with pytest.raises(RtlError, match="the_layer"):
         assemble(prog, q, hw, [0], TINY_LINE_WIDTH)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not verilator_available(), reason="verilator not installed (Debian package 'verilator')")
+def test_verilator_agrees_with_amaranth() -> None:
+    """The exported Verilog, compiled by Verilator, runs the same micro-instructions to the same
+    cycle (every instruction's completion) and the same DRAM bytes as Amaranth's simulator of
+    the Amaranth netlist: the Verilog that synthesis reads behaves as the simulated design."""
+    net = separable_block(16)
+    hw = tiny_hw()
+    prog = compile_network(net, hw)
+    q = quantize(net, seed=6, calibration=1)
+    x = q.quantize_input(np.random.default_rng(6).standard_normal(net.input_shape) * 2.0)
+    a = run_program(prog, q, hw, x, line_width=TINY_LINE_WIDTH)
+    v = run_program(prog, q, hw, x, line_width=TINY_LINE_WIDTH, backend="verilator")
+    assert [r.ends for r in a.runs] == [r.ends for r in v.runs]
+    assert np.array_equal(a.dram, v.dram)
+    ref = run_functional_all(prog, q, x)
+    assert all(np.array_equal(y, ref[n]) for n, y in v.outputs.items())
