@@ -4,7 +4,8 @@ For each tiny case (`dualopu.rtl.cases`): the RTL's simulated cycles, the second
 (elaborate + compile) and to run the simulation, simulated cycles per second; the cycle
 simulator's cycles for the same program and its cycles per second (best mean of repeats);
 per layer the RTL vs cycle-simulator cycles; for the 32x32 block, the per-instruction
-comparison. Writes JSON.
+comparison. With ``verilator`` installed, the same runs on the Verilator build of the exported
+Verilog (build seconds, run seconds including process start, agreement). Writes JSON.
 
 Usage: ``python benchmarks/bench_rtl_sim.py [--out results/rtl_sim.json] [--quick]``.
 """
@@ -20,13 +21,14 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from timing import best_mean_seconds  # noqa: E402
+from timing import best_mean_seconds
 
-from dualopu.compiler import compile_network, quantize  # noqa: E402
-from dualopu.rtl.cases import BLOCK_LINE_WIDTH, TINY_LINE_WIDTH, layer_net, separable_block, tiny_hw  # noqa: E402
-from dualopu.rtl.simulate import compare_instructions, rows_markdown, run_program  # noqa: E402
-from dualopu.sim import run_functional_all  # noqa: E402
-from dualopu.sim.cycles import simulate_cycles  # noqa: E402
+from dualopu.compiler import compile_network, quantize
+from dualopu.rtl.cases import BLOCK_LINE_WIDTH, TINY_LINE_WIDTH, layer_net, separable_block, tiny_hw
+from dualopu.rtl.simulate import compare_instructions, rows_markdown, run_program
+from dualopu.rtl.verilator import verilator_available
+from dualopu.sim import run_functional_all
+from dualopu.sim.cycles import simulate_cycles
 
 
 def main() -> None:
@@ -80,6 +82,20 @@ def main() -> None:
             + " ".join(f"{v:+.1%}" for v in row["rtl_vs_sim"]),
             flush=True,
         )
+        if verilator_available():
+            v = run_program(prog, q, hw, x, line_width=lw, backend="verilator")
+            v_run = sum(r.wall_s for r in v.runs)
+            row |= {
+                "verilator_same_as_amaranth": [r.ends for r in v.runs] == [r.ends for r in run.runs]
+                and bool(np.array_equal(v.dram, run.dram)),
+                "verilator_build_s": sum(r.build_s for r in v.runs),
+                "verilator_run_s": v_run,
+                "verilator_cycles_per_s": rtl_cycles / v_run,
+            }
+            print(
+                f"{'':26s} verilator: same={row['verilator_same_as_amaranth']} build {row['verilator_build_s']:.1f} s "
+                f"run {v_run * 1e3:.1f} ms = {row['verilator_cycles_per_s']:,.0f} cyc/s (process start included)"
+            )
         instr = compare_instructions(prog, hw, run)
         row["instructions"] = [dataclasses.asdict(r) for r in instr]
         table = rows_markdown(instr)
