@@ -102,11 +102,13 @@ class OpuCore(Elaboratable):
         self.im_addr = Signal(range(p.imem_depth))
         self.im_data = Signal(WORD_BITS)
         self.exec_busy_cycles = Signal(32)  # cycles the EXEC unit spends running instructions
+        #: instructions completed by the DMA and EXEC units (the ``wait`` scoreboard; testbenches watch it)
+        self.unit_done = (Signal(20, name="dma_done"), Signal(20, name="exec_done"))
 
     def ports(self) -> list[Signal]:
         return [self.start, self.done, self.rd_valid, self.rd_ready, self.rd_addr, self.rsp_valid, self.rsp_data,
                 self.wr_valid, self.wr_ready, self.wr_addr, self.wr_data, self.wr_strb, self.im_we, self.im_sel,
-                self.im_addr, self.im_data, self.exec_busy_cycles]
+                self.im_addr, self.im_data, self.exec_busy_cycles, *self.unit_done]
 
     # ------------------------------------------------------------------------------------
     def elaborate(self, platform: object) -> Module:
@@ -143,7 +145,7 @@ class OpuCore(Elaboratable):
             m.d.comb += [wp.addr.eq(self.im_addr), wp.data.eq(self.im_data), wp.en.eq(self.im_we & (self.im_sel == k))]
 
         # ---- the two units -------------------------------------------------------------
-        done_cnt = [Signal(20, name="dma_done"), Signal(20, name="exec_done")]
+        done_cnt = self.unit_done
         words = [Signal(WORD_BITS, name="dma_word"), Signal(WORD_BITS, name="exec_word")]
         go = [Signal(name="dma_go"), Signal(name="exec_go")]
         fin = [Signal(name="dma_fin"), Signal(name="exec_fin")]
