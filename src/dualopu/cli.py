@@ -535,11 +535,15 @@ def reproduce_cmd(
     from dualopu.clikit.progress import stage_progress
     from dualopu.report.reproduce import reproduce
 
+    simulate = None
+    if not quick:  # the report is below flows: the orchestration layer hands it the simulator bridge
+        from dualopu.flows.schedule_sim import simulate_schedule_or_reason as simulate
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
                   console=err_console, transient=True, disable=as_json) as bar:
         task = bar.add_task("starting", total=None)
         with output_dir(out) as stage:  # the old report stays intact until the new one is complete
-            summary = reproduce(stage, quick=quick, progress=stage_progress(bar, task, err_console))
+            summary = reproduce(stage, quick=quick, progress=stage_progress(bar, task, err_console),
+                                simulate=simulate)
         summary = {k: published(v, stage, out) if isinstance(v, str) else v for k, v in summary.items()}
     if as_json:
         print_json({k: v for k, v in summary.items() if k != "tables"})

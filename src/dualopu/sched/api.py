@@ -50,9 +50,14 @@ def _heuristic(g: TaskGraph, split: Split, contention: bool, options: Options | 
             orders[o.priority] = priority_order(g, o.priority)
         core = cores[o.placement]
         load = np.bincount(core, weights=g.cost[np.arange(len(g)), core], minlength=g.n_cores)
-        start, end, held = run_list(g, core, orders[o.priority], contention=contention, opts=o, load=load)
-        if o.hold and not held:
+        # a variant is kept only if its makespan is below the best one's by 1e-9: stop it once it cannot be
+        cutoff = float(best[2].max()) - 1e-9 if best is not None else float("inf")
+        start, end, held = run_list(g, core, orders[o.priority], contention=contention, opts=o, load=load,
+                                    cutoff=cutoff)
+        if o.hold and not held:  # (a run stopped at the cutoff never held before it: so would the other)
             never_held.add(o)
+        if start is None or end is None:
+            continue
         if best is None or end.max() < best[2].max() - 1e-9:
             best = (core, start, end, o)
     assert best is not None

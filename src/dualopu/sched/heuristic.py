@@ -77,6 +77,7 @@ def list_schedule(g: TaskGraph, core: np.ndarray, order: np.ndarray, *, contenti
                   opts: Options = Options(), load: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Start and end of every task with the given placement and priority order."""
     start, end, _ = run_list(g, core, order, contention=contention, opts=opts, load=load)
+    assert start is not None and end is not None
     return start, end
 
 
@@ -98,9 +99,11 @@ def _phase_links(pd_a: np.ndarray) -> tuple[list[int], list[int]]:
 
 
 def run_list(g: TaskGraph, core: np.ndarray, order: np.ndarray, *, contention: bool,
-             opts: Options = Options(), load: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, bool]:
+             opts: Options = Options(), load: np.ndarray | None = None, cutoff: float = _INF
+             ) -> tuple[np.ndarray | None, np.ndarray | None, bool]:
     """`list_schedule`, and whether any core held (waited rather than slow a busier core): a run
-    that never held is the same schedule as the run with ``hold=False``.
+    that never held is the same schedule as the run with ``hold=False``. A run whose clock
+    reaches ``cutoff`` stops there (``None`` arrays): its makespan cannot be below ``cutoff``.
 
     Per-task data are flat lists built once with numpy (phases as ``task * N_PHASES + phase``
     with precomputed links to the next phase); the DRAM demand of the running phases is summed
@@ -259,6 +262,8 @@ def run_list(g: TaskGraph, core: np.ndarray, order: np.ndarray, *, contention: b
         if nxt == _INF:
             break
         now = nxt
+        if now >= cutoff:
+            return None, None, held
         for k in rng:
             if endp[k] == now:
                 t = run[k]

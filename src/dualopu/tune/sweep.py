@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from dualopu.errors import TuneError
 from dualopu.tune.executor import dask_address, run_jobs
 from dualopu.tune.store import MODEL_VERSION
-from dualopu.util import write_atomic
+from dualopu.util import keep_freed_memory, write_atomic
 
 Progress = Callable[[str], None]
 
@@ -134,6 +134,7 @@ def sweep(
     """Run every point of ``grid`` (missing ones only when resuming) and write the table and figure."""
     say = progress or (lambda msg: None)
     dask_address(executor)
+    keep_freed_memory()  # the points' tunes allocate many short-lived arrays (forked workers inherit it)
     out = Path(out)
     spec = {"grid": grid.model_dump(mode="json"), "model_version": MODEL_VERSION}
     spec_file = out / "sweep.spec.json"
