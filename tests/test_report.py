@@ -99,3 +99,28 @@ def test_column_labels_read_as_words() -> None:
     assert column_label("pe_efficiency") == "PE efficiency"
     assert column_label("dual_pe_eff") == "dual-core PE efficiency"
     assert column_label("single_opu_ips") == "single-OPU images/s"
+
+
+def test_reproduce_tunes_are_resumable_sweep_points(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """`prefetch` runs each distinct tuned design as a sweep point (`tune.sweep.run_points`) and, with a
+    store, keeps one JSON per design: a second run reads them back and tunes nothing."""
+    from dualopu.hw import load_hardware, total_area
+    from dualopu.ir.zoo import build
+    from dualopu.report import experiments
+
+    net = [build("mobilenet_v3_small")]
+    budget = total_area(load_hardware("dual-opu"))
+    requests = [(net, budget, "unified", None, None, None), (net, budget, "regular,depthwise", None, None, None),
+                (net, budget, "unified", None, None, 64.0)]  # the tuner's default DRAM: the first request again
+    store = tmp_path / "designs"
+    first = experiments.prefetch(requests, store=store)
+    assert len(first) == 2 and len(list(store.glob("*.json"))) == 2
+
+    def no_tune(*_args: object) -> None:
+        raise AssertionError("a stored design was tuned again")
+
+    monkeypatch.setattr(experiments, "_tune_job", no_tune)
+    again = experiments.prefetch(requests, store=store)
+    assert again == first
+    direct = experiments.tuned_hardware(net, budget, "unified", cache=again)
+    assert direct.cores == first[experiments.request_key(*requests[0])].cores

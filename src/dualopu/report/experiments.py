@@ -60,21 +60,30 @@ def tuned_hardware(
 
 
 def _tune_job(nets: Sequence[Network], budget: float, cores: str, pe_counts: dict[str, list[int]] | None,
-              input_sizes: dict[str, list[int]] | None, dram: float | None) -> Hardware:
-    return tuned_hardware(nets, budget, cores, pe_counts=pe_counts, input_sizes=input_sizes, dram=dram)
+              input_sizes: dict[str, list[int]] | None, dram: float | None) -> dict[str, Any]:
+    """One tuned design as a sweep point's JSON row."""
+    hw = tuned_hardware(nets, budget, cores, pe_counts=pe_counts, input_sizes=input_sizes, dram=dram)
+    return {"request": request_key(nets, budget, cores, pe_counts, input_sizes, dram),
+            "hardware": hw.model_dump(mode="json")}
 
 
 def prefetch(requests: Sequence[tuple[Sequence[Network], float, str, dict[str, list[int]] | None,
                                       dict[str, list[int]] | None, float | None]],
-             executor: str = "local") -> dict[str, Hardware]:
-    """Tune every distinct request at once on local processes (all cores) or Dask."""
-    from dualopu.tune.executor import run_jobs
+             executor: str = "local", store: Path | None = None) -> dict[str, Hardware]:
+    """Tune every distinct request at once, as sweep points through the sweep's runner
+    (`dualopu.tune.sweep.run_points`: local processes on all cores, or Dask); ``store``: a folder
+    keeping one JSON per tuned design (a killed run resumes without re-tuning; designs of another
+    model version are never read: the version is part of each point's id)."""
+    from dualopu.tune.store import MODEL_VERSION
+    from dualopu.tune.sweep import point_id, run_points
 
     unique: dict[str, tuple[Any, ...]] = {}
     for r in requests:
         unique.setdefault(request_key(*r), tuple(r))
     keys = list(unique)
-    return {keys[i]: hw for i, hw in run_jobs(_tune_job, [unique[k] for k in keys], executor)}
+    ids = [point_id({"request": k, "model_version": MODEL_VERSION}) for k in keys]
+    rows, _ = run_points(_tune_job, [unique[k] for k in keys], ids, store, executor)
+    return {k: Hardware.model_validate(rows[i]["hardware"]) for k, i in zip(keys, ids)}
 
 
 #: Re-times a schedule on the cycle simulator: ``(schedule, workload, hardware) -> figures`` with

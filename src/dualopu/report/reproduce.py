@@ -264,11 +264,12 @@ def beyond_seed(plan: Plan, budget: float, nets: dict[str, Network], progress: P
 
 
 def reproduce(out: str | Path, quick: bool = False, progress: Progress | None = None,
-              simulate: Simulate | None = None) -> dict[str, object]:
+              simulate: Simulate | None = None, store: str | Path | None = None) -> dict[str, object]:
     """Run the study, write ``out/report.md``, ``out/report.html``, CSV/JSON and figures.
 
     ``simulate`` (given by the orchestration layer, e.g. the CLI): re-times the headline
-    designs' schedules on the cycle simulator; used in full runs only (quick runs say so)."""
+    designs' schedules on the cycle simulator; used in full runs only (quick runs say so).
+    ``store``: folder of the tuned designs, one sweep point each (reused by a later run)."""
     t0 = time.perf_counter()
     keep_freed_memory()  # many short-lived numpy temporaries: reuse freed heap (inherited by the workers)
     out = Path(out)
@@ -281,7 +282,8 @@ def reproduce(out: str | Path, quick: bool = False, progress: Progress | None = 
     nets = {n: build(n) for n in names}
 
     say("tuning every design (all cores)")
-    bench = Bench(prefetch(_requests(plan, budget, nets)), simulate=None if quick else simulate)
+    designs = prefetch(_requests(plan, budget, nets), store=None if store is None else Path(store))
+    bench = Bench(designs, simulate=None if quick else simulate)
     single, runs = per_network(plan, budget, nets, out, say, bench)
     mixes = multi_network(plan, budget, nets, say, bench)
     abl = ablations(plan, budget, nets, say, bench)
