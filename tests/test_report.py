@@ -14,9 +14,12 @@ from dualopu.report.reproduce import SEED_CLAIMS
 
 def test_reproduce_quick(tmp_path: Path) -> None:
     out = tmp_path / "rep"
-    res = subprocess.run([sys.executable, "-m", "dualopu.cli", "reproduce", "--quick", "--out", str(out), "--json"],
-                         capture_output=True, text=True, timeout=600)
+    store = tmp_path / "designs"
+    res = subprocess.run([sys.executable, "-m", "dualopu.cli", "reproduce", "--quick", "--out", str(out), "--json",
+                          "--store", str(store)], capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stderr
+    stored = [json.loads(p.read_text()) for p in store.glob("*.json")]
+    assert len(stored) >= 20 and all("hardware" in d and "request" in d for d in stored)  # one per tuned design
     summary = json.loads(res.stdout)
     md = (out / "report.md").read_text()
     html = (out / "report.html").read_text()
@@ -124,3 +127,15 @@ def test_reproduce_tunes_are_resumable_sweep_points(tmp_path: Path, monkeypatch)
     assert again == first
     direct = experiments.tuned_hardware(net, budget, "unified", cache=again)
     assert direct.cores == first[experiments.request_key(*requests[0])].cores
+
+
+def test_reproduce_store_refuses_a_foreign_folder(tmp_path: Path) -> None:
+    """--store is an output folder like --out: a non-empty folder dualopu did not write is refused
+    in one line before any work."""
+    foreign = tmp_path / "mine"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("not dualopu's")
+    res = subprocess.run([sys.executable, "-m", "dualopu.cli", "reproduce", "--quick", "--out",
+                          str(tmp_path / "rep"), "--store", str(foreign)], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 2 and "--store" in res.stderr and len(res.stderr.strip().splitlines()) == 1
+    assert sorted(p.name for p in foreign.iterdir()) == ["notes.txt"] and not (tmp_path / "rep").exists()
