@@ -216,10 +216,9 @@ def evaluate_cmd(
 
     net = load_network(model, input_shape)
     result = evaluate(net, load_hardware(hw))
-    frame = result.to_dataframe()
     summary = result.summary()
     if csv:
-        write_atomic(csv, frame.to_csv(index=False))
+        write_atomic(csv, result.to_dataframe().to_csv(index=False))
     if plot:
         from dualopu.report.roofline import roofline_png
 
@@ -227,6 +226,7 @@ def evaluate_cmd(
     if as_json:
         print_json({**summary, "layers": result.layer_records()})
         return
+    frame = result.to_dataframe()
     table = Table(title=f"{net.name} on {result.hardware.name}")
     for col in ("#", "layer", "kind", "core", "cycles", "compute", "memory", "bound", "PE eff", "MAC/B"):
         table.add_column(col, justify="left" if col in ("layer", "kind", "core", "bound") else "right")
