@@ -216,10 +216,9 @@ def evaluate_cmd(
 
     net = load_network(model, input_shape)
     result = evaluate(net, load_hardware(hw))
-    frame = result.to_dataframe()
     summary = result.summary()
     if csv:
-        write_atomic(csv, frame.to_csv(index=False))
+        write_atomic(csv, result.to_dataframe().to_csv(index=False))
     if plot:
         from dualopu.report.roofline import roofline_png
 
@@ -227,6 +226,7 @@ def evaluate_cmd(
     if as_json:
         print_json({**summary, "layers": result.layer_records()})
         return
+    frame = result.to_dataframe()
     table = Table(title=f"{net.name} on {result.hardware.name}")
     for col in ("#", "layer", "kind", "core", "cycles", "compute", "memory", "bound", "PE eff", "MAC/B"):
         table.add_column(col, justify="left" if col in ("layer", "kind", "core", "bound") else "right")
@@ -548,6 +548,8 @@ def reproduce_cmd(
                             help="folder for report.md, report.html, CSV/JSON, figures (replaced when complete)"),
     quick: bool = typer.Option(False, "--quick", help="three networks, one mix, short sweeps (under a minute)"),
     as_json: bool = typer.Option(False, "--json", help="print the headline numbers as JSON"),
+    store: str = typer.Option(None, "--store", help="folder keeping every tuned design (one JSON each): "
+                              "a later or killed run reuses them instead of tuning again"),
 ) -> None:
     """Redo the seed paper's experiments on the built-in zoo: tuned dual-core vs tuned same-area
     baselines, multi-network mixes, ablations and sensitivity sweeps, as a report with figures."""
@@ -557,11 +559,24 @@ def reproduce_cmd(
     from dualopu.clikit.progress import stage_progress
     from dualopu.report.reproduce import reproduce
 
+    extra: dict[str, Any] = {}
+    if not quick:  # the report is below flows: the orchestration layer hands it the simulator bridge
+        from dualopu.flows.schedule_sim import simulate_schedule_or_reason
+
+        extra["simulate"] = simulate_schedule_or_reason
+    if store:
+        from pathlib import Path
+
+        from dualopu.clikit.outputs import MARKER
+
+        Path(store).mkdir(parents=True, exist_ok=True)
+        (Path(store) / MARKER).touch()  # a folder dualopu wrote: --store may reuse it
+        extra["store"] = store
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
                   console=err_console, transient=True, disable=as_json) as bar:
         task = bar.add_task("starting", total=None)
         with output_dir(out) as stage:  # the old report stays intact until the new one is complete
-            summary = reproduce(stage, quick=quick, progress=stage_progress(bar, task, err_console))
+            summary = reproduce(stage, quick=quick, progress=stage_progress(bar, task, err_console), **extra)
         summary = {k: published(v, stage, out) if isinstance(v, str) else v for k, v in summary.items()}
     if as_json:
         print_json({k: v for k, v in summary.items() if k != "tables"})

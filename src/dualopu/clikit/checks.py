@@ -97,6 +97,7 @@ NUMERIC: dict[str, Range] = {
 #: Parameter name -> what it writes. ``out`` is always a folder, the others files.
 OUTPUT_PARAMS: dict[str, Literal["file", "dir"]] = {
     "out": "dir",
+    "store": "dir",
     "output": "file",
     "csv": "file",
     "plot": "file",

@@ -166,6 +166,10 @@ class NetworkCost:
         """One row per layer: placement, cycles, bound, efficiency, roofline position."""
         import pandas as pd
 
+        return pd.DataFrame(self.layer_columns())
+
+    def layer_columns(self) -> dict[str, Any]:
+        """`to_dataframe`'s columns as arrays and lists (no pandas: `--json` does not import it)."""
         hw = self.hardware
         units = np.array([hw.cores[c].macs_per_cycle for c in self.core], dtype=float)
         cycles = self.layer_cycles
@@ -177,26 +181,24 @@ class NetworkCost:
             eff = np.where(cycles > 0, macs / (units * cycles), 0.0)
             intensity = np.where(dram > 0, macs / dram, np.inf)
         attainable = np.minimum(units, intensity * hw.dram_bytes_per_cycle)
-        return pd.DataFrame(
-            {
-                "layer": [layer.name for layer in self.network.layers],
-                "kind": [layer.kind.value for layer in self.network.layers],
-                "core": [hw.cores[c].name for c in self.core],
-                "cycles": cycles,
-                "compute_cycles": comp,
-                "memory_cycles": mem,
-                "bound": np.where(cycles == 0, "free", np.where(comp >= mem, "compute", "memory")),
-                "macs": self.macs,
-                "pe_efficiency": eff,
-                "dram_bytes": dram,
-                "macs_per_dram_byte": intensity,
-                "attainable_macs_per_cycle": attainable,
-                "achieved_macs_per_cycle": np.where(cycles > 0, macs / np.maximum(cycles, 1e-9), 0.0),
-                "stages": self._pick(self.matrix.stages),
-                "movement": self._movement(),
-                **self.energy.layer_columns(),  # energy_*_uj per layer (cost/energy.py)
-            }
-        )
+        return {
+            "layer": [layer.name for layer in self.network.layers],
+            "kind": [layer.kind.value for layer in self.network.layers],
+            "core": [hw.cores[c].name for c in self.core],
+            "cycles": cycles,
+            "compute_cycles": comp,
+            "memory_cycles": mem,
+            "bound": np.where(cycles == 0, "free", np.where(comp >= mem, "compute", "memory")),
+            "macs": self.macs,
+            "pe_efficiency": eff,
+            "dram_bytes": dram,
+            "macs_per_dram_byte": intensity,
+            "attainable_macs_per_cycle": attainable,
+            "achieved_macs_per_cycle": np.where(cycles > 0, macs / np.maximum(cycles, 1e-9), 0.0),
+            "stages": self._pick(self.matrix.stages),
+            "movement": self._movement(),
+            **self.energy.layer_columns(),  # energy_*_uj per layer (cost/energy.py)
+        }
 
     def _movement(self) -> list[str]:
         """Per layer: how a data-movement layer (concat, slice, shuffle, flatten) is done on its
@@ -228,10 +230,12 @@ class NetworkCost:
 
     def layer_records(self) -> list[dict[str, Any]]:
         """`to_dataframe` rows as JSON-safe dicts (non-finite numbers become ``None``)."""
+        cols = self.layer_columns()
         out = []
-        for row in self.to_dataframe().to_dict(orient="records"):
+        for i in range(len(self.network.layers)):
             rec: dict[str, Any] = {}
-            for k, v in row.items():
+            for k, column in cols.items():
+                v = column[i]
                 if isinstance(v, np.generic):
                     v = v.item()
                 rec[str(k)] = None if isinstance(v, float) and not np.isfinite(v) else v

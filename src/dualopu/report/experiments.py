@@ -4,9 +4,10 @@ design and for every baseline, so every comparison is tuned vs tuned, scheduled 
 
 from __future__ import annotations
 
+import functools
 import json
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +20,25 @@ from dualopu.tune import tune
 REPORT_CONFIRM_TOP = 8
 
 
+@functools.cache
+def _default_dram(cores: str) -> float | None:
+    """The DRAM bandwidth a tune of ``cores`` uses when given none (None if the default space
+    tunes the bandwidth itself)."""
+    from dualopu.tune.space import load_space
+    from dualopu.tune.tuner import template_for
+
+    listed = load_space(None).dram_bytes_per_cycle
+    default = float(template_for(cores).dram_bytes_per_cycle)
+    return default if not listed or list(listed) == [default] else None
+
+
 def request_key(nets: Sequence[Network], budget: float, cores: str, pe_counts: dict[str, list[int]] | None,
                 input_sizes: dict[str, list[int]] | None, dram: float | None) -> str:
-    """What a tuned design depends on (its name aside)."""
+    """What a tuned design depends on (its name aside). A DRAM bandwidth equal to the one the
+    tuner uses by default is the same request as none (the sweep's 64 B/cycle point is the
+    headline design)."""
+    if dram is not None and float(dram) == _default_dram(cores):
+        dram = None
     return json.dumps([[(n.name, list(n.input_shape)) for n in nets], round(budget, 9), cores, pe_counts,
                        input_sizes, dram], sort_keys=True)
 
@@ -43,21 +60,36 @@ def tuned_hardware(
 
 
 def _tune_job(nets: Sequence[Network], budget: float, cores: str, pe_counts: dict[str, list[int]] | None,
-              input_sizes: dict[str, list[int]] | None, dram: float | None) -> Hardware:
-    return tuned_hardware(nets, budget, cores, pe_counts=pe_counts, input_sizes=input_sizes, dram=dram)
+              input_sizes: dict[str, list[int]] | None, dram: float | None) -> dict[str, Any]:
+    """One tuned design as a sweep point's JSON row."""
+    hw = tuned_hardware(nets, budget, cores, pe_counts=pe_counts, input_sizes=input_sizes, dram=dram)
+    return {"request": request_key(nets, budget, cores, pe_counts, input_sizes, dram),
+            "hardware": hw.model_dump(mode="json")}
 
 
 def prefetch(requests: Sequence[tuple[Sequence[Network], float, str, dict[str, list[int]] | None,
                                       dict[str, list[int]] | None, float | None]],
-             executor: str = "local") -> dict[str, Hardware]:
-    """Tune every distinct request at once on local processes (all cores) or Dask."""
-    from dualopu.tune.executor import run_jobs
+             executor: str = "local", store: Path | None = None) -> dict[str, Hardware]:
+    """Tune every distinct request at once, as sweep points through the sweep's runner
+    (`dualopu.tune.sweep.run_points`: local processes on all cores, or Dask); ``store``: a folder
+    keeping one JSON per tuned design (a killed run resumes without re-tuning; designs of another
+    model version are never read: the version is part of each point's id)."""
+    from dualopu.tune.store import MODEL_VERSION
+    from dualopu.tune.sweep import point_id, run_points
 
     unique: dict[str, tuple[Any, ...]] = {}
     for r in requests:
         unique.setdefault(request_key(*r), tuple(r))
     keys = list(unique)
-    return {keys[i]: hw for i, hw in run_jobs(_tune_job, [unique[k] for k in keys], executor)}
+    ids = [point_id({"request": k, "model_version": MODEL_VERSION}) for k in keys]
+    rows, _ = run_points(_tune_job, [unique[k] for k in keys], ids, store, executor)
+    return {k: Hardware.model_validate(rows[i]["hardware"]) for k, i in zip(keys, ids)}
+
+
+#: Re-times a schedule on the cycle simulator: ``(schedule, workload, hardware) -> figures`` with
+#: ``simulated_makespan_cycles`` (None and ``simulation_error`` when it cannot). Passed in by the
+#: orchestration layer (`dualopu.flows.schedule_sim.simulate_schedule_or_reason`): the report is below flows.
+Simulate = Callable[[Any, Any, Hardware], Mapping[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -70,10 +102,20 @@ class Run:
     bound_cycles: float
     pe_efficiency: float  # all MAC units over the makespan
     core_efficiency: dict[str, float]  # per core type name: its MACs / (its units x makespan)
+    energy_uj_per_image: float = float("nan")  # tasks' dynamic energy + chip leakage over the makespan
+    simulated_makespan_cycles: float | None = None  # the same schedule re-timed on the cycle simulator
+    simulation_error: str = ""
 
     @property
     def fraction_of_bound(self) -> float:
         return self.bound_cycles / self.makespan_cycles if self.makespan_cycles else float("nan")
+
+    @property
+    def simulated_vs_scheduled(self) -> float:
+        """(simulated - scheduled) / scheduled makespan (NaN when not simulated)."""
+        if self.simulated_makespan_cycles is None or not self.makespan_cycles:
+            return float("nan")
+        return self.simulated_makespan_cycles / self.makespan_cycles - 1
 
     @property
     def hardware_summary(self) -> str:
@@ -83,8 +125,11 @@ class Run:
 
 def run_workload(
     nets: Sequence[Network], hw: Hardware, images: int, method: str = "heuristic", gantt: Path | None = None,
+    simulate: Simulate | None = None,
 ) -> Run:
-    """Schedule ``images`` images of each network on ``hw`` and summarise."""
+    """Schedule ``images`` images of each network on ``hw`` and summarise (``simulate``: also
+    re-time the schedule on the cycle simulator)."""
+    from dualopu.cost.energy import scheduled_energy
     from dualopu.sched import Workload, schedule
 
     workload = Workload.mix([(net, images) for net in nets])
@@ -100,5 +145,38 @@ def run_workload(
     for k, core in enumerate(hw.cores):
         key = core.type.value if core.type is not CoreType.UNIFIED else "unified"
         eff[key] = float(core_macs[k] / (core.macs_per_cycle * makespan))
+    sim: Mapping[str, Any] = simulate(sched, workload, hw) if simulate is not None else {}
+    simulated = sim.get("simulated_makespan_cycles")
     return Run(hw, float(sched.throughput_ips), makespan, float(sched.lower_bound_cycles),
-               total_macs / (hw.total_macs_per_cycle * makespan), eff)
+               total_macs / (hw.total_macs_per_cycle * makespan), eff,
+               float(scheduled_energy(sched, workload, hw)["energy_uj_per_image"]),
+               None if simulated is None else float(simulated), str(sim.get("simulation_error", "")))
+
+
+@dataclass
+class Bench:
+    """What the experiments share: designs tuned ahead (`prefetch`), every scheduled run (the
+    same design and workload asked by two experiments is scheduled once) and the simulator hook."""
+
+    designs: Mapping[str, Hardware] = field(default_factory=dict)
+    simulate: Simulate | None = None
+    runs: dict[str, Run] = field(default_factory=dict)
+
+    def tuned(self, nets: Sequence[Network], budget: float, cores: str, *, name: str = "tuned",
+              pe_counts: dict[str, list[int]] | None = None, input_sizes: dict[str, list[int]] | None = None,
+              dram: float | None = None) -> Hardware:
+        return tuned_hardware(nets, budget, cores, name=name, pe_counts=pe_counts, input_sizes=input_sizes,
+                              dram=dram, cache=self.designs)
+
+    def run(self, nets: Sequence[Network], hw: Hardware, images: int, method: str = "heuristic",
+            gantt: Path | None = None, simulate: bool = False) -> Run:
+        """`run_workload`, once per (workload, design, images, method); ``simulate``: with the hook."""
+        key = json.dumps([[(n.name, list(n.input_shape)) for n in nets], images, method,
+                          hw.model_dump(mode="json", exclude={"name"})], sort_keys=True)
+        hook = self.simulate if simulate else None
+        hit = self.runs.get(key)
+        if hit is not None and gantt is None and (hook is None or hit.simulated_makespan_cycles is not None
+                                                  or hit.simulation_error):
+            return replace(hit, hardware=hw)
+        run = self.runs[key] = run_workload(nets, hw, images, method, gantt, hook)
+        return run

@@ -65,3 +65,24 @@ def lines(
         ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     return _save(fig, path)
+
+
+def scatter(
+    frame: pd.DataFrame, x_col: str, y_col: str, group_col: str, label_col: str, xlabel: str, ylabel: str,
+    title: str, path: Path,
+) -> Path:
+    """One marker series per group (e.g. design family), each point annotated with its label."""
+    fig, ax = plt.subplots(figsize=(7.0, 4.5))
+    markers = "osD^v<>px"
+    for k, (group, part) in enumerate(frame.groupby(group_col, sort=False)):
+        ax.scatter(part[x_col].to_numpy(dtype=float), part[y_col].to_numpy(dtype=float),
+                   marker=markers[k % len(markers)], s=36, label=str(group))
+        for xv, yv, text in zip(part[x_col], part[y_col], part[label_col]):
+            ax.annotate(str(text), (float(xv), float(yv)), fontsize=6, xytext=(3, 3), textcoords="offset points")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    if ax.get_legend_handles_labels()[1]:
+        ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    return _save(fig, path)

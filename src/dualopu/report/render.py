@@ -62,7 +62,8 @@ def _fmt(value: object, float_format: str) -> str:
 
 #: Words of raw column names as a reader says them (the CSVs keep the raw names).
 _WORDS = {"ips": "images/s", "pe": "PE", "eff": "efficiency", "dual": "dual-core", "single": "single-core",
-          "opu": "OPU", "tpu": "TPU", "dram": "DRAM", "bw": "bandwidth", "macs": "MACs", "vs": "vs"}
+          "opu": "OPU", "tpu": "TPU", "dram": "DRAM", "bw": "bandwidth", "macs": "MACs", "vs": "vs",
+          "uj": "µJ/image"}
 _PHRASES = {"pe_efficiency": "PE efficiency", "single_core": "single core", "tpu_like": "TPU-like", "single_opu": "single-OPU", "pe_eff": "PE efficiency",
             "of_bound": "of bound", "bytes_per_cycle": "bytes/cycle"}
 

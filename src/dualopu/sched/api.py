@@ -16,7 +16,7 @@ from dualopu.hw.config import Hardware, load_hardware
 from dualopu.sched import cpsat as _cpsat
 from dualopu.sched.bound import Bound, Split, bound_and_split
 from dualopu.sched.graph import TaskGraph, build_task_graph
-from dualopu.sched.heuristic import Options, list_schedule, placement, priority_order
+from dualopu.sched.heuristic import Options, list_schedule, placement, priority_order, run_list
 from dualopu.sched.schedule import Schedule
 from dualopu.sched.workload import Workload
 
@@ -40,14 +40,24 @@ def _heuristic(g: TaskGraph, split: Split, contention: bool, options: Options | 
     best: tuple[np.ndarray, np.ndarray, np.ndarray, Options] | None = None
     cores: dict[str, np.ndarray] = {}
     orders: dict[str, np.ndarray] = {}
+    never_held: set[Options] = set()  # runs whose cores never held: the hold=False run is the same schedule
     for o in variants:
+        if not o.hold and replace(o, hold=True) in never_held:
+            continue  # identical to a run already kept or beaten (ties keep the earlier variant)
         if o.placement not in cores:
             cores[o.placement] = placement(g, o.placement, split)
         if o.priority not in orders:
             orders[o.priority] = priority_order(g, o.priority)
         core = cores[o.placement]
         load = np.bincount(core, weights=g.cost[np.arange(len(g)), core], minlength=g.n_cores)
-        start, end = list_schedule(g, core, orders[o.priority], contention=contention, opts=o, load=load)
+        # a variant is kept only if its makespan is below the best one's by 1e-9: stop it once it cannot be
+        cutoff = float(best[2].max()) - 1e-9 if best is not None else float("inf")
+        start, end, held = run_list(g, core, orders[o.priority], contention=contention, opts=o, load=load,
+                                    cutoff=cutoff)
+        if o.hold and not held:  # (a run stopped at the cutoff never held before it: so would the other)
+            never_held.add(o)
+        if start is None or end is None:
+            continue
         if best is None or end.max() < best[2].max() - 1e-9:
             best = (core, start, end, o)
     assert best is not None

@@ -28,6 +28,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+try:  # loaded with the package, so a parent loads it once instead of every forked worker (0.3 s each)
+    from ortools.linear_solver import pywraplp
+except ImportError:  # pragma: no cover - ortools is a dependency
+    pywraplp = None
+
 from dualopu.hw.config import Hardware
 from dualopu.sched.graph import TaskGraph, build_task_graph
 from dualopu.sched.workload import Workload
@@ -72,9 +77,7 @@ def _lp(cost: np.ndarray, dram: np.ndarray, m: np.ndarray, bw: float, with_dram:
         ) -> tuple[np.ndarray, np.ndarray, float] | None:
     """Fractional split minimizing the busiest core (and DRAM port): (x (C, K), multipliers
     (K + 1,), value), or None when the solver is unavailable or fails."""
-    try:
-        from ortools.linear_solver import pywraplp
-    except ImportError:  # pragma: no cover - ortools is a dependency
+    if pywraplp is None:  # pragma: no cover - ortools is a dependency
         return None
     solver = pywraplp.Solver.CreateSolver("GLOP")
     if solver is None:  # pragma: no cover

@@ -76,6 +76,39 @@ def priority_order(g: TaskGraph, mode: str) -> np.ndarray:
 def list_schedule(g: TaskGraph, core: np.ndarray, order: np.ndarray, *, contention: bool,
                   opts: Options = Options(), load: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Start and end of every task with the given placement and priority order."""
+    start, end, _ = run_list(g, core, order, contention=contention, opts=opts, load=load)
+    assert start is not None and end is not None
+    return start, end
+
+
+def _phase_links(pd_a: np.ndarray) -> tuple[list[int], list[int]]:
+    """Flat phase indices (``task * N_PHASES + phase``): each task's first phase (the last one
+    when all are empty) and, for every phase, the next non-empty phase of its task (-1: none)."""
+    n = pd_a.shape[0]
+    pos = pd_a > 0.0
+    base = np.arange(n, dtype=np.int64) * N_PHASES
+    first = np.full(n, N_PHASES - 1, dtype=np.int64)
+    for j in range(N_PHASES - 2, -1, -1):
+        first = np.where(pos[:, j], j, first)
+    nxt = np.full((n, N_PHASES), -1, dtype=np.int64)
+    after = np.full(n, -1, dtype=np.int64)
+    for j in range(N_PHASES - 1, -1, -1):
+        nxt[:, j] = after
+        after = np.where(pos[:, j], base + j, after)
+    return (base + first).tolist(), nxt.ravel().tolist()
+
+
+def run_list(g: TaskGraph, core: np.ndarray, order: np.ndarray, *, contention: bool,
+             opts: Options = Options(), load: np.ndarray | None = None, cutoff: float = _INF
+             ) -> tuple[np.ndarray | None, np.ndarray | None, bool]:
+    """`list_schedule`, and whether any core held (waited rather than slow a busier core): a run
+    that never held is the same schedule as the run with ``hold=False``. A run whose clock
+    reaches ``cutoff`` stops there (``None`` arrays): its makespan cannot be below ``cutoff``.
+
+    Per-task data are flat lists built once with numpy (phases as ``task * N_PHASES + phase``
+    with precomputed links to the next phase); the DRAM demand of the running phases is summed
+    in core order, as the fair-share model does, and speeds are only revisited when a phase was
+    slowed or the port is oversubscribed."""
     n, K = len(g), g.n_cores
     bw = float(g.hardware.dram_bytes_per_cycle)
     rows = np.arange(n)
@@ -84,9 +117,13 @@ def list_schedule(g: TaskGraph, core: np.ndarray, order: np.ndarray, *, contenti
         raise ScheduleError(f"{g.describe(int(np.flatnonzero(~np.isfinite(dur_a))[0]))} placed on a core that "
                             "cannot run it")
     rate_a = natural_rates(dur_a, g.dram_bytes[rows, core], bw) if contention else np.zeros(n)
-    pd_a, pr_a = phases(dur_a, g.dram_bytes[rows, core], g.head_cycles[rows, core], g.head_bytes[rows, core],
-                        g.end_cycles[rows, core], g.end_bytes[rows, core], bw)
-    pdur, prate = pd_a.tolist(), pr_a.tolist()
+    if contention:
+        pd_a, pr_a = phases(dur_a, g.dram_bytes[rows, core], g.head_cycles[rows, core], g.head_bytes[rows, core],
+                            g.end_cycles[rows, core], g.end_bytes[rows, core], bw)
+        pdf, prf = pd_a.ravel().tolist(), pr_a.ravel().tolist()
+        first, nextp = _phase_links(pd_a)
+    else:
+        pdf, prf, first, nextp = [], [], [], []
     pos_a = np.empty(n, dtype=np.int64)
     pos_a[order] = rows
     dur, rate, co = dur_a.tolist(), rate_a.tolist(), core.tolist()
@@ -108,49 +145,48 @@ def list_schedule(g: TaskGraph, core: np.ndarray, order: np.ndarray, *, contenti
         heapq.heapify(h)
     run = [-1] * K
     since, left, spd, endp = [0.0] * K, [0.0] * K, [1.0] * K, [_INF] * K
-    seg = [0] * K  # current phase of the task on each core (contention only)
+    seg = [0] * K  # flat index of the current phase of the task on each core (contention only)
     cur = [0.0] * K  # its DRAM rate in that phase
     now, done = 0.0, 0
+    slowed = False  # some running phase may be below full speed
+    held = False
     push, pop = heapq.heappush, heapq.heappop
     rng = range(K)
     look = max(int(opts.lookahead), 1)
+    hold = bool(opts.hold)
+    both = [0, 1]
 
-    def pick(k: int) -> int:
-        """Task to start on idle core k now, or -1 to wait."""
+    def pick_slow(k: int, other: float) -> int:
+        """Task to start on idle core k when its best ready task does not fit beside the others'
+        DRAM demand ``other``, or -1 to wait."""
+        nonlocal held
         h = heaps[k]
-        t = order_l[h[0]]
-        other = 0.0
-        for j in rng:
-            if run[j] >= 0:
-                other += rate[run[j]]
-        if other == 0.0 or rate[t] + other <= bw:
-            pop(h)
-            return t
-        held: list[int] = []
+        kept: list[int] = []
         choice = -1
-        while h and len(held) < look:
+        while h and len(kept) < look:
             p = pop(h)
             u = order_l[p]
             if rate[u] + other <= bw:
                 choice = u
                 break
-            held.append(p)
+            kept.append(p)
         if choice < 0:
             # nothing fits: start the best one unless it slows a busier core and this one has slack
-            p0 = held[0]
+            p0 = kept[0]
             u = order_l[p0]
             harm = False
-            if opts.hold and slack[k]:
+            if hold and slack[k]:
                 act = [j for j in rng if run[j] >= 0]
                 new = fair_speeds([rate[run[j]] for j in act] + [rate[u]], bw)
                 harm = any(new[i] < spd[j] - 1e-12 and crit[j] > crit[k] for i, j in enumerate(act))
             if harm:
-                for p in held:
+                held = True
+                for p in kept:
                     push(h, p)
                 return -1
             choice = u
-            held = held[1:]
-        for p in held:
+            kept = kept[1:]
+        for p in kept:
             push(h, p)
         return choice
 
@@ -172,49 +208,70 @@ def list_schedule(g: TaskGraph, core: np.ndarray, order: np.ndarray, *, contenti
             done += 1
             release(t)
         for k in rng:
-            if run[k] < 0 and heaps[k]:
-                t = pick(k) if contention else order_l[pop(heaps[k])]
-                if t >= 0:
+            if run[k] < 0:
+                h = heaps[k]
+                if not h:
+                    continue
+                if contention:
+                    t = order_l[h[0]]
+                    other = 0.0
+                    for j in rng:
+                        if run[j] >= 0:
+                            other += rate[run[j]]
+                    if other == 0.0 or rate[t] + other <= bw:
+                        pop(h)
+                    else:
+                        t = pick_slow(k, other)
+                        if t < 0:
+                            continue
+                    f = first[t]
                     run[k] = t
                     start[t] = since[k] = now
                     spd[k] = 1.0
-                    if contention:
-                        j = 0
-                        while j < N_PHASES - 1 and pdur[t][j] <= 0.0:
-                            j += 1
-                        seg[k], left[k], cur[k] = j, pdur[t][j], prate[t][j]
-                    else:
-                        left[k] = dur[t]
-                    endp[k] = now + left[k]
+                    seg[k], left[k], cur[k] = f, pdf[f], prf[f]
+                    endp[k] = now + pdf[f]
+                else:
+                    t = order_l[pop(h)]
+                    run[k] = t
+                    start[t] = since[k] = now
+                    spd[k] = 1.0
+                    left[k] = dur[t]
+                    endp[k] = now + dur[t]
         if contention:
-            act = [k for k in rng if run[k] >= 0]
-            demand = [cur[k] for k in act]
-            if sum(demand) <= bw:  # the usual case: everyone at full speed
-                for k in act:
-                    if spd[k] != 1.0:
-                        left[k] -= (now - since[k]) * spd[k]
-                        since[k], spd[k] = now, 1.0
-                        endp[k] = now + max(left[k], 0.0)
+            tot = 0.0  # the running phases' demand, summed in core order
+            for k in rng:
+                if run[k] >= 0:
+                    tot += cur[k]
+            if tot <= bw:  # the usual case: everyone at full speed
+                if slowed:
+                    for k in rng:
+                        if run[k] >= 0 and spd[k] != 1.0:
+                            left[k] -= (now - since[k]) * spd[k]
+                            since[k], spd[k] = now, 1.0
+                            endp[k] = now + max(left[k], 0.0)
+                    slowed = False
             else:
-                for k, s in zip(act, fair_speeds(demand, bw)):
+                act = both if K == 2 else [k for k in rng if run[k] >= 0]  # two cores: both run (tot > bw)
+                for k, s in zip(act, fair_speeds([cur[k] for k in act], bw)):
                     if s != spd[k]:
                         left[k] -= (now - since[k]) * spd[k]
                         since[k], spd[k] = now, s
                         endp[k] = now + max(left[k], 0.0) / s
+                slowed = True
         nxt = min(endp)
         if nxt == _INF:
             break
         now = nxt
+        if now >= cutoff:
+            return None, None, held
         for k in rng:
             if endp[k] == now:
                 t = run[k]
                 if contention:  # next phase of the same task, if any
-                    j = seg[k] + 1
-                    while j < N_PHASES and pdur[t][j] <= 0.0:
-                        j += 1
-                    if j < N_PHASES:
-                        seg[k], left[k], cur[k], since[k], spd[k] = j, pdur[t][j], prate[t][j], now, 1.0
-                        endp[k] = now + left[k]
+                    f = nextp[seg[k]]
+                    if f >= 0:
+                        seg[k], left[k], cur[k], since[k], spd[k] = f, pdf[f], prf[f], now, 1.0
+                        endp[k] = now + pdf[f]
                         continue
                 end[t] = now
                 run[k], endp[k] = -1, _INF
@@ -222,4 +279,4 @@ def list_schedule(g: TaskGraph, core: np.ndarray, order: np.ndarray, *, contenti
                 release(t)
     if done < n:
         raise ScheduleError(f"scheduler stalled after {done} of {n} tasks (a cycle in the task graph?)")
-    return np.asarray(start), np.asarray(end)
+    return np.asarray(start), np.asarray(end), held

@@ -15,7 +15,7 @@ import hashlib
 import itertools
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from dualopu.errors import TuneError
 from dualopu.tune.executor import dask_address, run_jobs
 from dualopu.tune.store import MODEL_VERSION
-from dualopu.util import write_atomic
+from dualopu.util import keep_freed_memory, write_atomic
 
 Progress = Callable[[str], None]
 
@@ -122,6 +122,45 @@ def run_point(grid: SweepGrid, point: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def run_points(
+    fn: Callable[..., dict[str, Any]],
+    jobs: Sequence[tuple[Any, ...]],
+    ids: Sequence[str],
+    store: Path | None,
+    executor: str = "local",
+    workers: int | None = None,
+    on_row: Callable[[int, dict[str, Any]], None] | None = None,
+) -> tuple[dict[str, dict[str, Any]], int]:
+    """The one job runner of sweeps and of `dualopu reproduce`'s tunes: ``fn(*jobs[k])`` (a JSON row)
+    for every id, on local processes or Dask (`run_jobs`). With a ``store`` folder each row is kept
+    as ``store/ID.json``, written atomically as it finishes, and rows already there are read back,
+    so a killed run resumes without repeating or losing a point. Returns the rows by id and how
+    many were computed (``on_row(rows so far, row)`` after each)."""
+    rows: dict[str, dict[str, Any]] = {}
+    if store is not None:
+        store.mkdir(parents=True, exist_ok=True)
+        for i in ids:
+            f = store / f"{i}.json"
+            if i not in rows and f.exists():
+                rows[i] = json.loads(f.read_text())
+    todo: list[int] = []
+    seen: set[str] = set()
+    for k, i in enumerate(ids):  # one job per id not stored yet
+        if i not in rows and i not in seen:
+            seen.add(i)
+            todo.append(k)
+    computed = 0
+    for j, row in run_jobs(fn, [jobs[k] for k in todo], executor, workers):
+        i = ids[todo[j]]
+        if store is not None:
+            write_atomic(store / f"{i}.json", json.dumps(row, sort_keys=True))
+        rows[i] = row
+        computed += 1
+        if on_row is not None:
+            on_row(len(rows), row)
+    return rows, computed
+
+
 def sweep(
     grid: SweepGrid,
     out: str | Path,
@@ -134,6 +173,7 @@ def sweep(
     """Run every point of ``grid`` (missing ones only when resuming) and write the table and figure."""
     say = progress or (lambda msg: None)
     dask_address(executor)
+    keep_freed_memory()  # the points' tunes allocate many short-lived arrays (forked workers inherit it)
     out = Path(out)
     spec = {"grid": grid.model_dump(mode="json"), "model_version": MODEL_VERSION}
     spec_file = out / "sweep.spec.json"
@@ -152,28 +192,26 @@ def sweep(
     else:
         write_atomic(spec_file, json.dumps(spec, indent=1, sort_keys=True))
     pdir = out / "points"
-    pdir.mkdir(parents=True, exist_ok=True)
     points = grid.points()
     ids = [point_id(p) for p in points]
-    done = {i for i in ids if (pdir / f"{i}.json").exists()}
-    todo = [k for k, i in enumerate(ids) if i not in done]
-    say(f"sweep: {len(points)} points, {len(done)} already done, {len(todo)} to run on {executor}")
-    computed = 0
-    for j, row in run_jobs(run_point, [(grid, points[k]) for k in todo], executor, workers):
-        write_atomic(pdir / f"{ids[todo[j]]}.json", json.dumps(row, sort_keys=True))
-        computed += 1
+    done = sum(1 for i in ids if (pdir / f"{i}.json").exists())
+    say(f"sweep: {len(points)} points, {done} already done, {len(points) - done} to run on {executor}")
+
+    def report(n: int, row: dict[str, Any]) -> None:
         say(
-            f"point {len(done) + computed}/{len(points)}: {row['workload']} {row['family']} "
+            f"point {n}/{len(points)}: {row['workload']} {row['family']} "
             f"x{row['area_scale']:g} {row['dram_bytes_per_cycle']:g} B/cycle -> {row['throughput_ips']:.1f} img/s"
         )
-    rows = [json.loads((pdir / f"{i}.json").read_text()) for i in ids]
+
+    found, computed = run_points(run_point, [(grid, p) for p in points], ids, pdir, executor, workers, report)
+    rows = [found[i] for i in ids]
     table = pd.DataFrame(rows)
     table.attrs["computed"] = computed
     write_atomic(out / "sweep.csv", table.drop(columns=["seconds"]).to_csv(index=False))
     write_atomic(out / "sweep.json", table.drop(columns=["seconds"]).to_json(orient="records", indent=1))
     write_atomic(out / "sweep.png", _figure(table))
     write_atomic(
-        out / "run.json", json.dumps({"points": len(points), "computed": computed, "reused": len(done)})
+        out / "run.json", json.dumps({"points": len(points), "computed": computed, "reused": done})
     )
     return table
 
