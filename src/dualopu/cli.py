@@ -531,7 +531,7 @@ def sweep_cmd(
     table = sweep(g, out, executor=executor, resume=resume,
                   progress=None if quiet or as_json else (lambda m: err_console.print(m, highlight=False)))
     if as_json:
-        print_json(json.loads(table.drop(columns=["seconds"]).to_json(orient="records")))
+        print_json(json.loads(str(table.drop(columns=["seconds"]).to_json(orient="records"))))
         return
     console.print(table[["workload", "family", "area_scale", "dram_bytes_per_cycle", "clock_mhz", "throughput_ips",
                          "design"]].to_string(index=False), highlight=False)
@@ -586,7 +586,8 @@ def reproduce_cmd(
     table = Table(title=f"dualopu reproduce ({'quick' if quick else 'full'}, {summary['seconds']:.0f} s)")
     for col in ("claim", "seed", "ours"):
         table.add_column(col, justify="left" if col == "claim" else "right")
-    for row in summary["tables"]["claims.csv"]:  # type: ignore[index]
+    claims: list[dict[str, str]] = summary["tables"]["claims.csv"]  # type: ignore[index]
+    for row in claims:
         table.add_row(row["claim"], row["seed"], row["ours"])
     console.print(table)
     console.print(f"report: {summary['report']}  (HTML: {summary['html']})", highlight=False)

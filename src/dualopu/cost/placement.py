@@ -162,7 +162,7 @@ def place_batch(
     busy = np.zeros((C, K))
     for k in range(K):
         busy[:, k] = np.where(core == k, picked, 0.0).sum(axis=1)
-    busy = np.where(np.isfinite(picked).all(axis=1)[:, None], busy, np.inf)
+    busy = np.where(np.all(np.isfinite(picked), axis=1, keepdims=True), busy, np.inf)
     if squeeze:
         return core[0], busy[0]
     return core, busy
@@ -186,7 +186,7 @@ def balance(load: np.ndarray, cycles: np.ndarray) -> tuple[np.ndarray, np.ndarra
         return _balance_shared(load, cyc)
     cyc = np.broadcast_to(cyc, (C, *cyc.shape)) if cyc.ndim == 2 else cyc
     F = cyc.shape[1]
-    pad = np.isnan(cyc).all(axis=2)
+    pad: np.ndarray = np.all(np.isnan(cyc), axis=2)
     key = np.where(pad, -np.inf, np.nanmin(np.where(np.isnan(cyc), np.inf, cyc), axis=2))
     order = np.argsort(-key, axis=1, kind="stable")  # longest first, padding last
     choice = np.zeros((C, F), dtype=np.int64)
@@ -216,7 +216,7 @@ def balance(load: np.ndarray, cycles: np.ndarray) -> tuple[np.ndarray, np.ndarra
 def _balance_shared(load: np.ndarray, cyc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """`balance` when every candidate shares the ``(F, K)`` table (same steps, vectorized over C)."""
     C, F = load.shape[0], cyc.shape[0]
-    pad = np.isnan(cyc).all(axis=1)
+    pad: np.ndarray = np.all(np.isnan(cyc), axis=1)
     key = np.where(pad, -np.inf, np.where(np.isnan(cyc), np.inf, cyc).min(axis=1))
     choice = np.zeros((C, F), dtype=np.int64)
     cs = np.arange(C)

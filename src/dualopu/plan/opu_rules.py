@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 
 def depthwise_lanes(cout: np.ndarray, pe_count: np.ndarray, channel_group: np.ndarray) -> np.ndarray:
@@ -89,12 +90,12 @@ def widen_factor(cin: np.ndarray, pic: np.ndarray, input_size: np.ndarray) -> np
 
 
 def regular_passes(
-    red: np.ndarray,
-    oc: np.ndarray,
-    pic: np.ndarray,
-    poc: np.ndarray,
-    input_size: np.ndarray,
-    per_tile: np.ndarray,
+    red: ArrayLike,
+    oc: ArrayLike,
+    pic: ArrayLike,
+    poc: ArrayLike,
+    input_size: ArrayLike,
+    per_tile: ArrayLike,
 ) -> np.ndarray:
     """Array passes (per kernel position and output pixel) of ``red`` reduced values x ``oc``
     output channels at ``pic`` x ``poc`` per cycle: ``ceil(red/pic) * ceil(oc/poc)``. With
@@ -102,6 +103,8 @@ def regular_passes(
     remainder tile of ``red mod pic`` channels is widened by `widen_factor`:
     ``floor(red/pic) * ceil(oc/poc) + ceil(oc / (poc * widen(rem)))``."""
     red, oc = np.asarray(red, dtype=np.float64), np.asarray(oc, dtype=np.float64)
+    pic, poc = np.asarray(pic, dtype=np.float64), np.asarray(poc, dtype=np.float64)
+    input_size = np.asarray(input_size, dtype=np.float64)
     plain = np.ceil(red / pic) * np.ceil(oc / poc)
     full = np.floor(red / pic)
     rem = red - full * pic

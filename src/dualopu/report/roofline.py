@@ -14,13 +14,14 @@ import numpy as np
 import pandas as pd
 
 from dualopu.cost.evaluate import NetworkCost
+from dualopu.hw.config import Core, CoreType
 from dualopu.ir.network import LayerKind
 from dualopu.util import write_atomic
 
 
-def _window_sizes(result: NetworkCost, sub: pd.DataFrame, core: object) -> list[int]:
+def _window_sizes(result: NetworkCost, sub: pd.DataFrame, core: Core) -> list[int]:
     """Distinct kernel window sizes (kh*kw) of the depthwise layers placed on ``core``."""
-    if getattr(core, "type", None) is None or str(getattr(core.type, "value", core.type)) != "depthwise":
+    if core.type != CoreType.DEPTHWISE:
         return []
     names = set(sub["layer"])
     return sorted({layer.kernel[0] * layer.kernel[1] for layer in result.network.layers
@@ -35,7 +36,7 @@ def roofline_png(result: NetworkCost, path: str | Path) -> Path:
     cores = [c for c in hw.cores if (frame["core"] == c.name).any()]
     fig, axes = plt.subplots(1, max(len(cores), 1), figsize=(5.5 * max(len(cores), 1), 4.2), squeeze=False)
     for ax, core in zip(axes[0], cores):
-        sub = frame[frame["core"] == core.name]
+        sub = pd.DataFrame(frame[frame["core"] == core.name])
         x = np.logspace(-1, 4, 200)
         ax.plot(x, np.minimum(core.macs_per_cycle, x * hw.dram_bytes_per_cycle), "k-", lw=1.2, label="roof")
         ridge = core.macs_per_cycle / hw.dram_bytes_per_cycle

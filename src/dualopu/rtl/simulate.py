@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from dualopu.compiler.isa import Load
 from dualopu.compiler.program import Program
 from dualopu.compiler.quant import QuantizedNetwork
 from dualopu.hw.config import Hardware
@@ -255,7 +256,7 @@ def compare_instructions(program: Program, hw: Hardware, run: RtlRun) -> list[In
                     InstrRow(
                         lp.name,
                         i,
-                        ins.op + ("" if ins.op != "LOAD" else f" {ins.buf}"),
+                        ins.op + (f" {ins.buf}" if isinstance(ins, Load) else ""),
                         sim[i],
                         round(rtl[i]),
                         int(getattr(ins, "bytes", 0)),
