@@ -69,17 +69,17 @@ def net_plan(net: Network, hw: Hardware, cm: CostMatrix | None, core: np.ndarray
 
 def _ends(cm: CostMatrix, hw: Hardware, cost: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Bytes and cycles of a layer's pipeline prologue (first load) and epilogue (last store):
-    the cost model's uniform tiles, ``bytes / stages`` each, at the port's full bandwidth plus
-    one instruction overhead. During these the PE array waits on DRAM alone, so shared-DRAM
-    contention stretches them even in a compute-bound layer."""
+    the cost model's uniform tiles, ``bytes / stages`` each, taking the cycles the cost model
+    prices one tile's load and store at (`CostMatrix.first_load_cycles`, `last_store_cycles`:
+    bytes at the port's bandwidth plus instruction overheads and, under the burst model, the
+    per-row DRAM latency and the store drain). During these the PE array waits on DRAM alone,
+    so shared-DRAM contention stretches them even in a compute-bound layer."""
     ok = np.isfinite(cost) & (cost > 0)
     s = np.maximum(np.where(ok, cm.stages, 1.0), 1.0)
-    bw = hw.dram_bytes_per_cycle
-    ovh = np.array([c.instr_overhead_cycles for c in hw.cores], dtype=float)[None, :]
     hb = np.where(ok, np.maximum(cm.load_bytes, 0.0) / s, 0.0)
     eb = np.where(ok, np.maximum(cm.store_bytes, 0.0) / s, 0.0)
-    hc = np.where(ok, hb / bw + ovh, 0.0)
-    ec = np.where(ok, eb / bw + ovh, 0.0)
+    hc = np.where(ok, np.maximum(cm.first_load_cycles, 0.0), 0.0)
+    ec = np.where(ok, np.maximum(cm.last_store_cycles, 0.0), 0.0)
     scale = np.where(hc + ec > 0.5 * np.where(ok, cost, 0.0), 0.5 * np.where(ok, cost, 0.0) / np.maximum(hc + ec, 1e-12),
                      1.0)  # a layer shorter than its ends (tiny layers): half its time at each end at most
     return hb * scale, hc * scale, eb * scale, ec * scale
