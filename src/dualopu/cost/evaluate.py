@@ -35,8 +35,6 @@ class CostMatrix:
     store_bytes: np.ndarray
     stages: np.ndarray
     feasible: np.ndarray
-    first_load_cycles: np.ndarray  # one tile's load as priced: the pipeline prologue
-    last_store_cycles: np.ndarray  # one tile's store as priced: the pipeline epilogue
     plans: tuple[TilePlan, ...] = ()  # per core: the plan that was priced (one configuration)
 
     @property
@@ -62,8 +60,6 @@ def cost_matrix(net: Network, hw: Hardware) -> CostMatrix:
         store_bytes=stack("store_bytes"),
         stages=stack("stages"),
         feasible=stack("feasible") | ~stack("runnable"),
-        first_load_cycles=stack("first_load_cycles"),
-        last_store_cycles=stack("last_store_cycles"),
         plans=tuple(c.plan for c in per_core if c.plan is not None),
     )
 

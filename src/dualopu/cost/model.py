@@ -40,7 +40,6 @@ from dualopu.plan import (
     TilePlan,
     pipeline_cycles,
     plan_tiles,
-    stage_cycles,
 )
 from dualopu.plan.opu_rules import (
     burst_latency_cycles,
@@ -78,8 +77,6 @@ class CoreCosts:
     stages: np.ndarray  # double-buffered pipeline stages (tiles)
     runnable: np.ndarray  # kind supported by this core
     feasible: np.ndarray  # minimum tile fits the buffers
-    first_load_cycles: np.ndarray  # one tile's load as priced (prologue: burst latency and overheads included)
-    last_store_cycles: np.ndarray  # one tile's store as priced (epilogue: drain and latency included)
     plan: TilePlan | None = None
 
     @property
@@ -187,9 +184,6 @@ def price(
     cycles = pipeline_cycles(
         stages, compute, load_port, store_port, bw, p.instr_overhead_cycles, plan.load_instrs, compute_ovh
     )
-    _, load_s, store_s = stage_cycles(
-        stages, compute, load_port, store_port, bw, p.instr_overhead_cycles, plan.load_instrs, compute_ovh
-    )
     free = plan.mode == MODE["free"]
     cycles = np.where(free, 0.0, cycles)
     cycles = np.where(plan.runnable & plan.feasible, cycles, np.inf)
@@ -202,8 +196,6 @@ def price(
         stages=np.where(plan.mode == MODE["none"], 1.0, stages),
         runnable=np.array(plan.runnable),
         feasible=np.array(plan.feasible),
-        first_load_cycles=np.broadcast_to(load_s, cycles.shape).copy(),
-        last_store_cycles=np.broadcast_to(store_s, cycles.shape).copy(),
         plan=plan,
     )
 

@@ -13,7 +13,7 @@ from dualopu.plan.bytes import (
     half_buffers,
     weight_tile_bytes,
 )
-from dualopu.plan.pipeline import pipeline_cycles, stage_cycles
+from dualopu.plan.pipeline import pipeline_cycles
 from dualopu.plan.rules import LIMITS, MODES, ORDERS, TilePlan, plan_tiles
 
 #: Version of the mapping and cost rules: bump on any change that alters a number the model,
@@ -35,6 +35,5 @@ __all__ = [
     "half_buffers",
     "pipeline_cycles",
     "plan_tiles",
-    "stage_cycles",
     "weight_tile_bytes",
 ]

@@ -5,27 +5,6 @@ from __future__ import annotations
 import numpy as np
 
 
-def stage_cycles(
-    stages: np.ndarray,
-    compute: np.ndarray,
-    load_bytes: np.ndarray,
-    store_bytes: np.ndarray,
-    bw: float,
-    ovh: np.ndarray,
-    load_instrs: np.ndarray | None = None,
-    compute_ovh: np.ndarray | float = 0.0,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Cycles of one uniform tile of the pipeline: ``(compute, load, store)`` per stage (the
-    arguments as in `pipeline_cycles`). The first tile's load and the last tile's store are
-    the pipeline's prologue and epilogue, which the scheduler's contention model reads."""
-    s = np.maximum(stages, 1.0)
-    n_loads = s if load_instrs is None else np.maximum(load_instrs, 1.0)
-    comp_s = compute / s + ovh + compute_ovh
-    load_s = load_bytes / s / bw + ovh * n_loads / s
-    store_s = store_bytes / s / bw + ovh
-    return comp_s, load_s, store_s
-
-
 def pipeline_cycles(
     stages: np.ndarray,
     compute: np.ndarray,
@@ -45,6 +24,9 @@ def pipeline_cycles(
     behind the previous tile's store; compute-bound: ``S`` computes plus the first load and
     the last store."""
     s = np.maximum(stages, 1.0)
-    comp_s, load_s, store_s = stage_cycles(stages, compute, load_bytes, store_bytes, bw, ovh, load_instrs, compute_ovh)
+    n_loads = s if load_instrs is None else np.maximum(load_instrs, 1.0)
+    comp_s = compute / s + ovh + compute_ovh
+    load_s = load_bytes / s / bw + ovh * n_loads / s
+    store_s = store_bytes / s / bw + ovh
     mem_s = load_s + store_s
     return np.maximum(s * mem_s + np.maximum(comp_s - store_s, 0.0), s * comp_s + load_s + store_s)
