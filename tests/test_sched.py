@@ -17,7 +17,7 @@ from dualopu.errors import ScheduleError
 from dualopu.hw import load_hardware
 from dualopu.ir import LayerKind
 from dualopu.ir.zoo import LIGHTWEIGHT, Builder, build
-from dualopu.sched import Schedule, Workload, lower_bound, schedule, steady_state, validate
+from dualopu.sched import Schedule, Workload, build_task_graph, lower_bound, schedule, steady_state, validate
 
 DUAL = load_hardware("dual-opu")
 
@@ -207,3 +207,23 @@ def test_fair_speeds_is_max_min_fair(d: list[float], bw: float) -> None:
         assert sum(got) == pytest.approx(bw, rel=1e-9)
         for i in slowed:
             assert all(got[i] >= g - 1e-9 * bw for g in got)
+
+
+@pytest.mark.parametrize("name", ["mobilenet_v2", "shufflenet_v2_x1_0"])
+def test_port_phases_run_at_the_port_rate(name: str) -> None:
+    """The fluid model's first and last phases (`sched.graph._ends`) move the task's loads
+    and stores at the port's full rate, so the time a DMA engine waits on burst latency is
+    not counted as bandwidth use; the two phases leave at least half of every task."""
+    g = build_task_graph(Workload.single(build(name, (1, 3, 96, 96)), 1), DUAL)
+    bw = DUAL.dram_bytes_per_cycle
+    ok = np.isfinite(g.cost) & (g.cost > 0)
+    for cyc, byt in ((g.head_cycles, g.head_bytes), (g.end_cycles, g.end_bytes)):
+        busy = ok & (cyc > 0)
+        assert busy.any()
+        np.testing.assert_allclose(byt[busy] / cyc[busy], bw, rtol=1e-9)
+    assert (g.head_cycles + g.end_cycles <= 0.5 * np.where(ok, g.cost, 0.0) + 1e-9).all()
+    assert (g.head_bytes + g.end_bytes <= g.dram_bytes * (1 + 1e-12) + 1e-9).all()
+    # a task whose port time fits in half of it moves all its bytes in the two phases
+    fits = ok & (g.dram_bytes / bw <= 0.5 * np.where(ok, g.cost, np.inf))
+    assert fits.any()
+    np.testing.assert_allclose((g.head_bytes + g.end_bytes)[fits], g.dram_bytes[fits], rtol=1e-9)

@@ -36,9 +36,9 @@ class NetPlan:
     min_cost: np.ndarray  # (L,) cheapest capable core
     head: np.ndarray  # (L,) longest min-cost path before the layer starts
     tail: np.ndarray  # (L,) longest min-cost path from the layer's start to the image's end
-    head_cycles: np.ndarray  # (L, K) pipeline prologue: the first tile's load, DRAM port alone
+    head_cycles: np.ndarray  # (L, K) first phase: the layer's loads at the port's full rate (`_ends`)
     head_bytes: np.ndarray  # (L, K)
-    end_cycles: np.ndarray  # (L, K) pipeline epilogue: the last tile's store
+    end_cycles: np.ndarray  # (L, K) last phase: its stores at the port's full rate
     end_bytes: np.ndarray  # (L, K)
 
 
@@ -68,20 +68,23 @@ def net_plan(net: Network, hw: Hardware, cm: CostMatrix | None, core: np.ndarray
 
 
 def _ends(cm: CostMatrix, hw: Hardware, cost: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Bytes and cycles of a layer's pipeline prologue (first load) and epilogue (last store):
-    the cost model's uniform tiles, ``bytes / stages`` each, at the port's full bandwidth plus
-    one instruction overhead. During these the PE array waits on DRAM alone, so shared-DRAM
-    contention stretches them even in a compute-bound layer."""
+    """Bytes and cycles of a layer's port phases, its loads first and its stores last: the
+    cost model's bytes, each at the port's full rate for the port time the cost model prices
+    them at (`CostMatrix.memory_cycles`, split by bytes). The simulator runs every transfer at
+    the port's rate; a transfer's fixed costs (burst-row latency, instruction overhead, store
+    drain) hold only the core's own DMA engine. So the rest of the task (compute and those
+    fixed costs) is a phase without DRAM demand, which contention does not stretch: spreading
+    the bytes over it would count that time as bandwidth use and hide collisions."""
     ok = np.isfinite(cost) & (cost > 0)
-    s = np.maximum(np.where(ok, cm.stages, 1.0), 1.0)
-    bw = hw.dram_bytes_per_cycle
-    ovh = np.array([c.instr_overhead_cycles for c in hw.cores], dtype=float)[None, :]
-    hb = np.where(ok, np.maximum(cm.load_bytes, 0.0) / s, 0.0)
-    eb = np.where(ok, np.maximum(cm.store_bytes, 0.0) / s, 0.0)
-    hc = np.where(ok, hb / bw + ovh, 0.0)
-    ec = np.where(ok, eb / bw + ovh, 0.0)
+    load = np.where(ok, np.maximum(cm.load_bytes, 0.0), 0.0)
+    store = np.where(ok, np.maximum(cm.store_bytes, 0.0), 0.0)
+    port = np.where(ok, np.maximum(cm.memory_cycles, 0.0), 0.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        load_share = np.where(load + store > 0, load / (load + store), 0.0)
+    hb, eb = load, store
+    hc, ec = port * load_share, port * (1.0 - load_share)
     scale = np.where(hc + ec > 0.5 * np.where(ok, cost, 0.0), 0.5 * np.where(ok, cost, 0.0) / np.maximum(hc + ec, 1e-12),
-                     1.0)  # a layer shorter than its ends (tiny layers): half its time at each end at most
+                     1.0)  # a DRAM-bound layer: its port phases take half its time at most, the other bytes stream evenly
     return hb * scale, hc * scale, eb * scale, ec * scale
 
 
