@@ -1,9 +1,10 @@
 """Shared-DRAM contention: a fluid, max-min fair (processor-sharing) model.
 
 A task of no-contention duration ``d`` cycles that moves ``B`` DRAM bytes runs in three
-phases (`phases`): the pipeline prologue (its first tile's load, at the port's full
-bandwidth), the body (the other bytes, streamed evenly) and the epilogue (its last
-store, at full bandwidth). In each phase it streams at its natural rate
+phases (`phases`): its loads at the port's full rate, the body (compute and the
+transfers' fixed costs such as burst-row latency, with the bytes left over, if any,
+streamed evenly) and its stores at the port's full rate (`sched.graph._ends` sizes them
+from the cost model's port time). In each phase it streams at its natural rate
 ``r = bytes / cycles`` when it runs alone. Running tasks split the DRAM port max-min fairly: each gets
 ``min(r, equal share of what the others leave)``. A task granted ``a < r`` bytes/cycle
 progresses at speed ``a / r`` (its compute waits on its data), so its duration stretches.
@@ -66,7 +67,7 @@ def natural_rates(dur: np.ndarray, dram_bytes: np.ndarray, bw: float) -> np.ndar
     return np.minimum(r, bw)
 
 
-#: Phases of a task: pipeline prologue (first load), body, epilogue (last store).
+#: Phases of a task: loads at the port's rate, body, stores at the port's rate.
 N_PHASES = 3
 
 
@@ -74,8 +75,9 @@ def phases(dur: np.ndarray, dram_bytes: np.ndarray, head_cycles: np.ndarray, hea
            end_cycles: np.ndarray, end_bytes: np.ndarray, bw: float) -> tuple[np.ndarray, np.ndarray]:
     """Each task as three fluid phases: ``(dur (n, 3), rate (n, 3))`` at full speed.
 
-    The prologue and epilogue stream the first load and last store at (nearly) the port's
-    full bandwidth; the body streams the remaining bytes evenly over the remaining time.
+    The first and last phases stream the task's loads and stores at (nearly) the port's
+    full bandwidth (`sched.graph._ends`); the body streams the remaining bytes, if any,
+    evenly over the remaining time.
     The phases sum to the task's no-contention duration and bytes."""
     hc = np.minimum(head_cycles, dur)
     ec = np.minimum(end_cycles, dur - hc)
