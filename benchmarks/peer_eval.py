@@ -181,11 +181,21 @@ def run_zigzag(onnx_path: str, work: Path) -> tuple[float, str]:
     return float(latency), f"zigzag:{ZIGZAG_HARDWARE} + {ZIGZAG_MAPPING}"
 
 
-def run_stream(onnx_path: str, work: Path, hardware: str | None = None) -> tuple[float, str]:
+def run_stream(
+    onnx_path: str, work: Path, fixes: dict[str, int], hardware: str | None = None
+) -> tuple[float, str]:
+    """Stream's own mapping generator; if its fused groups cannot be allocated, Stream's
+    documented layer-by-layer fallback (``fusion_cut_points: per-layer``)."""
     from stream.api import SolveOptions, evaluate_mapping
+    from stream.ir.infeasibility import InfeasibleAllocationError
 
     hw = hardware or str(files("stream") / STREAM_HARDWARE)
-    est = evaluate_mapping(hw, onnx_path, str(work / "stream-out"), options=SolveOptions(artifacts=False))
+    try:
+        est = evaluate_mapping(hw, onnx_path, str(work / "stream-out"), options=SolveOptions(artifacts=False))
+    except InfeasibleAllocationError:
+        fixes["per_layer_fusion_after_infeasible"] = 1
+        options = SolveOptions(artifacts=False, stage_options={"fusion_cut_points": "per-layer"})
+        est = evaluate_mapping(hw, onnx_path, str(work / "stream-out-per-layer"), options=options)
     return float(est.cycles), f"stream:{hardware or STREAM_HARDWARE}"
 
 
@@ -198,7 +208,7 @@ def main(argv: list[str]) -> int:
     if tool == "zigzag":
         cycles, hw = run_zigzag(prepared, work)
     elif tool == "stream":
-        cycles, hw = run_stream(prepared, work, argv[4] if len(argv) > 4 else None)
+        cycles, hw = run_stream(prepared, work, fixes, argv[4] if len(argv) > 4 else None)
     else:
         raise SystemExit(f"unknown peer {tool!r}")
     t2 = time.perf_counter()
