@@ -42,10 +42,24 @@ def dask_address(executor: str) -> str | None:
     raise TuneError(f"unknown executor {executor!r}: 'local' or 'dask://HOST:PORT'")
 
 
+def _is_import_failure(exc: BaseException) -> bool:
+    """Whether a worker failed to import something: Dask re-raises a failure to unpickle a
+    function on the worker as a bare ``Exception('ModuleNotFoundError(...)')``, not as ImportError."""
+    if isinstance(exc, ImportError):
+        return True
+    text = f"{exc!r} {exc}"
+    return any(k in text for k in ("ModuleNotFoundError", "ImportError", "No module named"))
+
+
 def _check_worker() -> str:
     import dualopu
 
     return getattr(dualopu, "__version__", "unknown")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def run_jobs(
@@ -94,19 +108,22 @@ def _run_dask(
             raise TuneError(f"the Dask scheduler at {address} has no workers")
         try:
             client.run(_check_worker)
-        except (ImportError, ModuleNotFoundError) as exc:
+        except Exception as exc:
+            if not _is_import_failure(exc):
+                raise
             raise TuneError(
-                f"a Dask worker at {address} cannot import dualopu ({exc}); install it on every worker"
+                f"a Dask worker at {address} cannot import dualopu ({_first_line(exc)}); "
+                "install it on every worker"
             ) from None
         futs = {client.submit(fn, *job, pure=False, retries=DASK_RETRIES): i for i, job in enumerate(jobs)}
         for fut in as_completed(futs):
             try:
                 yield futs[fut], fut.result()
-            except (ImportError, ModuleNotFoundError) as exc:
-                raise TuneError(f"a Dask worker cannot import what a job needs ({exc})") from None
-            except (
-                Exception
-            ) as exc:  # a job that failed remotely, or a worker lost more than DASK_RETRIES times
+            except Exception as exc:  # a job that failed remotely, or a worker lost too often
+                if _is_import_failure(exc):
+                    raise TuneError(
+                        f"a Dask worker cannot import what a job needs ({_first_line(exc)})"
+                    ) from None
                 if "KilledWorker" in type(exc).__name__:
                     raise TuneError(
                         f"Dask workers kept dying on a job ({exc}); check worker memory/logs"
