@@ -44,19 +44,62 @@ def _run(stride: int, padl: int, win: int, nrin: int, line_width: int, seed: int
         word = (bias & 0xFFFFFFFF) | (sig << 32) | ((e & 0xFF) << 56)
         for k in range(8):
             dram[W + 3 * BEAT + q * BEAT + k] = (word >> (8 * k)) & 0xFF
-    dma = [pack(op=OP_LOAD_IN, dram=IN, cstride=CSTRIDE, rowlen=win, nch=PE, nrows=nrin, nwb=wrs, buf=0, nb=PE,
-                nbeats=PE * nrin * wrs),
-           pack(op=OP_LOAD_W, dram=W, buf=0, nbeats=3, nparam=PE, pbase=0),
-           pack(op=OP_STORE, wait=1, dram=OUT, cstride=CSTRIDE, rowlen=nox, nch=PE, nrows=noy, nwb=orow, buf=0,
-                nb=PE, nbeats=PE * noy * orow),
-           pack(op=OP_END)]
-    exe = [pack(op=OP_DW, wait=2, noy=noy, nox=nox, kh=K, kw=K, sh=stride, sw=stride, iy0=-padl, padl=padl,
-                ra0=-padl * wrs, ra_step=stride * wrs, nrin=nrin, win=win, wrs=wrs, orow=orow, lo=-128, hi=127),
-           pack(op=OP_END)]
+    dma = [
+        pack(
+            op=OP_LOAD_IN,
+            dram=IN,
+            cstride=CSTRIDE,
+            rowlen=win,
+            nch=PE,
+            nrows=nrin,
+            nwb=wrs,
+            buf=0,
+            nb=PE,
+            nbeats=PE * nrin * wrs,
+        ),
+        pack(op=OP_LOAD_W, dram=W, buf=0, nbeats=3, nparam=PE, pbase=0),
+        pack(
+            op=OP_STORE,
+            wait=1,
+            dram=OUT,
+            cstride=CSTRIDE,
+            rowlen=nox,
+            nch=PE,
+            nrows=noy,
+            nwb=orow,
+            buf=0,
+            nb=PE,
+            nbeats=PE * noy * orow,
+        ),
+        pack(op=OP_END),
+    ]
+    exe = [
+        pack(
+            op=OP_DW,
+            wait=2,
+            noy=noy,
+            nox=nox,
+            kh=K,
+            kw=K,
+            sh=stride,
+            sw=stride,
+            iy0=-padl,
+            padl=padl,
+            ra0=-padl * wrs,
+            ra_step=stride * wrs,
+            nrin=nrin,
+            win=win,
+            wrs=wrs,
+            orow=orow,
+            lo=-128,
+            hi=127,
+        ),
+        pack(op=OP_END),
+    ]
     dut = OpuCore(p, imem_init=(dma, exe))
     written: dict[int, int] = {}
 
-    async def bench(ctx) -> None:  # noqa: ANN001 (Amaranth's testbench context)
+    async def bench(ctx: object) -> None:
         ctx.set(dut.start, 1)
         await ctx.tick()
         ctx.set(dut.start, 0)
@@ -90,23 +133,29 @@ def _run(stride: int, padl: int, win: int, nrin: int, line_width: int, seed: int
     def s8(v: int) -> int:
         return v - 256 if v > 127 else v
 
-    x = np.array([[[s8(dram[IN + q * CSTRIDE + r * win + c]) for c in range(win)] for r in range(nrin)]
-                  for q in range(PE)])
+    x = np.array(
+        [
+            [[s8(dram[IN + q * CSTRIDE + r * win + c]) for c in range(win)] for r in range(nrin)]
+            for q in range(PE)
+        ]
+    )
     xp = np.pad(x, ((0, 0), (padl, padl), (padl, padl)))
-    w = np.array([s8(dram[W + k]) for k in range(PE * ISZ)]).reshape(PE, ISZ)[:, :K * K].reshape(PE, K, K)
+    w = np.array([s8(dram[W + k]) for k in range(PE * ISZ)]).reshape(PE, ISZ)[:, : K * K].reshape(PE, K, K)
     expect: dict[int, int] = {}
     for q in range(PE):
         bias, sig, e = params[q]
         for oy in range(noy):
             for ox in range(nox):
-                win_ = xp[q, oy * stride:oy * stride + K, ox * stride:ox * stride + K]
+                win_ = xp[q, oy * stride : oy * stride + K, ox * stride : ox * stride + K]
                 acc = int((win_ * w[q]).sum())
                 expect[OUT + q * CSTRIDE + oy * nox + ox] = requant_int(acc, bias, sig, e, -128, 127) & 0xFF
     return written, expect
 
 
-@pytest.mark.parametrize(("stride", "padl", "win", "nrin", "line_width"),
-                         [(1, 1, 10, 6, 12), (2, 1, 11, 7, 16), (1, 0, 9, 5, 12), (1, 1, 17, 4, 20)])
+@pytest.mark.parametrize(
+    ("stride", "padl", "win", "nrin", "line_width"),
+    [(1, 1, 10, 6, 12), (2, 1, 11, 7, 16), (1, 0, 9, 5, 12), (1, 1, 17, 4, 20)],
+)
 def test_depthwise_rtl_matches_numpy(stride: int, padl: int, win: int, nrin: int, line_width: int) -> None:
     written, expect = _run(stride, padl, win, nrin, line_width, seed=stride * 100 + win)
     assert written == expect

@@ -20,6 +20,7 @@ from typing import Any
 from amaranth.back import rtlil, verilog
 
 from dualopu.errors import DualOpuError
+from dualopu.hw.area_fpga import MACS_PER_DSP, dsp_by_rule
 from dualopu.hw.config import Hardware
 from dualopu.rtl.core import OpuCore
 from dualopu.rtl.params import DEFAULT_LINE_WIDTH, CoreRtl, core_rtl
@@ -79,6 +80,9 @@ class Resources:
     ff: int
     lutram: int
     macs: int
+    post_lanes: int
+    macs_per_dsp: int
+    dsp_by_rule: int  # macs / macs_per_dsp + DSP_PER_POST_LANE * post_lanes (docs/assumptions.md)
     synth_seconds: float
 
 
@@ -110,7 +114,8 @@ def synth_core(p: CoreRtl, family: str = "xc7", timeout_s: float | None = None) 
             cells[k] = cells.get(k, 0) + int(v)
     n = {k: sum(cells.get(c, 0) for c in names) for k, names in _CELLS.items()}
     return Resources(core=p.name, family=family, dsp=n["dsp"], bram=n["bram36"] + 0.5 * n["bram18"], lut=n["lut"],
-                     ff=n["ff"], lutram=n["lutram"], macs=p.macs, synth_seconds=time.perf_counter() - t0)
+                     ff=n["ff"], lutram=n["lutram"], macs=p.macs, post_lanes=p.out_banks, macs_per_dsp=MACS_PER_DSP,
+                     dsp_by_rule=int(dsp_by_rule(p.macs, p.out_banks)), synth_seconds=time.perf_counter() - t0)
 
 
 def write_rtl(hw: Hardware, out: Path, line_width: int = DEFAULT_LINE_WIDTH, check: bool = True,
