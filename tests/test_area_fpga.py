@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -120,3 +121,14 @@ def test_area_cli_fpga_json() -> None:
 def test_area_cli_bad_model_is_one_line() -> None:
     res = _cli("area", "dual-opu", "--area-model", "asic")
     assert res.returncode == 2 and len(res.stderr.strip().splitlines()) == 1
+
+
+def test_area_cli_follows_the_description(tmp_path: Path) -> None:
+    d = load_hardware("single-opu").model_dump(mode="json")
+    d["area_model"] = "fpga-xc7"
+    path = tmp_path / "hw.yaml"
+    path.write_text(json.dumps(d))  # JSON is YAML
+    out = json.loads(_cli("area", str(path), "--json").stdout)
+    assert out["area_model"] == "fpga-xc7" and out["cores"][0]["dsp"] > 0
+    out = json.loads(_cli("area", str(path), "--area-model", "mac-equivalent", "--json").stdout)
+    assert out["area_model"] == "mac-equivalent" and "dsp" not in out["cores"][0]
