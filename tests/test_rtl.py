@@ -76,11 +76,18 @@ def test_rtl_cli_bad_hardware_is_one_line(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+def test_dual_opu_elaborates(tmp_path: Path) -> None:
+    """The headline design: both cores' Verilog passes Yosys `hierarchy -check` (~1 min CPU)."""
+    paths = write_rtl(load_hardware("dual-opu"), tmp_path)
+    assert [p.name for p in paths] == ["opu_regular.v", "opu_depthwise.v"]
+
+
+@pytest.mark.slow
 @pytest.mark.skipif(
     not os.environ.get("DUALOPU_RTL_PRESETS"),
-    reason="full presets take many minutes to generate and elaborate (dual-opu's depthwise core: "
-    "23 MB of Verilog, ~6 min); set DUALOPU_RTL_PRESETS=1 to run",
+    reason="every preset takes ~10 min CPU to generate and elaborate (single-opu alone ~3 min, opu's "
+    "512-byte DRAM beat the most); set DUALOPU_RTL_PRESETS=1 to run",
 )
-@pytest.mark.parametrize("preset", list_presets())
+@pytest.mark.parametrize("preset", [p for p in list_presets() if p != "dual-opu"])
 def test_presets_elaborate(preset: str, tmp_path: Path) -> None:
     write_rtl(load_hardware(preset), tmp_path)

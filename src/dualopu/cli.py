@@ -167,14 +167,21 @@ app.command("hw", hidden=True, help="Alias of `presets`.")(presets_cmd)
 @handle_errors
 def area_cmd(
     hw: str = typer.Argument("dual-opu", help="hardware preset name or YAML file"),
+    area_model: str = typer.Option(None, "--area-model",
+                                   help="mac-equivalent | fpga-xc7 (default: the description's area_model)"),
     as_json: bool = typer.Option(False, "--json", help="print JSON"),
 ) -> None:
-    """Area breakdown of a processor (MAC-equivalent units: PEs, SRAM, fixed logic per core)."""
+    """Area breakdown of a processor: MAC-equivalent units (PEs, SRAM, fixed logic per core) or,
+    with --area-model fpga-xc7, DSP / BRAM36 / LUT / FF per core from the fitted synthesis table."""
     from rich.table import Table
 
     from dualopu.hw import area_breakdown, load_hardware
+    from dualopu.hw.config import AREA_MODEL_KINDS
 
     hardware = load_hardware(hw)
+    kind = area_model or hardware.area_model.kind
+    if kind not in AREA_MODEL_KINDS:
+        raise DualOpuError(f"--area-model: unknown area model {kind!r} (one of: {', '.join(AREA_MODEL_KINDS)})")
     parts = area_breakdown(hardware)
     rows = [
         {"core": a.core, "type": c.type.value, "pe_count": c.pe_count, "input_size": c.input_size,
@@ -183,8 +190,34 @@ def area_cmd(
         for a, c in zip(parts, hardware.cores)
     ]
     total = sum(a.total for a in parts)
+    if kind == "fpga-xc7":
+        from dualopu.hw.area_fpga import RESOURCES, fpga_breakdown, load_table
+
+        fp = fpga_breakdown(hardware)
+        for r, f in zip(rows, fp):
+            r.update({k: round(getattr(f, k), 1) for k in RESOURCES})
+        prov = load_table()["provenance"]
+        totals = {k: round(sum(getattr(f, k) for f in fp), 1) for k in RESOURCES}
+        if as_json:
+            print_json({"hardware": hardware.name, "area_model": kind, "family": load_table()["family"],
+                        "total": totals, "total_area": total, "cores": rows,
+                        "table": {"tool": prov["tool"], "date": prov["date"], "script": prov["script"]}})
+            return
+        table = Table(title=f"{hardware.name}: FPGA resources (xc7, fitted to Yosys synthesis; "
+                      "MAC-equivalents alongside)")
+        for col in ("core", "type", "PEs x in", "MACs", "DSP", "BRAM36", "LUT", "FF", "MAC-eq"):
+            table.add_column(col, justify="left" if col in ("core", "type") else "right", no_wrap=True)
+        for r in rows:
+            table.add_row(r["core"], r["type"], f"{r['pe_count']} x {r['input_size']}", str(r["macs_per_cycle"]),
+                          f"{r['dsp']:.0f}", f"{r['bram']:.1f}", f"{r['lut']:.0f}", f"{r['ff']:.0f}",
+                          f"{r['total_area']:.1f}")
+        table.add_row("total", "", "", str(hardware.total_macs_per_cycle), f"{totals['dsp']:.0f}",
+                      f"{totals['bram']:.1f}", f"{totals['lut']:.0f}", f"{totals['ff']:.0f}", f"{total:.1f}",
+                      style="bold")
+        console.print(table)
+        return
     if as_json:
-        print_json({"hardware": hardware.name, "total_area": total, "cores": rows})
+        print_json({"hardware": hardware.name, "area_model": kind, "total_area": total, "cores": rows})
         return
     table = Table(title=f"{hardware.name}: area in MAC-equivalents (1 = one INT8 MAC)")
     for col in ("core", "type", "PEs x in", "MACs", "PE area", "SRAM", "fixed", "total"):

@@ -149,10 +149,21 @@ class Core(_Strict):
         return self
 
 
-class AreaModel(_Strict):
-    """Area in MAC-equivalent units (1.0 = one INT8 multiply-accumulate unit). Our choice; see docs/assumptions.md."""
+#: Area models a hardware description may state (``area_model: fpga-xc7`` or ``area_model: {kind: ...}``).
+AREA_MODEL_KINDS = ("mac-equivalent", "fpga-xc7")
 
-    mac_area: float = Field(default=1.0, gt=0, description="one INT8 MAC (half an FPGA DSP in OPU)")
+
+class AreaModel(_Strict):
+    """How area is counted. ``mac-equivalent``: MAC-equivalent units (1.0 = one INT8 MAC), the
+    coefficients below (our choice; see docs/assumptions.md). ``fpga-xc7``: DSP / BRAM36 / LUT /
+    FF from the table fitted to Yosys synthesis (hw/area_fpga.py); the coefficients still give
+    the MAC-equivalent figure shown next to it."""
+
+    kind: Literal["mac-equivalent", "fpga-xc7"] = Field(
+        default="mac-equivalent", description="'mac-equivalent' or 'fpga-xc7' (fitted synthesis table)"
+    )
+
+    mac_area: float = Field(default=1.0, gt=0, description="one INT8 MAC (one DSP48E1 in our RTL; OPU packs two)")
     adder_area: float = Field(default=0.15, ge=0, description="one adder-tree input per PE input")
     pe_fixed_area: float = Field(default=2.0, ge=0, description="per PE: accumulator, output register, control")
     sram_area_per_kib: float = Field(default=1.0, ge=0, description="on-chip SRAM per KiB")
@@ -191,6 +202,16 @@ class Hardware(_Strict):
     dram_model: DramModel = DramModel()
     area_model: AreaModel = AreaModel()
     energy_model: EnergyModel = EnergyModel()  # per-access energies (hw/energy.py)
+
+    @field_validator("area_model", mode="before")
+    @classmethod
+    def _area_model_by_name(cls, value: object) -> object:
+        """``area_model: fpga-xc7`` is short for ``area_model: {kind: fpga-xc7}``."""
+        if isinstance(value, str):
+            if value not in AREA_MODEL_KINDS:
+                raise ValueError(f"unknown area model {value!r} (one of: {', '.join(AREA_MODEL_KINDS)})")
+            return {"kind": value}
+        return value
 
     @model_validator(mode="after")
     def _unique_names(self) -> Hardware:

@@ -472,8 +472,19 @@ class OpuCore(Elaboratable):
         c_on, c_ox, c_oy = Signal(), Signal(12), Signal(12)
         c_ixb = Signal(signed(16))
         c_oa = Signal(16)
-        fbuf = [[[Signal(8, name=f"lf{q}_{r}_{i}") for i in range(lw)] for r in range(kd)] for q in range(pe)]
-        cbuf = [[[Signal(8, name=f"lc{q}_{r}_{i}") for i in range(lw)] for r in range(kd)] for q in range(pe)]
+        # Line buffer as memory rows (LUT-RAM / BRAM-inferable): per PE one memory of
+        # beat-wide words, address (copy, row, word); the fill writes one beat per cycle into
+        # copy ``fsel``, the window reads the other copy (the two swap at the row hand-over).
+        # Word ``w`` of a row holds input columns ``w*B ... w*B+B-1`` (no padding shift).
+        lb_words = max(2, 1 << _bits(-(-lw // b)))  # words per row (power of two, wraps cleanly)
+        lb_used = -(-lw // b)  # words a fill may write (columns < line_width)
+        wbits = _bits(lb_words)
+        lb_mem = []
+        for q in range(pe):
+            lm = Memory(shape=unsigned(8 * b), depth=2 * kd * lb_words, init=[])
+            m.submodules[f"linebuf{q}"] = lm
+            lb_mem.append(lm)
+        fsel = Signal()  # copy the fill writes; the window reads ~fsel
         fvalid = [Signal(name=f"fv{r}") for r in range(kd)]
         cvalid = [Signal(name=f"cv{r}") for r in range(kd)]
         with m.If(go):
@@ -501,30 +512,21 @@ class OpuCore(Elaboratable):
         # the last fill write lands one cycle after the last read
         with m.If(w1_on & ~fill_act):
             m.d.sync += f_ready.eq(1)
-        # fill writes: position i of row ky gets byte (i - padl - wb*B) of the bank word
+        # fill writes: beat w1_wb of row w1_ky, straight from the input bank
         for r in range(kd):
             with m.If(w1_on & (w1_ky == r)):
                 m.d.sync += fvalid[r].eq(w1_valid)
+        w_row = Mux(w1_ky < kd, w1_ky, 0)
         for q in range(pe):
-            data = in_r[q].data
-            for r in range(kd):
-                for i in range(lw):
-                    for pl in range(kd):
-                        j = i - pl
-                        if j < 0:
-                            continue
-                        with m.If(w1_on & (w1_ky == r) & (f["padl"] == pl) & (w1_wb == (j >> lg_b))):
-                            m.d.sync += fbuf[q][r][i].eq(data.word_select(j & (b - 1), 8))
-        # row hand-over: window copy <- fill copy, start filling the next row
+            wp = lb_mem[q].write_port()
+            m.d.comb += [wp.addr.eq((fsel * kd + w_row) * lb_words + w1_wb[:wbits]), wp.data.eq(in_r[q].data),
+                         wp.en.eq(w1_on & (w1_ky < kd) & (w1_wb < lb_used))]
+        # row hand-over: the filled copy becomes the window copy, start filling the next row
         handover = act & f_ready & ~c_on
         with m.If(handover):
-            m.d.sync += [c_on.eq(1), c_ox.eq(0), c_ixb.eq(-f["padl"]), f_ready.eq(0)]
+            m.d.sync += [c_on.eq(1), c_ox.eq(0), c_ixb.eq(-f["padl"]), f_ready.eq(0), fsel.eq(~fsel)]
             for r in range(kd):
                 m.d.sync += cvalid[r].eq(fvalid[r] & (r < f["kh"]))
-            for q in range(pe):
-                for r in range(kd):
-                    for i in range(lw):
-                        m.d.sync += cbuf[q][r][i].eq(fbuf[q][r][i])
             with m.If(f_row + 1 < f["noy"]):
                 m.d.sync += [f_on.eq(1), f_ky.eq(0), f_wb.eq(0), f_row.eq(f_row + 1),
                              f_rel0.eq(f_rel0 + f["sh"]), f_rel.eq(f_rel0 + f["sh"]),
@@ -537,18 +539,24 @@ class OpuCore(Elaboratable):
                 m.d.sync += [c_on.eq(0), c_oy.eq(c_oy + 1), c_oa.eq(c_oa + f["orow"])]
                 with m.If(c_oy + 1 >= f["noy"]):
                     m.d.sync += issuing.eq(0)
-            for q in range(pe):
-                for r in range(kd):
-                    for i in range(lw):
-                        m.d.sync += cbuf[q][r][i].eq(Mux(f["sw"] == 1, cbuf[q][r][i + 1] if i + 1 < lw else 0,
-                                                         cbuf[q][r][i + 2] if i + 2 < lw else 0))
-        # window taps -> PE operands
+        # window taps -> PE operands: the words holding columns c_ixb .. c_ixb+2 (two
+        # asynchronous reads per row), the taps selected by the column's byte offset
+        a0 = (c_ixb >> lg_b)[:wbits] if lg_b else c_ixb[:wbits]
+        off = c_ixb[:lg_b] if lg_b else Const(0, 1)
         with m.If(sel):
             for q in range(pe):
                 for r in range(kd):
+                    pair = []
+                    for k in range(2):
+                        rp = lb_mem[q].read_port(domain="comb")
+                        m.d.comb += rp.addr.eq((~fsel * kd + r) * lb_words + (a0 + k)[:wbits])
+                        pair.append(rp.data)
+                    both = Cat(*pair)
                     for c in range(kd):
-                        ok = cvalid[r] & (c < f["kw"]) & (c_ixb + c >= 0) & (c_ixb + c < f["win"])
-                        m.d.comb += [a_ops[q][r * kd + c].eq(Mux(ok, cbuf[q][r][c], 0).as_signed())]
+                        col = c_ixb + c
+                        ok = (cvalid[r] & (c < f["kw"]) & (col >= 0) & (col < f["win"])
+                              & (col + f["padl"] < lw))
+                        m.d.comb += [a_ops[q][r * kd + c].eq(Mux(ok, both.word_select(off + c, 8), 0).as_signed())]
                 for i in range(isz):
                     m.d.comb += w_ops[q][i].eq(wbytes[q * isz + i])
             m.d.sync += [e_valid.eq(comp), e_oaddr.eq(c_oa + (c_ox >> lg_b)),
