@@ -172,6 +172,46 @@ def price_core(
     return busy, dram, area, energy
 
 
+#: Per-candidate prices kept across the tunes of one caller: key (workload, template, core,
+#: DRAM) -> candidate row bytes -> (busy cycles, DRAM bytes, dynamic energy pJ). A plain dict
+#: the caller creates and drops (`tune.tuner.TuneCache`); the prices are pure functions of the key.
+PricingMemo = dict[tuple[object, ...], dict[bytes, tuple[float, float, float]]]
+
+
+def _price_core_memo(
+    nets: Sequence[Network],
+    weights: Sequence[float],
+    template: Hardware,
+    k: int,
+    values: np.ndarray,
+    layer_groups: Sequence[np.ndarray],
+    dram_bpc: float,
+    memo: PricingMemo | None,
+) -> tuple[np.ndarray, ...]:
+    """`price_core`, pricing only the candidates ``memo`` has not priced for this workload,
+    template and DRAM (every candidate is priced on its own: a row's price does not depend
+    on the other rows of its call)."""
+    if memo is None:
+        return price_core(nets, weights, template, k, values, layer_groups, dram_bpc)
+    key = (
+        tuple((n.name, tuple(n.input_shape), len(n)) for n in nets),
+        tuple(float(w) for w in weights),
+        template.model_dump_json(exclude={"name", "description"}),
+        k,
+        float(dram_bpc),
+    )
+    seen = memo.setdefault(key, {})
+    rows = [r.tobytes() for r in np.ascontiguousarray(values, dtype=float)]
+    miss = [i for i, b in enumerate(rows) if b not in seen]
+    if miss:
+        busy, dram, _, dyn = price_core(nets, weights, template, k, values[miss], layer_groups, dram_bpc)
+        for j, i in enumerate(miss):
+            seen[rows[i]] = (float(busy[j]), float(dram[j]), float(dyn[j]))
+    got = np.array([seen[b] for b in rows], dtype=float).reshape(len(rows), 3)
+    area = _area(template, template.cores[k], values)
+    return got[:, 0], got[:, 1], area, got[:, 2]
+
+
 def dominance_mask(area: np.ndarray, *dims: np.ndarray, block: int = 1024) -> np.ndarray:
     """True for points no other point beats on all of (area, *dims) (ties: the first kept).
 
@@ -210,9 +250,11 @@ def price_and_prune(
     dram_bpc: float,
     keep: Sequence[np.ndarray] = (),
     energy: bool = False,
+    memo: PricingMemo | None = None,
 ) -> list[CorePricing]:
     """Every core's candidates priced and pruned (``keep``: per core, values always kept;
-    ``energy``: dynamic energy is a dominance dimension, for objectives that use energy)."""
+    ``energy``: dynamic energy is a dominance dimension, for objectives that use energy;
+    ``memo``: per-candidate prices of earlier calls on the same workload and template, reused)."""
     layer_groups = _layer_groups(nets, template)
     raw = [candidates(c, space.ranges(core_kind(c))) for c in template.cores]
     if any(len(v) == 0 for v in raw):
@@ -234,7 +276,7 @@ def price_and_prune(
             forced = (v[:, None, :] == np.asarray(keep[k])[None, :, :]).all(axis=2).any(axis=1)
         fits = (a <= room) | forced
         vk = v[fits]
-        busy, dram, area, dyn = price_core(nets, weights, template, k, vk, layer_groups, dram_bpc)
+        busy, dram, area, dyn = _price_core_memo(nets, weights, template, k, vk, layer_groups, dram_bpc, memo)
         dims = (busy, dram, dyn) if energy else (busy, dram)
         ok = dominance_mask(area, *dims) | (forced[fits] & np.isfinite(busy))
         out.append(CorePricing(vk[ok], busy[ok], dram[ok], area[ok], len(v), dyn[ok]))

@@ -34,6 +34,7 @@ from dualopu.tune.executor import dask_address, run_jobs
 from dualopu.tune.search import (
     AREA_SLACK,
     CorePricing,
+    PricingMemo,
     Scale,
     WorkloadRows,
     combine_values,
@@ -207,6 +208,25 @@ def confirm_one(nets: Sequence[Network], hw: Hardware, images: int) -> tuple[flo
     return float(s.throughput_ips), [float(b) for b in busy]
 
 
+@dataclass
+class TuneCache:
+    """What several `tune` calls of one caller may share (pure caches keyed on data, living as
+    long as the caller keeps the object): per-candidate prices (`search.PricingMemo`) and
+    confirmation schedules by (workload, design without its name, images)."""
+
+    pricing: PricingMemo = field(default_factory=dict)
+    confirmed: dict[str, tuple[float, list[float]]] = field(default_factory=dict)
+
+
+def _confirm_key(nets: Sequence[Network], hw: Hardware, images: int) -> str:
+    import json
+
+    return json.dumps(
+        [[(n.name, list(n.input_shape), len(n)) for n in nets], hw.model_dump(mode="json", exclude={"name"}), images],
+        sort_keys=True,
+    )
+
+
 def _space_with(
     space: DesignSpace,
     pe_counts: Mapping[str, Sequence[int]] | None,
@@ -251,6 +271,7 @@ def tune(
     name: str | None = None,
     plot: bool = False,
     simulate: Simulate | None = None,
+    cache: TuneCache | None = None,
 ) -> TuneResult:
     """Tune ``cores`` for the workload ``nets`` (one image of each per round) under ``budget``.
 
@@ -259,7 +280,8 @@ def tune(
     ``confirm_top``: candidates scheduled (K); ``executor``: ``local`` or ``dask://HOST:PORT``;
     ``plot``: also draw tune.png (matplotlib costs about a second, more than the search);
     ``simulate``: replays the winner's schedule on the cycle simulator (`Simulate`), its
-    figures reported as ``makespan_cycles`` and ``simulated_makespan_cycles``."""
+    figures reported as ``makespan_cycles`` and ``simulated_makespan_cycles``; ``cache``: prices
+    and confirmations shared with the caller's other tunes (`TuneCache`; results unchanged)."""
     t0 = time.perf_counter()
     say = progress or (lambda msg: None)
     if objective not in OBJECTIVES:
@@ -312,7 +334,8 @@ def tune(
         else:
             t1, c1 = time.perf_counter(), _cpu_s()
             cand, is_preset, front, info = _search(
-                nets, template, ds, budget, drams, clocks, objective, method, trials, seed, confirm_top, pre
+                nets, template, ds, budget, drams, clocks, objective, method, trials, seed, confirm_top, pre,
+                None if cache is None else cache.pricing,
             )
             timings["search_s"] = time.perf_counter() - t1
             timings["search_cpu_s"] = _cpu_s() - c1
@@ -322,6 +345,13 @@ def tune(
         t2, c2 = time.perf_counter(), _cpu_s()
         done = store.confirmed() if store is not None else {}
         hws = [_hw_of_row(template, r, ncol, name or template.name) for r in cand]
+        keys = [_confirm_key(nets, h, confirm_images) for h in hws] if cache is not None else []
+        if cache is not None:
+            for i in range(len(cand)):
+                if i not in done and keys[i] in cache.confirmed:
+                    done[i] = cache.confirmed[keys[i]]
+                    if store is not None:
+                        store.put_confirmed(i, *done[i])
         todo = [i for i in range(len(cand)) if i not in done]
         throttle = float(os.environ.get("DUALOPU_TUNE_THROTTLE_S", "0") or 0)  # tests: slow a run to kill it
         import dualopu.sched  # noqa: F401  (once here, not in every forked worker)
@@ -330,6 +360,8 @@ def tune(
             confirm_one, [(list(nets), hws[i], confirm_images) for i in todo], executor, workers
         ):
             done[todo[i]] = (ips, busy)
+            if cache is not None:
+                cache.confirmed[keys[todo[i]]] = (ips, busy)
             if store is not None:
                 store.put_confirmed(todo[i], ips, busy)
             if throttle:
@@ -485,6 +517,7 @@ def _search(
     seed: int,
     top: int,
     pre: Hardware | None,
+    memo: PricingMemo | None = None,
 ) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray], dict[str, Any]]:
     """Ranked candidates (rows: `_table`), preset flags, the fronts (throughput vs area, vs
     energy) and info."""
@@ -497,7 +530,7 @@ def _search(
     evaluated, pruned, used = 0, [0] * len(template.cores), method
     for d in drams:
         pricing = price_and_prune(
-            nets, weights, template, ds, budget, d, keep, energy=objective in ENERGY_OBJECTIVES
+            nets, weights, template, ds, budget, d, keep, energy=objective in ENERGY_OBJECTIVES, memo=memo
         )
         pruned = [max(a, len(p.values)) for a, p in zip(pruned, pricing)]
         for clk in clocks:
