@@ -52,13 +52,14 @@ def tuned_hardware(
     """Best design of a family (``regular,depthwise``, ``unified``, ``unified:systolic``) under
     ``budget``, by the project's tuner (the same procedure for every family, buffers tuned on
     every side, the family's preset always a candidate); ``pe_counts`` / ``input_sizes`` pin a
-    core type's candidates (ablations). ``cache``: designs tuned ahead (`prefetch`); ``shared``:
+    core type's candidates (ablations). The report reads only the design (its energy comes
+    from the schedules), so the tuner skips energy pricing (same design: the objective is throughput). ``cache``: designs tuned ahead (`prefetch`); ``shared``:
     prices and confirmations shared with other tunes of the same workload (results unchanged)."""
     key = request_key(nets, budget, cores, pe_counts, input_sizes, dram)
     if cache is not None and key in cache:
         return cache[key].model_copy(update={"name": name})
     return tune(nets, budget, cores, pe_counts=pe_counts, input_sizes=input_sizes, dram=dram, name=name,
-                confirm_top=REPORT_CONFIRM_TOP, workers=1, cache=shared).best
+                confirm_top=REPORT_CONFIRM_TOP, workers=1, cache=shared, price_energy=False).best
 
 
 def _tune_job(nets: Sequence[Network], budget: float, cores: str, pe_counts: dict[str, list[int]] | None,

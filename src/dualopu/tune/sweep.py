@@ -230,9 +230,7 @@ def sweep(
     write_atomic(out / "sweep.csv", table.drop(columns=["seconds"]).to_csv(index=False))
     write_atomic(out / "sweep.json", table.drop(columns=["seconds"]).to_json(orient="records", indent=1))
     write_atomic(out / "sweep.png", _figure(table))
-    write_atomic(
-        out / "run.json", json.dumps({"points": len(points), "computed": computed, "reused": done})
-    )
+    write_atomic(out / "run.json", json.dumps({"points": len(points), "computed": computed, "reused": done}))
     return table
 
 

@@ -222,7 +222,11 @@ def _confirm_key(nets: Sequence[Network], hw: Hardware, images: int) -> str:
     import json
 
     return json.dumps(
-        [[(n.name, list(n.input_shape), len(n)) for n in nets], hw.model_dump(mode="json", exclude={"name"}), images],
+        [
+            [(n.name, list(n.input_shape), len(n)) for n in nets],
+            hw.model_dump(mode="json", exclude={"name"}),
+            images,
+        ],
         sort_keys=True,
     )
 
@@ -272,6 +276,7 @@ def tune(
     plot: bool = False,
     simulate: Simulate | None = None,
     cache: TuneCache | None = None,
+    price_energy: bool = True,
 ) -> TuneResult:
     """Tune ``cores`` for the workload ``nets`` (one image of each per round) under ``budget``.
 
@@ -281,11 +286,16 @@ def tune(
     ``plot``: also draw tune.png (matplotlib costs about a second, more than the search);
     ``simulate``: replays the winner's schedule on the cycle simulator (`Simulate`), its
     figures reported as ``makespan_cycles`` and ``simulated_makespan_cycles``; ``cache``: prices
-    and confirmations shared with the caller's other tunes (`TuneCache`; results unchanged)."""
+    and confirmations shared with the caller's other tunes (`TuneCache`; results unchanged);
+    ``price_energy`` False: the candidates' dynamic energy is not priced (a caller that reads
+    only the design, e.g. the report; the result's energy figures are then leakage only; not
+    allowed with an energy objective)."""
     t0 = time.perf_counter()
     say = progress or (lambda msg: None)
     if objective not in OBJECTIVES:
         raise TuneError(f"unknown objective {objective!r} ({', '.join(OBJECTIVES)})")
+    if not price_energy and objective in ENERGY_OBJECTIVES:
+        raise TuneError(f"objective {objective!r} needs energy priced")
     if budget <= 0:
         raise TuneError(f"area budget must be positive, got {budget}")
     if confirm_top < 1 or confirm_images < 1:
@@ -334,8 +344,20 @@ def tune(
         else:
             t1, c1 = time.perf_counter(), _cpu_s()
             cand, is_preset, front, info = _search(
-                nets, template, ds, budget, drams, clocks, objective, method, trials, seed, confirm_top, pre,
+                nets,
+                template,
+                ds,
+                budget,
+                drams,
+                clocks,
+                objective,
+                method,
+                trials,
+                seed,
+                confirm_top,
+                pre,
                 None if cache is None else cache.pricing,
+                price_energy,
             )
             timings["search_s"] = time.perf_counter() - t1
             timings["search_cpu_s"] = _cpu_s() - c1
@@ -518,6 +540,7 @@ def _search(
     top: int,
     pre: Hardware | None,
     memo: PricingMemo | None = None,
+    price_energy: bool = True,
 ) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray], dict[str, Any]]:
     """Ranked candidates (rows: `_table`), preset flags, the fronts (throughput vs area, vs
     energy) and info."""
@@ -530,12 +553,23 @@ def _search(
     evaluated, pruned, used = 0, [0] * len(template.cores), method
     for d in drams:
         pricing = price_and_prune(
-            nets, weights, template, ds, budget, d, keep, energy=objective in ENERGY_OBJECTIVES, memo=memo
+            nets,
+            weights,
+            template,
+            ds,
+            budget,
+            d,
+            keep,
+            energy=objective in ENERGY_OBJECTIVES,
+            memo=memo,
+            price_energy=price_energy,
         )
         pruned = [max(a, len(p.values)) for a, p in zip(pruned, pricing)]
         for clk in clocks:
             scale = Scale(clk, n_img, template)
-            r = rank(pricing, template, budget, d, top, obj, scale, rows_of, method, trials, seed)
+            r = rank(
+                pricing, template, budget, d, top, obj, scale, rows_of, method, trials, seed, price_energy
+            )
             evaluated += r.evaluated
             used = r.method
             rows.append(_table(pricing, r.idx, r.period_cycles, r.area, r.energy_uj, d, clk, n_img))
