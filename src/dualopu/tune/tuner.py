@@ -17,6 +17,7 @@ one type), so every comparison is tuned vs tuned:
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -83,6 +84,13 @@ CONFIRM_IMAGES = 8
 
 def template_for(cores: str, dram: float | None = None) -> Hardware:
     """A processor template from a `--cores` list such as ``regular,depthwise`` or ``unified``."""
+    return _template(cores, None if dram is None else float(dram))
+
+
+@functools.lru_cache(maxsize=64)
+def _template(cores: str, dram: float | None) -> Hardware:
+    """`template_for`, built once per process (presets are package files; `Hardware` is frozen):
+    a report tunes dozens of designs, each parsing three preset YAMLs otherwise."""
     kinds = [c.strip() for c in cores.split(",") if c.strip()]
     if not kinds:
         raise TuneError("empty --cores list")
