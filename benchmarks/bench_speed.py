@@ -11,7 +11,7 @@
   outside search and confirmation (from the run's summary.json timings), per tree.
 
 Usage: ``python benchmarks/bench_speed.py [--tree LABEL=SRC ...] [--repeat 2] [--skip-reproduce]
-[--out results/speed.json]``. CPU times are medians of ``--repeat`` runs; the machine is shared,
+[--skip-tune] [--out results/speed.json]``. CPU times are medians of ``--repeat`` runs; the machine is shared,
 so compare trees within one run only.
 """
 
@@ -121,6 +121,7 @@ def main() -> None:
     ap.add_argument("--tree", action="append", default=[], help="LABEL=SRC source tree (repeatable)")
     ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--skip-reproduce", action="store_true")
+    ap.add_argument("--skip-tune", action="store_true")
     ap.add_argument("--out", default=str(HERE / "results" / "speed.json"))
     args = ap.parse_args()
     trees = dict(t.split("=", 1) for t in args.tree) or {"this": str(REPO / "src")}
@@ -132,7 +133,8 @@ def main() -> None:
     if not args.skip_reproduce:
         result["reproduce_quick"] = bench_reproduce(trees, args.repeat)
         out.write_text(json.dumps(result, indent=2) + "\n")  # kept if a later part fails
-    result["tune"] = bench_tune(trees, args.repeat)
+    if not args.skip_tune:
+        result["tune"] = bench_tune(trees, args.repeat)
     result["load_avg_end"] = os.getloadavg()
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))

@@ -14,6 +14,7 @@ from typing import Any
 from dualopu.hw.config import CoreType, Hardware
 from dualopu.ir.network import Network
 from dualopu.tune import tune
+from dualopu.tune.tuner import TuneCache
 
 #: Candidates confirmed by schedules per tuned design of the report (in this process: the
 #: report's studies are many small tunes, where a process pool per tune costs more than it saves).
@@ -46,23 +47,27 @@ def request_key(nets: Sequence[Network], budget: float, cores: str, pe_counts: d
 def tuned_hardware(
     nets: Sequence[Network], budget: float, cores: str, *, name: str = "tuned",
     pe_counts: dict[str, list[int]] | None = None, input_sizes: dict[str, list[int]] | None = None,
-    dram: float | None = None, cache: Mapping[str, Hardware] | None = None,
+    dram: float | None = None, cache: Mapping[str, Hardware] | None = None, shared: TuneCache | None = None,
 ) -> Hardware:
     """Best design of a family (``regular,depthwise``, ``unified``, ``unified:systolic``) under
     ``budget``, by the project's tuner (the same procedure for every family, buffers tuned on
     every side, the family's preset always a candidate); ``pe_counts`` / ``input_sizes`` pin a
-    core type's candidates (ablations). ``cache``: designs tuned ahead (`prefetch`)."""
+    core type's candidates (ablations). The report reads only the design (its energy comes
+    from the schedules), so the tuner skips energy pricing (same design: the objective is throughput). ``cache``: designs tuned ahead (`prefetch`); ``shared``:
+    prices and confirmations shared with other tunes of the same workload (results unchanged)."""
     key = request_key(nets, budget, cores, pe_counts, input_sizes, dram)
     if cache is not None and key in cache:
         return cache[key].model_copy(update={"name": name})
     return tune(nets, budget, cores, pe_counts=pe_counts, input_sizes=input_sizes, dram=dram, name=name,
-                confirm_top=REPORT_CONFIRM_TOP, workers=1).best
+                confirm_top=REPORT_CONFIRM_TOP, workers=1, cache=shared, price_energy=False).best
 
 
 def _tune_job(nets: Sequence[Network], budget: float, cores: str, pe_counts: dict[str, list[int]] | None,
-              input_sizes: dict[str, list[int]] | None, dram: float | None) -> dict[str, Any]:
-    """One tuned design as a sweep point's JSON row."""
-    hw = tuned_hardware(nets, budget, cores, pe_counts=pe_counts, input_sizes=input_sizes, dram=dram)
+              input_sizes: dict[str, list[int]] | None, dram: float | None,
+              shared: dict[str, Any] | None = None) -> dict[str, Any]:
+    """One tuned design as a sweep point's JSON row (``shared``: the group's dict, `run_points`)."""
+    tc = None if shared is None else shared.setdefault("tune", TuneCache())
+    hw = tuned_hardware(nets, budget, cores, pe_counts=pe_counts, input_sizes=input_sizes, dram=dram, shared=tc)
     return {"request": request_key(nets, budget, cores, pe_counts, input_sizes, dram),
             "hardware": hw.model_dump(mode="json")}
 
@@ -82,7 +87,9 @@ def prefetch(requests: Sequence[tuple[Sequence[Network], float, str, dict[str, l
         unique.setdefault(request_key(*r), tuple(r))
     keys = list(unique)
     ids = [point_id({"request": k, "model_version": MODEL_VERSION}) for k in keys]
-    rows, _ = run_points(_tune_job, [unique[k] for k in keys], ids, store, executor)
+    # one task per workload and family: its tunes share prices and confirmations (`TuneCache`)
+    groups = [json.dumps([[(n.name, list(n.input_shape)) for n in unique[k][0]], unique[k][2]]) for k in keys]
+    rows, _ = run_points(_tune_job, [unique[k] for k in keys], ids, store, executor, groups=groups)
     return {k: Hardware.model_validate(rows[i]["hardware"]) for k, i in zip(keys, ids)}
 
 

@@ -125,11 +125,17 @@ def _area(template: Hardware, core: Core, values: np.ndarray) -> np.ndarray:
 
 
 def price_rows(
-    table: LayerTable, template: Hardware, k: int, values: np.ndarray, dram_bpc: float
+    table: LayerTable,
+    template: Hardware,
+    k: int,
+    values: np.ndarray,
+    dram_bpc: float,
+    price_energy: bool = True,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Cycles, DRAM bytes and dynamic energy (pJ) of every row of ``table`` on core ``k``'s
     candidates ``values``, each ``(n, L)``: the template core with the candidate's fields,
-    priced by `core_costs` as `cost_matrix` prices a configured core (``inf``: cannot run)."""
+    priced by `core_costs` as `cost_matrix` prices a configured core (``inf``: cannot run;
+    ``price_energy`` False: energy left at zero, for callers that never read it)."""
     core: Core = template.cores[k]
     n, L = len(values), len(table.kind)
     cyc, dram, energy = np.empty((n, L)), np.empty((n, L)), np.empty((n, L))
@@ -140,6 +146,9 @@ def price_rows(
         c = np.asarray(costs.cycles, dtype=float)
         cyc[lo : lo + len(v)] = np.where(np.isfinite(c), c, np.inf)
         dram[lo : lo + len(v)] = costs.dram_bytes
+        if not price_energy:
+            energy[lo : lo + len(v)] = 0.0
+            continue
         e = core_dynamic_energy(table, params, costs, template.energy_model, template.data_bytes).total_pj
         energy[lo : lo + len(v)] = np.where(np.isfinite(e), e, 0.0)
     return cyc, dram, energy
@@ -153,6 +162,7 @@ def price_core(
     values: np.ndarray,
     layer_groups: Sequence[np.ndarray],
     dram_bpc: float,
+    price_energy: bool = True,
 ) -> tuple[np.ndarray, ...]:
     """Busy cycles, DRAM bytes, area and dynamic energy (pJ) of core ``k``'s candidates
     ``values`` for its group's work (one round: ``weights[i]`` images of network ``i``)."""
@@ -165,11 +175,55 @@ def price_core(
         return np.zeros(len(values)), np.zeros(len(values)), area, np.zeros(len(values))
     busy, dram, energy = np.empty(len(values)), np.empty(len(values)), np.empty(len(values))
     for lo in range(0, len(values), PRICE_CHUNK):
-        c, d, e = price_rows(table, template, k, values[lo : lo + PRICE_CHUNK], dram_bpc)
+        c, d, e = price_rows(table, template, k, values[lo : lo + PRICE_CHUNK], dram_bpc, price_energy)
         busy[lo : lo + len(c)] = np.einsum("cl,l->c", c, w)  # einsum: no BLAS threads
         dram[lo : lo + len(c)] = np.einsum("cl,l->c", d, w)
         energy[lo : lo + len(c)] = np.einsum("cl,l->c", e, w)
     return busy, dram, area, energy
+
+
+#: Per-candidate prices kept across the tunes of one caller: key (workload, template, core,
+#: DRAM) -> candidate row bytes -> (busy cycles, DRAM bytes, dynamic energy pJ). A plain dict
+#: the caller creates and drops (`tune.tuner.TuneCache`); the prices are pure functions of the key.
+PricingMemo = dict[tuple[object, ...], dict[bytes, tuple[float, float, float]]]
+
+
+def _price_core_memo(
+    nets: Sequence[Network],
+    weights: Sequence[float],
+    template: Hardware,
+    k: int,
+    values: np.ndarray,
+    layer_groups: Sequence[np.ndarray],
+    dram_bpc: float,
+    memo: PricingMemo | None,
+    price_energy: bool = True,
+) -> tuple[np.ndarray, ...]:
+    """`price_core`, pricing only the candidates ``memo`` has not priced for this workload,
+    template and DRAM (every candidate is priced on its own: a row's price does not depend
+    on the other rows of its call)."""
+    if memo is None:
+        return price_core(nets, weights, template, k, values, layer_groups, dram_bpc, price_energy)
+    key = (
+        tuple((n.name, tuple(n.input_shape), len(n)) for n in nets),
+        tuple(float(w) for w in weights),
+        template.model_dump_json(exclude={"name", "description"}),
+        k,
+        float(dram_bpc),
+        price_energy,
+    )
+    seen = memo.setdefault(key, {})
+    rows = [r.tobytes() for r in np.ascontiguousarray(values, dtype=float)]
+    miss = [i for i, b in enumerate(rows) if b not in seen]
+    if miss:
+        busy, dram, _, dyn = price_core(
+            nets, weights, template, k, values[miss], layer_groups, dram_bpc, price_energy
+        )
+        for j, i in enumerate(miss):
+            seen[rows[i]] = (float(busy[j]), float(dram[j]), float(dyn[j]))
+    got = np.array([seen[b] for b in rows], dtype=float).reshape(len(rows), 3)
+    area = _area(template, template.cores[k], values)
+    return got[:, 0], got[:, 1], area, got[:, 2]
 
 
 def dominance_mask(area: np.ndarray, *dims: np.ndarray, block: int = 1024) -> np.ndarray:
@@ -210,9 +264,15 @@ def price_and_prune(
     dram_bpc: float,
     keep: Sequence[np.ndarray] = (),
     energy: bool = False,
+    memo: PricingMemo | None = None,
+    price_energy: bool = True,
 ) -> list[CorePricing]:
     """Every core's candidates priced and pruned (``keep``: per core, values always kept;
-    ``energy``: dynamic energy is a dominance dimension, for objectives that use energy)."""
+    ``energy``: dynamic energy is a dominance dimension, for objectives that use energy;
+    ``memo``: per-candidate prices of earlier calls on the same workload and template, reused;
+    ``price_energy`` False: dynamic energy not priced (zero), for callers that never read it)."""
+    if energy and not price_energy:
+        raise TuneError("pruning by energy needs energy priced")
     layer_groups = _layer_groups(nets, template)
     raw = [candidates(c, space.ranges(core_kind(c))) for c in template.cores]
     if any(len(v) == 0 for v in raw):
@@ -234,7 +294,9 @@ def price_and_prune(
             forced = (v[:, None, :] == np.asarray(keep[k])[None, :, :]).all(axis=2).any(axis=1)
         fits = (a <= room) | forced
         vk = v[fits]
-        busy, dram, area, dyn = price_core(nets, weights, template, k, vk, layer_groups, dram_bpc)
+        busy, dram, area, dyn = _price_core_memo(
+            nets, weights, template, k, vk, layer_groups, dram_bpc, memo, price_energy
+        )
         dims = (busy, dram, dyn) if energy else (busy, dram)
         ok = dominance_mask(area, *dims) | (forced[fits] & np.isfinite(busy))
         out.append(CorePricing(vk[ok], busy[ok], dram[ok], area[ok], len(v), dyn[ok]))
@@ -313,6 +375,7 @@ def place_combinations(
     values: Sequence[np.ndarray],
     idx: np.ndarray,
     dram_bpc: float,
+    price_energy: bool = True,
 ) -> Placed:
     """Place combinations ``idx`` ``(C, K)`` of the candidates ``values[k]`` with the one
     placement rule (`place_batch`, balanced, as `place_workload` on each design)."""
@@ -321,7 +384,7 @@ def place_combinations(
     cyc, dram, energy = np.empty((C, L, K)), np.empty((C, L, K)), np.empty((C, L, K))
     for k in range(K):
         uniq, inv = np.unique(idx[:, k], return_inverse=True)
-        c, d, e = price_rows(rows.table, template, k, np.asarray(values[k])[uniq], dram_bpc)
+        c, d, e = price_rows(rows.table, template, k, np.asarray(values[k])[uniq], dram_bpc, price_energy)
         cyc[:, :, k], dram[:, :, k], energy[:, :, k] = c[inv], d[inv], e[inv]
     types = [c.type.value for c in template.cores]
     core, busy = place_batch(cyc, types, rows.is_mac, rows.predecessors, BALANCED, rows.weight)
@@ -396,6 +459,7 @@ def rank(
     method: str = "auto",
     trials: int = 300,
     seed: int = 0,
+    price_energy: bool = True,
 ) -> Ranked:
     """Best ``top`` feasible combinations by ``objective`` (lower is better): shortlisted by
     the estimate (`combine`), then placed (`place_combinations` over ``rows``; without
@@ -469,7 +533,9 @@ def rank(
     period, area, frac, dyn = combine(pricing, template, best_idx, dram_bpc)
     busy = frac * period[:, None]
     if rows is not None:  # the ranked figures are the placement's
-        placed = place_combinations(rows, template, [p.values for p in pricing], best_idx, dram_bpc)
+        placed = place_combinations(
+            rows, template, [p.values for p in pricing], best_idx, dram_bpc, price_energy
+        )
         period, busy, dyn, frac = placed.period_cycles, placed.busy_cycles, placed.energy_pj, placed.busy_frac
     energy = scale.energy_uj(dyn, area, period)
     order = np.argsort(score_of(period, area, frac, energy), kind="stable")[:top]

@@ -130,12 +130,15 @@ def run_points(
     executor: str = "local",
     workers: int | None = None,
     on_row: Callable[[int, dict[str, Any]], None] | None = None,
+    groups: Sequence[str] | None = None,
 ) -> tuple[dict[str, dict[str, Any]], int]:
     """The one job runner of sweeps and of `dualopu reproduce`'s tunes: ``fn(*jobs[k])`` (a JSON row)
     for every id, on local processes or Dask (`run_jobs`). With a ``store`` folder each row is kept
     as ``store/ID.json``, written atomically as it finishes, and rows already there are read back,
     so a killed run resumes without repeating or losing a point. Returns the rows by id and how
-    many were computed (``on_row(rows so far, row)`` after each)."""
+    many were computed (``on_row(rows so far, row)`` after each). ``groups``: per job a key;
+    the missing jobs of one key run as one task, in order, as ``fn(*job, shared=S)`` with one
+    dict ``S`` per task (caches the jobs of a group share; each row still stored by its id)."""
     rows: dict[str, dict[str, Any]] = {}
     if store is not None:
         store.mkdir(parents=True, exist_ok=True)
@@ -149,16 +152,33 @@ def run_points(
         if i not in rows and i not in seen:
             seen.add(i)
             todo.append(k)
+    if groups is None:
+        tasks, members = [(fn, jobs[k]) for k in todo], [[k] for k in todo]
+        results = ((j, [row]) for j, row in run_jobs(fn, [jobs[k] for k in todo], executor, workers))
+    else:
+        by: dict[str, list[int]] = {}
+        for k in todo:
+            by.setdefault(groups[k], []).append(k)
+        members = list(by.values())
+        tasks = [(fn, [jobs[k] for k in m]) for m in members]
+        results = run_jobs(_run_group, tasks, executor, workers)
     computed = 0
-    for j, row in run_jobs(fn, [jobs[k] for k in todo], executor, workers):
-        i = ids[todo[j]]
-        if store is not None:
-            write_atomic(store / f"{i}.json", json.dumps(row, sort_keys=True))
-        rows[i] = row
-        computed += 1
-        if on_row is not None:
-            on_row(len(rows), row)
+    for j, got in results:
+        for k, row in zip(members[j], got):
+            i = ids[k]
+            if store is not None:
+                write_atomic(store / f"{i}.json", json.dumps(row, sort_keys=True))
+            rows[i] = row
+            computed += 1
+            if on_row is not None:
+                on_row(len(rows), row)
     return rows, computed
+
+
+def _run_group(fn: Callable[..., dict[str, Any]], jobs: Sequence[tuple[Any, ...]]) -> list[dict[str, Any]]:
+    """The jobs of one group, in order, sharing one dict (their caches) that ends with the task."""
+    shared: dict[str, Any] = {}
+    return [fn(*job, shared=shared) for job in jobs]
 
 
 def sweep(
@@ -210,9 +230,7 @@ def sweep(
     write_atomic(out / "sweep.csv", table.drop(columns=["seconds"]).to_csv(index=False))
     write_atomic(out / "sweep.json", table.drop(columns=["seconds"]).to_json(orient="records", indent=1))
     write_atomic(out / "sweep.png", _figure(table))
-    write_atomic(
-        out / "run.json", json.dumps({"points": len(points), "computed": computed, "reused": done})
-    )
+    write_atomic(out / "run.json", json.dumps({"points": len(points), "computed": computed, "reused": done}))
     return table
 
 

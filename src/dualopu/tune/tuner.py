@@ -17,6 +17,7 @@ one type), so every comparison is tuned vs tuned:
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -34,6 +35,7 @@ from dualopu.tune.executor import dask_address, run_jobs
 from dualopu.tune.search import (
     AREA_SLACK,
     CorePricing,
+    PricingMemo,
     Scale,
     WorkloadRows,
     combine_values,
@@ -82,6 +84,13 @@ CONFIRM_IMAGES = 8
 
 def template_for(cores: str, dram: float | None = None) -> Hardware:
     """A processor template from a `--cores` list such as ``regular,depthwise`` or ``unified``."""
+    return _template(cores, None if dram is None else float(dram))
+
+
+@functools.lru_cache(maxsize=64)
+def _template(cores: str, dram: float | None) -> Hardware:
+    """`template_for`, built once per process (presets are package files; `Hardware` is frozen):
+    a report tunes dozens of designs, each parsing three preset YAMLs otherwise."""
     kinds = [c.strip() for c in cores.split(",") if c.strip()]
     if not kinds:
         raise TuneError("empty --cores list")
@@ -207,6 +216,29 @@ def confirm_one(nets: Sequence[Network], hw: Hardware, images: int) -> tuple[flo
     return float(s.throughput_ips), [float(b) for b in busy]
 
 
+@dataclass
+class TuneCache:
+    """What several `tune` calls of one caller may share (pure caches keyed on data, living as
+    long as the caller keeps the object): per-candidate prices (`search.PricingMemo`) and
+    confirmation schedules by (workload, design without its name, images)."""
+
+    pricing: PricingMemo = field(default_factory=dict)
+    confirmed: dict[str, tuple[float, list[float]]] = field(default_factory=dict)
+
+
+def _confirm_key(nets: Sequence[Network], hw: Hardware, images: int) -> str:
+    import json
+
+    return json.dumps(
+        [
+            [(n.name, list(n.input_shape), len(n)) for n in nets],
+            hw.model_dump(mode="json", exclude={"name"}),
+            images,
+        ],
+        sort_keys=True,
+    )
+
+
 def _space_with(
     space: DesignSpace,
     pe_counts: Mapping[str, Sequence[int]] | None,
@@ -251,6 +283,8 @@ def tune(
     name: str | None = None,
     plot: bool = False,
     simulate: Simulate | None = None,
+    cache: TuneCache | None = None,
+    price_energy: bool = True,
 ) -> TuneResult:
     """Tune ``cores`` for the workload ``nets`` (one image of each per round) under ``budget``.
 
@@ -259,11 +293,17 @@ def tune(
     ``confirm_top``: candidates scheduled (K); ``executor``: ``local`` or ``dask://HOST:PORT``;
     ``plot``: also draw tune.png (matplotlib costs about a second, more than the search);
     ``simulate``: replays the winner's schedule on the cycle simulator (`Simulate`), its
-    figures reported as ``makespan_cycles`` and ``simulated_makespan_cycles``."""
+    figures reported as ``makespan_cycles`` and ``simulated_makespan_cycles``; ``cache``: prices
+    and confirmations shared with the caller's other tunes (`TuneCache`; results unchanged);
+    ``price_energy`` False: the candidates' dynamic energy is not priced (a caller that reads
+    only the design, e.g. the report; the result's energy figures are then leakage only; not
+    allowed with an energy objective)."""
     t0 = time.perf_counter()
     say = progress or (lambda msg: None)
     if objective not in OBJECTIVES:
         raise TuneError(f"unknown objective {objective!r} ({', '.join(OBJECTIVES)})")
+    if not price_energy and objective in ENERGY_OBJECTIVES:
+        raise TuneError(f"objective {objective!r} needs energy priced")
     if budget <= 0:
         raise TuneError(f"area budget must be positive, got {budget}")
     if confirm_top < 1 or confirm_images < 1:
@@ -312,7 +352,20 @@ def tune(
         else:
             t1, c1 = time.perf_counter(), _cpu_s()
             cand, is_preset, front, info = _search(
-                nets, template, ds, budget, drams, clocks, objective, method, trials, seed, confirm_top, pre
+                nets,
+                template,
+                ds,
+                budget,
+                drams,
+                clocks,
+                objective,
+                method,
+                trials,
+                seed,
+                confirm_top,
+                pre,
+                None if cache is None else cache.pricing,
+                price_energy,
             )
             timings["search_s"] = time.perf_counter() - t1
             timings["search_cpu_s"] = _cpu_s() - c1
@@ -322,6 +375,13 @@ def tune(
         t2, c2 = time.perf_counter(), _cpu_s()
         done = store.confirmed() if store is not None else {}
         hws = [_hw_of_row(template, r, ncol, name or template.name) for r in cand]
+        keys = [_confirm_key(nets, h, confirm_images) for h in hws] if cache is not None else []
+        if cache is not None:
+            for i in range(len(cand)):
+                if i not in done and keys[i] in cache.confirmed:
+                    done[i] = cache.confirmed[keys[i]]
+                    if store is not None:
+                        store.put_confirmed(i, *done[i])
         todo = [i for i in range(len(cand)) if i not in done]
         throttle = float(os.environ.get("DUALOPU_TUNE_THROTTLE_S", "0") or 0)  # tests: slow a run to kill it
         import dualopu.sched  # noqa: F401  (once here, not in every forked worker)
@@ -330,6 +390,8 @@ def tune(
             confirm_one, [(list(nets), hws[i], confirm_images) for i in todo], executor, workers
         ):
             done[todo[i]] = (ips, busy)
+            if cache is not None:
+                cache.confirmed[keys[todo[i]]] = (ips, busy)
             if store is not None:
                 store.put_confirmed(todo[i], ips, busy)
             if throttle:
@@ -485,6 +547,8 @@ def _search(
     seed: int,
     top: int,
     pre: Hardware | None,
+    memo: PricingMemo | None = None,
+    price_energy: bool = True,
 ) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray], dict[str, Any]]:
     """Ranked candidates (rows: `_table`), preset flags, the fronts (throughput vs area, vs
     energy) and info."""
@@ -497,12 +561,23 @@ def _search(
     evaluated, pruned, used = 0, [0] * len(template.cores), method
     for d in drams:
         pricing = price_and_prune(
-            nets, weights, template, ds, budget, d, keep, energy=objective in ENERGY_OBJECTIVES
+            nets,
+            weights,
+            template,
+            ds,
+            budget,
+            d,
+            keep,
+            energy=objective in ENERGY_OBJECTIVES,
+            memo=memo,
+            price_energy=price_energy,
         )
         pruned = [max(a, len(p.values)) for a, p in zip(pruned, pricing)]
         for clk in clocks:
             scale = Scale(clk, n_img, template)
-            r = rank(pricing, template, budget, d, top, obj, scale, rows_of, method, trials, seed)
+            r = rank(
+                pricing, template, budget, d, top, obj, scale, rows_of, method, trials, seed, price_energy
+            )
             evaluated += r.evaluated
             used = r.method
             rows.append(_table(pricing, r.idx, r.period_cycles, r.area, r.energy_uj, d, clk, n_img))
