@@ -139,3 +139,23 @@ def test_reproduce_store_refuses_a_foreign_folder(tmp_path: Path) -> None:
                           str(tmp_path / "rep"), "--store", str(foreign)], capture_output=True, text=True, timeout=120)
     assert res.returncode == 2 and "--store" in res.stderr and len(res.stderr.strip().splitlines()) == 1
     assert sorted(p.name for p in foreign.iterdir()) == ["notes.txt"] and not (tmp_path / "rep").exists()
+
+
+def test_simulated_gain_states_both_clocks() -> None:
+    """The headline gain by the scheduler's and by the simulator's makespans, from the table."""
+    import pandas as pd
+
+    from dualopu.report.reproduce import _simulated_gain
+
+    table = pd.DataFrame(
+        {
+            "network": ["a", "a", "b", "b"],
+            "design": ["dual", "single", "dual", "single"],
+            "scheduled_cycles": [100.0, 120.0, 200.0, 220.0],
+            "simulated_cycles": [110.0, 121.0, 200.0, 260.0],
+        }
+    )
+    (line,) = _simulated_gain(table)
+    assert "+15.0% by the scheduler" in line  # (20% + 10%) / 2
+    assert "+20.0% on the cycle simulator" in line  # (10% + 30%) / 2
+    assert _simulated_gain(table[table["design"] == "dual"]) == []
