@@ -18,7 +18,7 @@ from dualopu.errors import TuneError
 from dualopu.hw.area import core_area, total_area
 from dualopu.hw.area_fpga import RESOURCES, core_resources, fpga_totals
 from dualopu.hw.config import Core, Hardware
-from dualopu.tune.space import ICP, IB, ISZ, OB, PE, WB
+from dualopu.tune.space import IB, ICP, ISZ, OB, PE, WB
 
 #: The MAC-equivalent area (the template's area model).
 AREA = "area"
@@ -55,7 +55,9 @@ def parse_budget(text: str) -> float | dict[str, float]:
         try:
             return as_budget(float(text))[AREA]
         except ValueError:
-            raise TuneError(f"bad budget {text!r}: a number or key=value pairs like dsp=560,lut=150000") from None
+            raise TuneError(
+                f"bad budget {text!r}: a number or key=value pairs like dsp=560,lut=150000"
+            ) from None
     out: dict[str, float] = {}
     for part in text.split(","):
         key, sep, value = (s.strip() for s in part.partition("="))
@@ -87,7 +89,9 @@ def core_usage(
         else {}
     )
     cols = [
-        core_area(template.area_model, core.type, values[:, PE], values[:, ISZ], kib) if n == AREA else fpga[n]
+        core_area(template.area_model, core.type, values[:, PE], values[:, ISZ], kib)
+        if n == AREA
+        else fpga[n]
         for n in names
     ]
     return np.stack([np.broadcast_to(np.asarray(c, dtype=float), (len(values),)) for c in cols], axis=1)

@@ -285,7 +285,11 @@ def price_and_prune(
     cap = limits(budget)
     if (mins.sum(axis=0) > cap).any():
         r = int(np.argmax(mins.sum(axis=0) / cap))
-        what = f"area budget {cap[0] / (1 + AREA_SLACK):.1f}" if names == [AREA] else f"budget {describe(budget)}"
+        what = (
+            f"area budget {cap[0] / (1 + AREA_SLACK):.1f}"
+            if names == [AREA]
+            else f"budget {describe(budget)}"
+        )
         raise TuneError(
             f"no configuration fits the {what}; the smallest feasible {names[r]} is {mins.sum(axis=0)[r]:.1f}"
         )
