@@ -453,8 +453,10 @@ def validate_cmd(
 def tune_cmd(
     models: str = typer.Argument(..., help="network(s) to tune for, comma-separated (one image of each per round)"),
     area: float = typer.Option(None, "--area", help="area budget in MAC-equivalents (see `dualopu area`)"),
+    budget_text: str = typer.Option(None, "--budget", help="budget: MAC-equivalents (as --area) or FPGA resources "
+                                    "of the fpga-xc7 table, any of dsp=N,bram=N,lut=N,ff=N (and area=N)"),
     like: str = typer.Option(None, "--like", help="use the area of this hardware as the budget (default dual-opu); "
-                             "it is also always a candidate when it has the same cores"),
+                             "it is also always a candidate when it has the same cores (and fits --budget)"),
     cores: str = typer.Option("regular,depthwise", "--cores",
                               help="cores to size, any number: e.g. regular,depthwise | unified | unified:systolic | "
                                    "regular,regular,depthwise | regular,depthwise,unified"),
@@ -492,9 +494,17 @@ def tune_cmd(
     hook = None
     if simulate:
         from dualopu.flows.schedule_sim import tune_confirmation as hook
+    from dualopu.tune.budget import parse_budget
+
     if area is not None and like is not None:
         raise DualOpuError("give --area or --like, not both")
-    budget = area if area is not None else total_area(load_hardware(like or "dual-opu"))
+    if area is not None and budget_text is not None:
+        raise DualOpuError("give --area or --budget, not both")
+    budget: float | dict[str, float]
+    if budget_text is not None:
+        budget = parse_budget(budget_text)
+    else:
+        budget = area if area is not None else total_area(load_hardware(like or "dual-opu"))
     nets = [load_network(m.strip(), input_shape) for m in models.split(",") if m.strip()]
     if not nets:
         raise DualOpuError("no model given")
@@ -512,7 +522,10 @@ def tune_cmd(
     if as_json:
         print_json(result.to_dict())
         return
-    console.print(f"best: {result.best.description}; area {result.area:.1f} of {budget:.1f}; scheduled "
+    used = result.resources
+    fit = (f"area {result.area:.1f} of {budget:.1f}" if isinstance(budget, float) else
+           "uses " + ", ".join(f"{k} {used[k]:,.0f} of {v:,.0f}" for k, v in budget.items()))
+    console.print(f"best: {result.best.description}; {fit}; scheduled "
                   f"{result.throughput_ips:.1f} images/s (bound {result.bound_ips:.1f}; preset "
                   f"{result.preset_ips or float('nan'):.1f}); {result.evaluated:,} combinations in "
                   f"{result.seconds:.1f} s", highlight=False)

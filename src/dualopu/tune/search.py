@@ -5,8 +5,9 @@
    of its type run under the template's placement); busy cycles ``W``, DRAM bytes ``D``,
    dynamic energy ``E`` and area per candidate.
 2. Pruning: a candidate that alone overflows the budget next to the smallest other cores is
-   dropped (area feasibility), then one dominated by another of no more area, busy cycles
-   and DRAM bytes (and dynamic energy when the objective uses energy).
+   dropped (feasibility, per budgeted resource: `tune.budget`), then one dominated by another
+   of no more area, no more of every budgeted resource, busy cycles and DRAM bytes (and
+   dynamic energy when the objective uses energy).
 3. Combinations of the survivors are scored exhaustively in vectorized blocks while they
    fit (`EXHAUSTIVE_LIMIT`), else sampled with Optuna TPE over the survivors, by a separable
    *estimate*: ``max(period of each group, DRAM)``, a group of several cores of one type
@@ -39,6 +40,7 @@ from dualopu.hw.area import core_area
 from dualopu.hw.config import Core, Hardware
 from dualopu.hw.params import CoreParams
 from dualopu.ir.network import KIND_CODES, MAC_KINDS, LayerTable, Network
+from dualopu.tune.budget import AREA, AREA_SLACK, Budget, as_budget, core_usage, describe, limits
 from dualopu.tune.space import COLUMNS, IB, ISZ, OB, PE, WB, DesignSpace, candidates, core_kind
 
 #: Combinations evaluated exhaustively at most (beyond: Optuna over the pruned space).
@@ -47,8 +49,6 @@ EXHAUSTIVE_LIMIT = 20_000_000
 PRICE_CHUNK = 2048
 #: Combinations per vectorized block.
 BLOCK = 1 << 20
-#: Relative slack of the area budget (floating-point sums of the area model).
-AREA_SLACK = 1e-9
 #: Relative weight of the tie-break between designs of equal bound.
 TIE_BREAK = 1e-9
 #: Combinations re-priced with the placement: this many times the ranked ``top`` ...
@@ -82,7 +82,8 @@ def spread_fractions(busy: Sequence[np.ndarray]) -> list[np.ndarray]:
 @dataclass(frozen=True)
 class CorePricing:
     """One core's surviving candidates: ``(n, 6)`` values, busy cycles, DRAM bytes and dynamic
-    energy (pJ) of its group's work per round, area, and the candidates before pruning."""
+    energy (pJ) of its group's work per round, area, the candidates before pruning, and the
+    budgeted resources ``(n, R)`` (`tune.budget.core_usage`, in the budget's order)."""
 
     values: np.ndarray
     busy_cycles: np.ndarray
@@ -90,6 +91,7 @@ class CorePricing:
     area: np.ndarray
     total: int  # candidates before pruning
     energy_pj: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    resources: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
 
 
 def _group_of(template: Hardware) -> list[int]:
@@ -260,7 +262,7 @@ def price_and_prune(
     weights: Sequence[float],
     template: Hardware,
     space: DesignSpace,
-    budget: float,
+    budget: float | Budget,
     dram_bpc: float,
     keep: Sequence[np.ndarray] = (),
     energy: bool = False,
@@ -277,30 +279,43 @@ def price_and_prune(
     raw = [candidates(c, space.ranges(core_kind(c))) for c in template.cores]
     if any(len(v) == 0 for v in raw):
         raise TuneError("empty design space: a core has no valid candidate")
-    areas = [_area(template, c, v) for c, v in zip(template.cores, raw)]
-    mins = [float(a.min()) for a in areas]
-    if sum(mins) > budget * (1 + AREA_SLACK):
+    names = list(as_budget(budget))
+    uses = [core_usage(template, c, v, dram_bpc, names) for c, v in zip(template.cores, raw)]
+    mins = np.array([u.min(axis=0) for u in uses])  # (K, R): every core at its smallest, per resource
+    cap = limits(budget)
+    if (mins.sum(axis=0) > cap).any():
+        r = int(np.argmax(mins.sum(axis=0) / cap))
+        what = (
+            f"area budget {cap[0] / (1 + AREA_SLACK):.1f}"
+            if names == [AREA]
+            else f"budget {describe(budget)}"
+        )
         raise TuneError(
-            f"no configuration fits the area budget {budget:.1f}; the smallest feasible area is "
-            f"{sum(mins):.1f}"
+            f"no configuration fits the {what}; the smallest feasible {names[r]} is {mins.sum(axis=0)[r]:.1f}"
         )
     out = []
-    for k, (v, a) in enumerate(zip(raw, areas)):
-        room = budget * (1 + AREA_SLACK) - (
-            sum(mins) - mins[k]
-        )  # per-core bound: the others at their smallest
+    for k, (v, u) in enumerate(zip(raw, uses)):
+        room = cap - (mins.sum(axis=0) - mins[k])  # per-core bound: the others at their smallest
         forced = np.zeros(len(v), dtype=bool)
         if k < len(keep):
             forced = (v[:, None, :] == np.asarray(keep[k])[None, :, :]).all(axis=2).any(axis=1)
-        fits = (a <= room) | forced
-        vk = v[fits]
+        fits = (u <= room[None, :]).all(axis=1) | forced
+        vk, uk = v[fits], u[fits]
         busy, dram, area, dyn = _price_core_memo(
             nets, weights, template, k, vk, layer_groups, dram_bpc, memo, price_energy
         )
-        dims = (busy, dram, dyn) if energy else (busy, dram)
+        # every budgeted resource is a dominance dimension (the MAC-equivalent area always is:
+        # it prices leakage and the area front)
+        res = [uk[:, j] for j, n in enumerate(names) if n != AREA]
+        dims = (*res, busy, dram, dyn) if energy else (*res, busy, dram)
         ok = dominance_mask(area, *dims) | (forced[fits] & np.isfinite(busy))
-        out.append(CorePricing(vk[ok], busy[ok], dram[ok], area[ok], len(v), dyn[ok]))
+        out.append(CorePricing(vk[ok], busy[ok], dram[ok], area[ok], len(v), dyn[ok], uk[ok]))
     return out
+
+
+def combined_usage(pricing: Sequence[CorePricing], idx: np.ndarray) -> np.ndarray:
+    """``(m, R)``: every budgeted resource of combinations ``idx`` (sum over cores)."""
+    return np.sum([pricing[k].resources[idx[:, k]] for k in range(len(pricing))], axis=0)
 
 
 def combine(
@@ -450,7 +465,7 @@ class Scale:
 def rank(
     pricing: Sequence[CorePricing],
     template: Hardware,
-    budget: float,
+    budget: float | Budget,
     dram_bpc: float,
     top: int,
     objective: Objective,
@@ -473,12 +488,17 @@ def rank(
     best_idx, best_score = np.zeros((0, K), dtype=np.int64), np.zeros(0)
     empty = (np.zeros((0, K), dtype=np.int64), np.zeros(0), np.zeros(0), np.zeros(0))
     fr, efr = list(empty), list(empty)
-    lim = budget * (1 + AREA_SLACK)
+    lim = limits(budget)
 
-    def score_of(period: np.ndarray, area: np.ndarray, frac: np.ndarray, energy: np.ndarray) -> np.ndarray:
+    def feasible(idx: np.ndarray) -> np.ndarray:
+        return (combined_usage(pricing, idx) <= lim[None, :]).all(axis=1)
+
+    def score_of(
+        period: np.ndarray, area: np.ndarray, frac: np.ndarray, energy: np.ndarray, fit: np.ndarray
+    ) -> np.ndarray:
         # ties (equal score): the design whose other cores are least loaded (slack for the scheduler)
         tie = 1 + TIE_BREAK * frac.sum(axis=1) / frac.shape[1]
-        ok = (area <= lim) & np.isfinite(period)
+        ok = fit & np.isfinite(period)
         return np.where(ok, objective(scale.seconds(period), area, frac, energy) * tie, np.inf)
 
     def add_front(
@@ -492,11 +512,11 @@ def rank(
         nonlocal best_idx, best_score
         period, area, frac, dyn = combine(pricing, template, idx, dram_bpc)
         energy = scale.energy_uj(dyn, area, period)
-        ok = area <= lim
+        ok = feasible(idx)
         thr = np.where(np.isfinite(period), 1.0 / period, -np.inf)
         add_front(fr, idx, period, area, energy, pareto_indices(area, thr))
         add_front(efr, idx, period, area, energy, pareto_indices(np.where(ok, energy, np.inf), thr))
-        score = score_of(period, area, frac, energy)
+        score = score_of(period, area, frac, energy, ok)
         m = min(short, len(score))
         part = np.argpartition(score, m - 1)[:m]
         best_idx = np.concatenate([best_idx, idx[part]])
@@ -519,7 +539,7 @@ def rank(
             trial = study.ask()
             i = np.array([[trial.suggest_int(f"c{k}", 0, n - 1) for k, n in enumerate(sizes)]])
             period, area, frac, dyn = combine(pricing, template, i, dram_bpc)
-            value = float(score_of(period, area, frac, scale.energy_uj(dyn, area, period))[0])
+            value = float(score_of(period, area, frac, scale.energy_uj(dyn, area, period), feasible(i))[0])
             study.tell(trial, min(value, 1e300))
             seen.append(i[0])
         take(np.unique(np.array(seen), axis=0))
@@ -528,7 +548,7 @@ def rank(
         raise TuneError(f"unknown method {method!r} (exhaustive, optuna, auto)")
     fin = np.isfinite(best_score)
     if not fin.any():
-        raise TuneError(f"no configuration fits the area budget {budget:.1f}")
+        raise TuneError(f"no configuration fits the budget {describe(budget)}")
     best_idx = best_idx[fin]
     period, area, frac, dyn = combine(pricing, template, best_idx, dram_bpc)
     busy = frac * period[:, None]
@@ -538,7 +558,7 @@ def rank(
         )
         period, busy, dyn, frac = placed.period_cycles, placed.busy_cycles, placed.energy_pj, placed.busy_frac
     energy = scale.energy_uj(dyn, area, period)
-    order = np.argsort(score_of(period, area, frac, energy), kind="stable")[:top]
+    order = np.argsort(score_of(period, area, frac, energy, feasible(best_idx)), kind="stable")[:top]
     fi = pareto_indices(fr[2], 1.0 / fr[1])
     ei = pareto_indices(efr[3], 1.0 / efr[1])
     return Ranked(

@@ -31,9 +31,9 @@ from dualopu.errors import TuneError
 from dualopu.hw.area import total_area
 from dualopu.hw.config import Core, Hardware, load_hardware
 from dualopu.ir.network import Network
+from dualopu.tune.budget import AREA, Budget, as_budget, describe, design_usage, fits
 from dualopu.tune.executor import dask_address, run_jobs
 from dualopu.tune.search import (
-    AREA_SLACK,
     CorePricing,
     PricingMemo,
     Scale,
@@ -129,7 +129,7 @@ class TuneResult:
     throughput_ips: float  # scheduled
     bound_ips: float  # steady-state bound of the best configuration
     area: float
-    budget: float
+    budget: float | dict[str, float]  # a MAC-equivalent area or limits per resource (`tune.budget`)
     evaluated: int
     table: np.ndarray  # ranked candidates (rows), numeric columns `columns`, scheduled_ips last
     method: str
@@ -148,6 +148,7 @@ class TuneResult:
     simulated: dict[str, Any] = field(default_factory=dict)  # the `simulate` hook's figures
     bound_busy_cycles: list[float] = field(default_factory=list)  # per core per round, as placed
     notes: list[str] = field(default_factory=list)
+    resources: dict[str, float] = field(default_factory=dict)  # the best design's, `budget.design_usage`
 
     @property
     def points(self) -> Any:
@@ -176,6 +177,7 @@ class TuneResult:
             "bound_ips": self.bound_ips,
             "area": self.area,
             "budget": self.budget,
+            "resources": self.resources,
             "evaluated": self.evaluated,
             "space_size": self.space_size,
             "pruned_sizes": self.pruned_sizes,
@@ -260,7 +262,7 @@ def _space_with(
 
 def tune(
     nets: Sequence[Network],
-    budget: float,
+    budget: float | Budget,
     cores: str = "regular,depthwise",
     *,
     space: DesignSpace | str | Path | None = None,
@@ -304,8 +306,11 @@ def tune(
         raise TuneError(f"unknown objective {objective!r} ({', '.join(OBJECTIVES)})")
     if not price_energy and objective in ENERGY_OBJECTIVES:
         raise TuneError(f"objective {objective!r} needs energy priced")
-    if budget <= 0:
+    if isinstance(budget, (int, float)) and budget <= 0:
         raise TuneError(f"area budget must be positive, got {budget}")
+    limits = as_budget(budget)  # refuses unknown resources and non-positive limits
+    if not isinstance(budget, (int, float)):
+        budget = limits
     if confirm_top < 1 or confirm_images < 1:
         raise TuneError("--confirm-top and --images must be at least 1")
     dask_address(executor)  # refuse a bad --executor before any work
@@ -315,9 +320,13 @@ def tune(
     drams = [dram] if dram is not None else (ds.dram_bytes_per_cycle or [template.dram_bytes_per_cycle])
     clocks = ds.clock_mhz or [template.clock_mhz]
     pre = load_hardware(preset) if isinstance(preset, str) else preset
-    if pre is None and total_area(template) <= budget * (1 + AREA_SLACK):
+    if pre is None and fits(template, budget):
         pre = template
     if pre is not None and not _same_family(pre, template):
+        pre = None
+    dropped = []
+    if pre is not None and isinstance(budget, dict) and not fits(pre, budget):
+        dropped = [f"the preset {pre.name} does not fit the budget ({describe(budget)}); not a candidate"]
         pre = None
     size = space_size(
         template.cores, ds.model_copy(update={"dram_bytes_per_cycle": drams, "clock_mhz": clocks})
@@ -406,6 +415,15 @@ def tune(
     columns = ["preset", *ROW_COLUMNS, "dram_bytes_per_cycle", "clock_mhz", *core_columns(K), "scheduled_ips"]
     table = np.concatenate([is_preset[:, None].astype(float), cand, scheduled[:, None]], axis=1)
     best = hws[pick].model_copy(update={"name": name or template.name})
+    used = design_usage(best)
+    if any(k != AREA for k in limits):  # "fits this FPGA": best.yaml states the budget and its resources
+        best = best.model_copy(
+            update={
+                "area_model": best.area_model.model_copy(update={"kind": "fpga-xc7"}),
+                "description": f"{best.description}; budget {describe(budget)}; uses "
+                + ", ".join(f"{k} {used[k]:.0f}" for k in limits),
+            }
+        )
     preset_ips = float(scheduled[is_preset][0]) if is_preset.any() else None
     simulated: dict[str, Any] = {}
     if simulate is not None:
@@ -439,7 +457,8 @@ def tune(
         bound_busy_cycles=[
             float(x) for x in combine_values(nets, [1.0] * len(nets), template, best).busy_cycles[0]
         ],
-        notes=_notes(objective, cand, scheduled, pick, front[1].reshape(-1, width)),
+        notes=dropped + _notes(objective, cand, scheduled, pick, front[1].reshape(-1, width)),
+        resources=used,
     )
     if out_dir is not None:
         t3 = time.perf_counter()
@@ -538,7 +557,7 @@ def _search(
     nets: Sequence[Network],
     template: Hardware,
     ds: DesignSpace,
-    budget: float,
+    budget: float | Budget,
     drams: Sequence[float],
     clocks: Sequence[float],
     objective: str,
@@ -674,7 +693,8 @@ def _plot(result: TuneResult) -> bytes:
     fig, axes = plt.subplots(1, 3, figsize=(14, 3.8))
     if len(result.pareto):
         axes[0].plot(result.pareto["area"], result.pareto["bound_ips"], "r.-", label="Pareto front (bound)")
-    axes[0].axvline(result.budget, color="k", ls="--", lw=1, label="budget")
+    if isinstance(result.budget, (int, float)):
+        axes[0].axvline(result.budget, color="k", ls="--", lw=1, label="budget")
     axes[0].set_xlabel("area (MAC-equivalents)")
     axes[0].set_ylabel("throughput bound (images/s)")
     axes[0].legend(fontsize=8)
