@@ -128,7 +128,7 @@ def fit_nonnegative(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 @cache
 def load_table() -> dict[str, Any]:
     """The fitted table shipped with the package."""
-    text = ir_resources.files("dualopu.hw").joinpath("data", TABLE_FILE).read_text()
+    text = ir_resources.files("dualopu.hw").joinpath("data").joinpath(TABLE_FILE).read_text()
     doc = json.loads(text)
     if doc.get("format") != "dualopu-fpga-area/1" or list(doc.get("features", [])) != list(FEATURES):
         raise HardwareError(f"{TABLE_FILE}: unknown format or features; refit with scripts/fit_fpga_area.py")

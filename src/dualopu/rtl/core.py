@@ -541,8 +541,8 @@ class OpuCore(Elaboratable):
                     m.d.sync += issuing.eq(0)
         # window taps -> PE operands: the words holding columns c_ixb .. c_ixb+2 (two
         # asynchronous reads per row), the taps selected by the column's byte offset
-        a0 = (c_ixb >> lg_b)[:wbits] if lg_b else c_ixb[:wbits]
-        off = c_ixb[:lg_b] if lg_b else Const(0, 1)
+        a0 = Value.cast((c_ixb >> lg_b)[:wbits] if lg_b else c_ixb[:wbits])
+        off = Value.cast(c_ixb[:lg_b] if lg_b else Const(0, 1))
         with m.If(sel):
             for q in range(pe):
                 for r in range(kd):

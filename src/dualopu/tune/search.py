@@ -491,7 +491,7 @@ def rank(
     lim = limits(budget)
 
     def feasible(idx: np.ndarray) -> np.ndarray:
-        return (combined_usage(pricing, idx) <= lim[None, :]).all(axis=1)
+        return np.all(combined_usage(pricing, idx) <= lim[None, :], axis=1)
 
     def score_of(
         period: np.ndarray, area: np.ndarray, frac: np.ndarray, energy: np.ndarray, fit: np.ndarray

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -127,7 +128,7 @@ class ResultStore:
             )
             self.db.execute("INSERT INTO meta VALUES ('stage', ?)", (json.dumps(info),))
 
-    def load_ranked(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, object]]:
+    def load_ranked(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
         rows = self.db.execute("SELECT * FROM candidates ORDER BY rank").fetchall()
         cand = np.array([r[2:-2] for r in rows], dtype=float)
         preset = np.array([r[1] for r in rows], dtype=bool)

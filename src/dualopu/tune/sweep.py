@@ -228,7 +228,7 @@ def sweep(
     table = pd.DataFrame(rows)
     table.attrs["computed"] = computed
     write_atomic(out / "sweep.csv", table.drop(columns=["seconds"]).to_csv(index=False))
-    write_atomic(out / "sweep.json", table.drop(columns=["seconds"]).to_json(orient="records", indent=1))
+    write_atomic(out / "sweep.json", str(table.drop(columns=["seconds"]).to_json(orient="records", indent=1)))
     write_atomic(out / "sweep.png", _figure(table))
     write_atomic(out / "run.json", json.dumps({"points": len(points), "computed": computed, "reused": done}))
     return table
@@ -246,7 +246,7 @@ def _figure(table: pd.DataFrame) -> bytes:
     fig, ax = plt.subplots(figsize=(8, 4.5))
     for key, g in groups[:24]:
         g = g.sort_values("area_scale")
-        ax.plot(g["area_scale"], g["throughput_ips"], "o-", label=" | ".join(str(k) for k in key))
+        ax.plot(g["area_scale"], g["throughput_ips"], "o-", label=" | ".join(str(k) for k in tuple(key)))  # type: ignore[arg-type]
     ax.set_xlabel("area (x reference design)")
     ax.set_ylabel("scheduled throughput (images/s)")
     ax.legend(fontsize=6)
