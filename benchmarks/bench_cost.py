@@ -116,7 +116,9 @@ def bench(quick: bool = False) -> dict[str, Any]:
         got = vec.cycles[k]
         assert (np.isinf(got) == np.isinf(want)).all(), f"config {k}: feasibility differs"
         fin = np.isfinite(want)
-        worst = max(worst, float(np.max(np.abs(got[fin] - want[fin]) / np.maximum(want[fin], 1.0), initial=0.0)))
+        worst = max(
+            worst, float(np.max(np.abs(got[fin] - want[fin]) / np.maximum(want[fin], 1.0), initial=0.0))
+        )
     out["naive_per_layer_loop_ms"] = 1e3 * naive
     out["naive_configs_per_s"] = 1.0 / naive
     out["naive_equals_vectorized"] = worst == 0.0
@@ -135,13 +137,19 @@ def main() -> int:
     write_atomic(args.out, json.dumps(res, indent=2) + "\n")
     ev = ", ".join(f"{k} {v:.3f} ms" for k, v in res["evaluate_ms"].items())
     print(f"MobileNetV2 ({res['layers']} layers) evaluate: {ev} (target < 1 ms)")
-    print(f"core_costs, one config: {res['core_costs_one_config_ms']:.3f} ms; batched {res['batched_configs']:,} "
-          f"configs: {res['batched_seconds'] * 1e3:.1f} ms ({res['batched_configs_per_s']:,.0f} configs/s)")
+    print(
+        f"core_costs, one config: {res['core_costs_one_config_ms']:.3f} ms; batched {res['batched_configs']:,} "
+        f"configs: {res['batched_seconds'] * 1e3:.1f} ms ({res['batched_configs_per_s']:,.0f} configs/s)"
+    )
     if "core_costs_one_config_unmemoized_ms" in res:
-        print(f"core_costs, one config, plan not memoized: {res['core_costs_one_config_unmemoized_ms']:.3f} ms")
-    print(f"naive per-layer loop: {res['naive_per_layer_loop_ms']:.3f} ms per config; vectorized vs naive: "
-          f"x{res['vectorized_vs_naive_loop_speedup']:.1f} one config, x{res['batched_vs_naive_per_config_speedup']:,.0f} "
-          f"batched; identical: {res['naive_equals_vectorized']}")
+        print(
+            f"core_costs, one config, plan not memoized: {res['core_costs_one_config_unmemoized_ms']:.3f} ms"
+        )
+    print(
+        f"naive per-layer loop: {res['naive_per_layer_loop_ms']:.3f} ms per config; vectorized vs naive: "
+        f"x{res['vectorized_vs_naive_loop_speedup']:.1f} one config, x{res['batched_vs_naive_per_config_speedup']:,.0f} "
+        f"batched; identical: {res['naive_equals_vectorized']}"
+    )
     print(f"wrote {args.out}")
     return 0
 

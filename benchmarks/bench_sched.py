@@ -32,27 +32,51 @@ def main() -> None:
         row["sequential_fraction_of_bound"] = schedule(w, hw, "sequential").fraction_of_bound
         per_net.append(row)
     mixes = []
-    for names in (["mobilenet_v2", "shufflenet_v2_x1_0", "squeezenet1_1"],
-                  ["mobilenet_v3_large", "efficientnet_b0", "mnasnet1_0"]):
+    for names in (
+        ["mobilenet_v2", "shufflenet_v2_x1_0", "squeezenet1_1"],
+        ["mobilenet_v3_large", "efficientnet_b0", "mnasnet1_0"],
+    ):
         w = Workload.mix([(build(n), 16) for n in names])
         s, s0 = schedule(w, hw), schedule(w, hw, contention=False)
-        mixes.append({"mix": "+".join(names), "fraction_of_bound": s.fraction_of_bound,
-                      "fraction_of_bound_no_contention": s0.fraction_of_bound})
+        mixes.append(
+            {
+                "mix": "+".join(names),
+                "fraction_of_bound": s.fraction_of_bound,
+                "fraction_of_bound_no_contention": s0.fraction_of_bound,
+            }
+        )
     cpsat = []
     for name in ("mobilenet_v3_small", "mobilenet_v2", "shufflenet_v2_x1_0"):
         w = Workload.single(build(name, (1, 3, 96, 96)), 2)
         exact = schedule(w, hw, "cpsat", time_limit_s=30)
         heur = schedule(w, hw, contention=False)
-        cpsat.append({"network": name, "images": 2, "status": exact.status,
-                      "cpsat_makespan": exact.makespan_cycles, "heuristic_makespan": heur.makespan_cycles,
-                      "heuristic_gap": heur.makespan_cycles / exact.makespan_cycles - 1})
+        cpsat.append(
+            {
+                "network": name,
+                "images": 2,
+                "status": exact.status,
+                "cpsat_makespan": exact.makespan_cycles,
+                "heuristic_makespan": heur.makespan_cycles,
+                "heuristic_gap": heur.makespan_cycles / exact.makespan_cycles - 1,
+            }
+        )
     w = Workload.single(build("mobilenet_v2"), 1000)
     t0 = time.perf_counter()
     big = schedule(w, hw)
     dt = time.perf_counter() - t0
-    result = {"hardware": hw.name, "images": 64, "per_network": per_net, "mixes": mixes, "cpsat": cpsat,
-              "mobilenet_v2_1000_images": {"tasks": len(big.start), "seconds": dt, "tasks_per_s": len(big.start) / dt,
-                                           "target_seconds": 2.0}}
+    result = {
+        "hardware": hw.name,
+        "images": 64,
+        "per_network": per_net,
+        "mixes": mixes,
+        "cpsat": cpsat,
+        "mobilenet_v2_1000_images": {
+            "tasks": len(big.start),
+            "seconds": dt,
+            "tasks_per_s": len(big.start) / dt,
+            "target_seconds": 2.0,
+        },
+    }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))

@@ -30,8 +30,17 @@ from dualopu.sim.testnets import inverted_residual_net
 from dualopu.util import write_atomic
 
 PRESETS = ("dual-opu", "single-opu", "tpu-like")
-ZOO = ("mobilenet_v1", "mobilenet_v2", "mobilenet_v3_large", "mobilenet_v3_small", "shufflenet_v2_x1_0",
-       "squeezenet1_1", "mnasnet1_0", "efficientnet_b0", "resnet18")
+ZOO = (
+    "mobilenet_v1",
+    "mobilenet_v2",
+    "mobilenet_v3_large",
+    "mobilenet_v3_small",
+    "shufflenet_v2_x1_0",
+    "squeezenet1_1",
+    "mnasnet1_0",
+    "efficientnet_b0",
+    "resnet18",
+)
 
 
 def _build(name: str, size: int | None = None) -> Network:
@@ -56,10 +65,18 @@ def bench_functional(size: int, hw_name: str = "single-opu") -> dict[str, Any]:
     x = qnet.quantize_input(np.random.default_rng(0).standard_normal(net.input_shape))
     chk = check_functional(prog, qnet, x)
     return {
-        "model": net.name, "input": size, "hardware": hw_name, "instructions": prog.n_instructions,
-        "quantize_s": t1 - t0, "compile_s": t2 - t1, "functional_sim_s": chk.sim_seconds,
-        "onnxruntime_s": chk.ort_seconds, "bit_exact": chk.bit_exact, "max_abs_diff_lsb": chk.max_abs_diff_lsb,
-        "target_s": 120.0 if size >= 224 else 20.0, "meets_target": chk.sim_seconds < (120.0 if size >= 224 else 20.0),
+        "model": net.name,
+        "input": size,
+        "hardware": hw_name,
+        "instructions": prog.n_instructions,
+        "quantize_s": t1 - t0,
+        "compile_s": t2 - t1,
+        "functional_sim_s": chk.sim_seconds,
+        "onnxruntime_s": chk.ort_seconds,
+        "bit_exact": chk.bit_exact,
+        "max_abs_diff_lsb": chk.max_abs_diff_lsb,
+        "target_s": 120.0 if size >= 224 else 20.0,
+        "meets_target": chk.sim_seconds < (120.0 if size >= 224 else 20.0),
     }
 
 
@@ -72,10 +89,18 @@ def bench_cycles(name: str, hw_name: str) -> dict[str, Any]:
     cmp = compare_cycles(net, hw, prog)
     t2 = time.perf_counter()
     return {
-        "model": net.name, "hardware": hw_name, "layers": len(net), "instructions": prog.n_instructions,
-        "compile_s": t1 - t0, "cycle_sim_s": t2 - t1, "meets_target": (t2 - t1) < 2.0,
-        "cycles_sim": cmp.cycles_sim, "cycles_analytical": cmp.cycles_analytical, "rel_error": cmp.rel_error,
-        "layers_within_15pct": cmp.fraction_within(0.15), "worst_layers": cmp.worst(3),
+        "model": net.name,
+        "hardware": hw_name,
+        "layers": len(net),
+        "instructions": prog.n_instructions,
+        "compile_s": t1 - t0,
+        "cycle_sim_s": t2 - t1,
+        "meets_target": (t2 - t1) < 2.0,
+        "cycles_sim": cmp.cycles_sim,
+        "cycles_analytical": cmp.cycles_analytical,
+        "rel_error": cmp.rel_error,
+        "layers_within_15pct": cmp.fraction_within(0.15),
+        "worst_layers": cmp.worst(3),
         "model_gaps": analyze_gaps(net, hw, prog).to_dict(),
     }
 
@@ -89,7 +114,10 @@ def main() -> int:
     for size in (96,) if args.quick else (96, 224):
         r = bench_functional(size)
         res["functional"].append(r)
-        print(f"functional {r['model']} {size}: {r['functional_sim_s']:.2f} s, bit_exact={r['bit_exact']}", flush=True)
+        print(
+            f"functional {r['model']} {size}: {r['functional_sim_s']:.2f} s, bit_exact={r['bit_exact']}",
+            flush=True,
+        )
     names = ("mobilenet_v2",) if args.quick else ZOO
     for name in names:
         for hw_name in PRESETS:
@@ -98,9 +126,11 @@ def main() -> int:
             except LookupError:
                 continue
             res["cycles"].append(r)
-            print(f"cycles {r['model']:22s} {hw_name:10s} sim {r['cycle_sim_s']:.3f} s  "
-                  f"error {r['rel_error'] * 100:+.2f}%  layers within 15%: {r['layers_within_15pct'] * 100:.0f}%",
-                  flush=True)
+            print(
+                f"cycles {r['model']:22s} {hw_name:10s} sim {r['cycle_sim_s']:.3f} s  "
+                f"error {r['rel_error'] * 100:+.2f}%  layers within 15%: {r['layers_within_15pct'] * 100:.0f}%",
+                flush=True,
+            )
     write_atomic(args.out, json.dumps(res, indent=2) + "\n")
     ok = all(r["meets_target"] for r in res["functional"] + res["cycles"])
     ok = ok and all(r["bit_exact"] for r in res["functional"])

@@ -37,8 +37,14 @@ SCHED_IMAGES = 1000
 def _cli(src: str, args: list[str]) -> float:
     """CPU seconds (user + system, children included) of one `python -m dualopu.cli ARGS` process."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    subprocess.run([sys.executable, "-m", "dualopu.cli", *args], env={**os.environ, "PYTHONPATH": src},
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True, cwd=tempfile.gettempdir())
+    subprocess.run(
+        [sys.executable, "-m", "dualopu.cli", *args],
+        env={**os.environ, "PYTHONPATH": src},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        check=True,
+        cwd=tempfile.gettempdir(),
+    )
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
@@ -73,16 +79,30 @@ def bench_sched(repeat: int) -> dict[str, object]:
     assert same, "the fast list scheduler must give the old schedule"
     old, new = min(times["old"]), min(times["new"])
     confirm = []
-    for names in (["mobilenet_v2"], ["shufflenet_v2_x1_0"], ["mobilenet_v2", "shufflenet_v2_x1_0", "squeezenet1_1"]):
+    for names in (
+        ["mobilenet_v2"],
+        ["shufflenet_v2_x1_0"],
+        ["mobilenet_v2", "shufflenet_v2_x1_0", "squeezenet1_1"],
+    ):
         wl = Workload.mix([(build(n), 8) for n in names])
         schedule(wl, hw)
         t0 = time.process_time()
         for _ in range(repeat):
             schedule(wl, hw)
-        confirm.append({"workload": "+".join(names), "images_each": 8,
-                        "schedule_cpu_s": (time.process_time() - t0) / repeat})
-    return {"tasks": len(g), "one_run_cpu_s": {"old": old, "new": new}, "ratio_old_over_new": old / new,
-            "same_schedule": same, "portfolio_on_confirmation_workloads": confirm}
+        confirm.append(
+            {
+                "workload": "+".join(names),
+                "images_each": 8,
+                "schedule_cpu_s": (time.process_time() - t0) / repeat,
+            }
+        )
+    return {
+        "tasks": len(g),
+        "one_run_cpu_s": {"old": old, "new": new},
+        "ratio_old_over_new": old / new,
+        "same_schedule": same,
+        "portfolio_on_confirmation_workloads": confirm,
+    }
 
 
 def bench_reproduce(trees: dict[str, str], repeat: int) -> dict[str, object]:
@@ -106,13 +126,22 @@ def bench_tune(trees: dict[str, str], repeat: int) -> dict[str, object]:
                 t = json.loads(summary.read_text()).get("timings", {}) if summary.exists() else {}
                 if "search_cpu_s" in t and "confirm_cpu_s" in t:
                     inside = float(t["search_cpu_s"]) + float(t["confirm_cpu_s"])
-                    rows.append({"cpu_s": cpu, "search_cpu_s": t["search_cpu_s"],
-                                 "confirm_cpu_s": t["confirm_cpu_s"], "outside_share": 1 - inside / cpu})
+                    rows.append(
+                        {
+                            "cpu_s": cpu,
+                            "search_cpu_s": t["search_cpu_s"],
+                            "confirm_cpu_s": t["confirm_cpu_s"],
+                            "outside_share": 1 - inside / cpu,
+                        }
+                    )
                 else:
                     rows.append({"cpu_s": cpu})
         shares = [r["outside_share"] for r in rows if "outside_share" in r]
-        out[label] = {"median_cpu_s": statistics.median(r["cpu_s"] for r in rows),
-                      "median_outside_share": statistics.median(shares) if shares else None, "runs": rows}
+        out[label] = {
+            "median_cpu_s": statistics.median(r["cpu_s"] for r in rows),
+            "median_outside_share": statistics.median(shares) if shares else None,
+            "runs": rows,
+        }
     return out
 
 
@@ -125,9 +154,13 @@ def main() -> None:
     ap.add_argument("--out", default=str(HERE / "results" / "speed.json"))
     args = ap.parse_args()
     trees = dict(t.split("=", 1) for t in args.tree) or {"this": str(REPO / "src")}
-    result: dict[str, object] = {"machine": os.uname().machine, "cpus": os.cpu_count(),
-                                 "load_avg_start": os.getloadavg(), "trees": trees,
-                                 "sched": bench_sched(max(args.repeat, 2))}
+    result: dict[str, object] = {
+        "machine": os.uname().machine,
+        "cpus": os.cpu_count(),
+        "load_avg_start": os.getloadavg(),
+        "trees": trees,
+        "sched": bench_sched(max(args.repeat, 2)),
+    }
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     if not args.skip_reproduce:

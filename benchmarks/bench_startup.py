@@ -25,16 +25,26 @@ COMMANDS = [["--help"], ["presets", "--json"], ["zoo", "--json"], ["evaluate", "
 def cpu_seconds(src: Path, args: list[str]) -> float:
     """CPU seconds (user + system) of one `python -m dualopu.cli ARGS` process."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    subprocess.run([sys.executable, "-m", "dualopu.cli", *args], env={**os.environ, "PYTHONPATH": str(src)},
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+    subprocess.run(
+        [sys.executable, "-m", "dualopu.cli", *args],
+        env={**os.environ, "PYTHONPATH": str(src)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        check=True,
+    )
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def import_seconds(src: Path) -> float:
     """Total import time of `dualopu.cli --help` from ``-X importtime`` (sum of top-level imports)."""
-    res = subprocess.run([sys.executable, "-X", "importtime", "-m", "dualopu.cli", "--help"],
-                         env={**os.environ, "PYTHONPATH": str(src)}, capture_output=True, text=True, check=True)
+    res = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "dualopu.cli", "--help"],
+        env={**os.environ, "PYTHONPATH": str(src)},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     total_us = 0
     for line in res.stderr.splitlines():
         if not line.startswith("import time:") or "cumulative" in line:
@@ -60,8 +70,14 @@ def main() -> None:
     ap.add_argument("--out", default=str(HERE / "results" / "startup.json"))
     args = ap.parse_args()
     before, after = measure(Path(args.before), args.repeat), measure(Path(args.after), args.repeat)
-    result = {"before_src": args.before, "after_src": args.after, "repeat": args.repeat, "before": before,
-              "after": after, "ratio_before_over_after": {k: before[k] / after[k] for k in before}}
+    result = {
+        "before_src": args.before,
+        "after_src": args.after,
+        "repeat": args.repeat,
+        "before": before,
+        "after": after,
+        "ratio_before_over_after": {k: before[k] / after[k] for k in before},
+    }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))

@@ -63,10 +63,14 @@ NUMERIC_CASES = [
 ]
 
 
-@pytest.mark.parametrize(("base", "flag", "value", "fragment"), NUMERIC_CASES,
-                         ids=[f"{c[0][0]}{c[1]}={c[2]}" for c in NUMERIC_CASES])
-def test_numeric_flags_refused_in_one_line(base: list[str], flag: str, value: str, fragment: str,
-                                           tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(
+    ("base", "flag", "value", "fragment"),
+    NUMERIC_CASES,
+    ids=[f"{c[0][0]}{c[1]}={c[2]}" for c in NUMERIC_CASES],
+)
+def test_numeric_flags_refused_in_one_line(
+    base: list[str], flag: str, value: str, fragment: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     line = assert_one_line([*base, flag, value], flag, fragment)
     assert not any(tmp_path.iterdir()), "a refused command wrote something"
@@ -81,23 +85,40 @@ def test_bools_refused_where_ints_are_meant(base: list[str], flag: str) -> None:
     assert_one_line([*base, flag, "true"], flag)
 
 
-SHAPE_COMMANDS = [["inspect", "mobilenet_v2"], ["evaluate", "mobilenet_v2"], ["zoo"], SCHED, TUNE,
-                  ["compile", "mobilenet_v2", "-o", "p.json"], ["simulate", "mobilenet_v2"]]
+SHAPE_COMMANDS = [
+    ["inspect", "mobilenet_v2"],
+    ["evaluate", "mobilenet_v2"],
+    ["zoo"],
+    SCHED,
+    TUNE,
+    ["compile", "mobilenet_v2", "-o", "p.json"],
+    ["simulate", "mobilenet_v2"],
+]
 
 
 @pytest.mark.parametrize("base", SHAPE_COMMANDS, ids=[c[0] for c in SHAPE_COMMANDS])
-@pytest.mark.parametrize(("shape", "fragment"), [("1x3x224", "3 dims"), ("1x3x0x224", "positive"),
-                                                 ("1x3x224x-4", "positive"), ("2x3x224x224", "batch"),
-                                                 ("1x3x99999x224", "at most"), ("axb", "malformed")])
-def test_input_shapes_are_four_positive_dims(base: list[str], shape: str, fragment: str, tmp_path: Path,
-                                             monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(
+    ("shape", "fragment"),
+    [
+        ("1x3x224", "3 dims"),
+        ("1x3x0x224", "positive"),
+        ("1x3x224x-4", "positive"),
+        ("2x3x224x224", "batch"),
+        ("1x3x99999x224", "at most"),
+        ("axb", "malformed"),
+    ],
+)
+def test_input_shapes_are_four_positive_dims(
+    base: list[str], shape: str, fragment: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     assert_one_line([*base, "--input-shape", shape], shape, fragment)
 
 
 def test_input_size_is_an_alias_of_input_shape(tmp_path: Path) -> None:
-    res = runner.invoke(app, ["compile", "mobilenet_v2", "--input-size", "64", "--out", str(tmp_path / "p.json"),
-                              "--json"])
+    res = runner.invoke(
+        app, ["compile", "mobilenet_v2", "--input-size", "64", "--out", str(tmp_path / "p.json"), "--json"]
+    )
     assert res.exit_code == 0, res.output
     assert '"input_shape": [\n    1,\n    3,\n    64,\n    64\n  ]' in res.stdout
 
@@ -131,11 +152,14 @@ def test_oversized_inputs_refused_quickly(tmp_path: Path) -> None:
     assert_one_line(["validate", str(big_json), "--models", "mobilenet_v2", "--images", "1"], "MiB", "limit")
 
 
-@pytest.mark.parametrize(("edit", "fragment"), [
-    ("  pe_count: true\n", "boolean"),
-    ("  input_buffer_kib: .inf\n", "finite"),
-    ("  weight_buffer_kib: .nan\n", "finite"),
-])
+@pytest.mark.parametrize(
+    ("edit", "fragment"),
+    [
+        ("  pe_count: true\n", "boolean"),
+        ("  input_buffer_kib: .inf\n", "finite"),
+        ("  weight_buffer_kib: .nan\n", "finite"),
+    ],
+)
 def test_hardware_yaml_refuses_bools_and_non_finite(tmp_path: Path, edit: str, fragment: str) -> None:
     from dualopu.hw import load_hardware
 

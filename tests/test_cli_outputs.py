@@ -54,8 +54,12 @@ FILE_FLAGS = [
     (["compile", "mobilenet_v2"], "--out"),
     (["export", "mobilenet_v2"], ""),  # positional OUTPUT
 ]
-DIR_FLAGS = [(["tune", "squeezenet1_1", "--quiet"], "--out"), (["tune", "squeezenet1_1", "--quiet"], "-o"),
-             (["reproduce", "--quick"], "--out"), (["reproduce", "--quick"], "--output")]
+DIR_FLAGS = [
+    (["tune", "squeezenet1_1", "--quiet"], "--out"),
+    (["tune", "squeezenet1_1", "--quiet"], "-o"),
+    (["reproduce", "--quick"], "--out"),
+    (["reproduce", "--quick"], "--output"),
+]
 
 
 def _args(base: list[str], flag: str, value: str) -> list[str]:
@@ -79,8 +83,9 @@ def test_file_outputs_checked_first(base: list[str], flag: str, case: str, tmp_p
 
 @pytest.mark.parametrize(("base", "flag"), DIR_FLAGS, ids=[f"{b[0]}{f}" for b, f in DIR_FLAGS])
 @pytest.mark.parametrize("case", ["existing-file", "under-a-file", "read-only", "foreign-folder", "cwd"])
-def test_folder_outputs_checked_first(base: list[str], flag: str, case: str, tmp_path: Path,
-                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_folder_outputs_checked_first(
+    base: list[str], flag: str, case: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     (tmp_path / "a-file").write_text("keep")
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "thesis.tex").write_text("do not delete")
@@ -170,13 +175,26 @@ def test_output_dir_refuses_files_and_foreign_folders(tmp_path: Path) -> None:
 def test_killed_tune_overwrite_leaves_old_result(tmp_path: Path) -> None:
     """SIGKILL during `tune --overwrite` into a finished folder: the old result stays as it was."""
     out = tmp_path / "run"
-    cmd = [sys.executable, "-m", "dualopu.cli", "tune", "squeezenet1_1", "--quiet", "--json", "--confirm-top", "32",
-           "--out", str(out)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "dualopu.cli",
+        "tune",
+        "squeezenet1_1",
+        "--quiet",
+        "--json",
+        "--confirm-top",
+        "32",
+        "--out",
+        str(out),
+    ]
     first = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert first.returncode == 0, first.stderr
     before = _tree(out)
     env = {**os.environ, "DUALOPU_TUNE_THROTTLE_S": "0.2"}
-    proc = subprocess.Popen([*cmd, "--overwrite"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [*cmd, "--overwrite"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     stage = staging_path(out)
     deadline = time.time() + 120
     while not (stage / "tune.db").exists() and time.time() < deadline:

@@ -78,8 +78,9 @@ def test_area_breakdown_adds_up() -> None:
     reg, dw = hw.cores
     # regular core: PEs x (inputs x (MAC + adder) + per-PE fixed); no line buffer
     assert parts[0].pe_area == pytest.approx(48 * (16 * (am.mac_area + am.adder_area) + am.pe_fixed_area))
-    assert parts[1].pe_area == pytest.approx(16 * (16 * (am.mac_area + am.adder_area) + am.pe_fixed_area
-                                                   + am.line_buffer_area_per_pe))
+    assert parts[1].pe_area == pytest.approx(
+        16 * (16 * (am.mac_area + am.adder_area) + am.pe_fixed_area + am.line_buffer_area_per_pe)
+    )
     assert parts[0].sram_area == pytest.approx(320 * am.sram_area_per_kib)
     assert all(p.fixed_area == am.core_fixed_area for p in parts)
     assert sum(p.total for p in parts) == pytest.approx(total_area(hw))
@@ -109,6 +110,7 @@ def _set(path: str, value: Any) -> Any:
             del node[last]
         else:
             node[last] = value
+
     return mod
 
 
@@ -164,8 +166,9 @@ def _files(tmp_path: Path) -> dict[str, tuple[str, str]]:
     }
 
 
-@pytest.mark.parametrize("case", ["not_yaml", "top_level_list", "empty", "binary", "directory", "unknown_preset",
-                                  "missing_file"])
+@pytest.mark.parametrize(
+    "case", ["not_yaml", "top_level_list", "empty", "binary", "directory", "unknown_preset", "missing_file"]
+)
 def test_bad_hardware_source(case: str, tmp_path: Path) -> None:
     source, fragment = _files(tmp_path)[case]
     with pytest.raises(HardwareError, match=fragment.replace("(", r"\(")):
@@ -179,10 +182,24 @@ def _hw_with(cores: list[dict[str, Any]]) -> Hardware:
     return hardware_from_dict({"name": "custom", "cores": cores})
 
 
-_REG = dict(name="reg", type="regular", pe_count=64, input_size=16, input_buffer_kib=128, weight_buffer_kib=128,
-            output_buffer_kib=64)
-_DW = dict(name="dw", type="depthwise", pe_count=16, input_size=9, input_buffer_kib=64, weight_buffer_kib=8,
-           output_buffer_kib=32)
+_REG = dict(
+    name="reg",
+    type="regular",
+    pe_count=64,
+    input_size=16,
+    input_buffer_kib=128,
+    weight_buffer_kib=128,
+    output_buffer_kib=64,
+)
+_DW = dict(
+    name="dw",
+    type="depthwise",
+    pe_count=16,
+    input_size=9,
+    input_buffer_kib=64,
+    weight_buffer_kib=8,
+    output_buffer_kib=32,
+)
 
 
 def test_core_type_that_cannot_run_a_layer_kind(tmp_path: Path) -> None:
@@ -202,13 +219,16 @@ def test_core_type_that_cannot_run_a_layer_kind(tmp_path: Path) -> None:
         evaluate(net, _hw_with(no_post))
 
 
-@pytest.mark.parametrize(("core", "field"), [
-    (1, "input_buffer_kib"),   # 3 rows x 48 x 1 B of the first depthwise layer do not fit 0.1 KiB / 2
-    (1, "weight_buffer_kib"),
-    (0, "input_buffer_kib"),
-    (0, "weight_buffer_kib"),  # one output channel of 1280 x 320 weights: 320 B
-    (0, "output_buffer_kib"),
-])
+@pytest.mark.parametrize(
+    ("core", "field"),
+    [
+        (1, "input_buffer_kib"),  # 3 rows x 48 x 1 B of the first depthwise layer do not fit 0.1 KiB / 2
+        (1, "weight_buffer_kib"),
+        (0, "input_buffer_kib"),
+        (0, "weight_buffer_kib"),  # one output channel of 1280 x 320 weights: 320 B
+        (0, "output_buffer_kib"),
+    ],
+)
 def test_buffer_too_small_for_minimum_tile(core: int, field: str, tmp_path: Path) -> None:
     data = _preset_dict()
     data["cores"][core][field] = 0.005
@@ -231,8 +251,9 @@ def test_cli_process_exit_code_and_single_line(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump(data))
     for args in (["area", str(bad)], ["evaluate", "mobilenet_v2", "--hw", str(tmp_path)]):
-        res = subprocess.run([sys.executable, "-m", "dualopu.cli", *args], capture_output=True, text=True,
-                             timeout=120)
+        res = subprocess.run(
+            [sys.executable, "-m", "dualopu.cli", *args], capture_output=True, text=True, timeout=120
+        )
         assert res.returncode == 2, res.stderr
         lines = [x for x in res.stderr.splitlines() if x.strip()]
         assert len(lines) == 1 and "Traceback" not in res.stderr, res.stderr

@@ -17,7 +17,9 @@ from dualopu.ir.zoo import build
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "dualopu.cli", *args], capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "dualopu.cli", *args], capture_output=True, text=True, timeout=120
+    )
 
 
 def assert_user_error(res: subprocess.CompletedProcess[str], *fragments: str) -> None:
@@ -41,7 +43,10 @@ def test_inspect_table_and_json() -> None:
     assert res.returncode == 0 and "depthwise" in res.stdout
     res = run("inspect", "mobilenet_v2", "--input-shape", "1x3x96x96", "--json")
     data = json.loads(res.stdout)
-    assert data["model"] == "mobilenet_v2" and data["total_macs"] == build("mobilenet_v2", (1, 3, 96, 96)).total_macs
+    assert (
+        data["model"] == "mobilenet_v2"
+        and data["total_macs"] == build("mobilenet_v2", (1, 3, 96, 96)).total_macs
+    )
     layer = data["layers"][1]
     for key in ("name", "kind", "in_shape", "out_shape", "kernel", "stride", "groups", "macs"):
         assert key in layer
@@ -77,7 +82,9 @@ def test_truncated_onnx(tmp_path: Path) -> None:
 def _tiny_model(path: Path, op_node: onnx.NodeProto, dims: list[int | str], inits: list[TensorProto]) -> None:
     conv = helper.make_node("Conv", ["x", "w"], ["c"], name="conv0", kernel_shape=[3, 3], pads=[1, 1, 1, 1])
     graph = helper.make_graph(
-        [conv, op_node], "tiny", [helper.make_tensor_value_info("x", TensorProto.FLOAT, dims)],
+        [conv, op_node],
+        "tiny",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, dims)],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
         [numpy_helper.from_array(np.zeros((8, 3, 3, 3), np.float32), "w"), *inits],
     )
@@ -86,8 +93,12 @@ def _tiny_model(path: Path, op_node: onnx.NodeProto, dims: list[int | str], init
 
 def test_unsupported_operator_named(tmp_path: Path) -> None:
     path = tmp_path / "einsum.onnx"
-    _tiny_model(path, helper.make_node("Einsum", ["c", "c"], ["y"], name="my_einsum", equation="nchw,nchw->nchw"),
-                [1, 3, 16, 16], [])
+    _tiny_model(
+        path,
+        helper.make_node("Einsum", ["c", "c"], ["y"], name="my_einsum", equation="nchw,nchw->nchw"),
+        [1, 3, 16, 16],
+        [],
+    )
     assert_user_error(run("inspect", str(path)), "Einsum", "my_einsum")
 
 

@@ -64,7 +64,9 @@ def test_depthwise_and_grouped_costed_by_true_macs() -> None:
 
 
 @given(
-    cin=st.integers(1, 64), mult=st.integers(1, 4), k=st.sampled_from([1, 3, 5, 7]),
+    cin=st.integers(1, 64),
+    mult=st.integers(1, 4),
+    k=st.sampled_from([1, 3, 5, 7]),
     groups_pick=st.integers(0, 3),
 )
 def test_conv_kind_classification(cin: int, mult: int, k: int, groups_pick: int) -> None:

@@ -23,17 +23,42 @@ from dualopu.rtl.export import check_verilog, core_verilog, module_name, write_r
 from dualopu.rtl.params import core_rtl, pack
 from dualopu.rtl.requant import encode_mult, requant_int
 
-TINY = {"name": "tiny", "dram_bytes_per_cycle": 8, "cores": [
-    {"name": "regular", "type": "regular", "pe_count": 4, "input_size": 4, "ic_parallel": 8,
-     "input_buffer_kib": 2, "weight_buffer_kib": 1, "output_buffer_kib": 1},
-    {"name": "dw", "type": "depthwise", "pe_count": 2, "input_size": 9,
-     "input_buffer_kib": 1, "weight_buffer_kib": 1, "output_buffer_kib": 1}]}
+TINY = {
+    "name": "tiny",
+    "dram_bytes_per_cycle": 8,
+    "cores": [
+        {
+            "name": "regular",
+            "type": "regular",
+            "pe_count": 4,
+            "input_size": 4,
+            "ic_parallel": 8,
+            "input_buffer_kib": 2,
+            "weight_buffer_kib": 1,
+            "output_buffer_kib": 1,
+        },
+        {
+            "name": "dw",
+            "type": "depthwise",
+            "pe_count": 2,
+            "input_size": 9,
+            "input_buffer_kib": 1,
+            "weight_buffer_kib": 1,
+            "output_buffer_kib": 1,
+        },
+    ],
+}
 
 
 def test_requant_matches_float32() -> None:
     rng = np.random.default_rng(1)
-    accs = np.concatenate([rng.integers(-2**31, 2**31, 3000), rng.integers(-5000, 5000, 3000),
-                           np.array([0, 1, -1, 2**24 + 1, -(2**24) - 3, 2**31 - 1, -(2**31)])])
+    accs = np.concatenate(
+        [
+            rng.integers(-(2**31), 2**31, 3000),
+            rng.integers(-5000, 5000, 3000),
+            np.array([0, 1, -1, 2**24 + 1, -(2**24) - 3, 2**31 - 1, -(2**31)]),
+        ]
+    )
     for t, acc in enumerate(accs):
         m = np.float32(np.exp(rng.uniform(-25, 3))) if t % 5 else np.float32(2.0 ** -int(rng.integers(0, 20)))
         sig, e = encode_mult(float(m))
@@ -59,9 +84,22 @@ def test_tiny_verilog_elaborates(tmp_path: Path) -> None:
 
 
 def test_unified_core_elaborates(tmp_path: Path) -> None:
-    d = {"name": "u", "dram_bytes_per_cycle": 8, "cores": [
-        {"name": "unified", "type": "unified", "pe_count": 2, "input_size": 9, "ic_parallel": 9,
-         "input_buffer_kib": 1, "weight_buffer_kib": 1, "output_buffer_kib": 1}]}
+    d = {
+        "name": "u",
+        "dram_bytes_per_cycle": 8,
+        "cores": [
+            {
+                "name": "unified",
+                "type": "unified",
+                "pe_count": 2,
+                "input_size": 9,
+                "ic_parallel": 9,
+                "input_buffer_kib": 1,
+                "weight_buffer_kib": 1,
+                "output_buffer_kib": 1,
+            }
+        ],
+    }
     hw = hardware_from_dict(d)
     p = core_rtl(hw.cores[0], hw, 10)
     path = tmp_path / "u.v"
@@ -70,8 +108,11 @@ def test_unified_core_elaborates(tmp_path: Path) -> None:
 
 
 def test_rtl_cli_bad_hardware_is_one_line(tmp_path: Path) -> None:
-    res = subprocess.run([sys.executable, "-m", "dualopu.cli", "rtl", "no-such-hw", "--out", str(tmp_path)],
-                         capture_output=True, text=True)
+    res = subprocess.run(
+        [sys.executable, "-m", "dualopu.cli", "rtl", "no-such-hw", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+    )
     assert res.returncode == 2 and len(res.stderr.strip().splitlines()) == 1
 
 

@@ -44,14 +44,23 @@ def random_networks(draw: st.DrawFn):  # type: ignore[no-untyped-def]
             if not same:
                 continue
             y = draw(st.sampled_from(same))
-            names.append(b.eltwise(f"l{i}", LayerKind.ADD, x, y) if op == "add" else b.concat(f"l{i}", [x, y]))
+            names.append(
+                b.eltwise(f"l{i}", LayerKind.ADD, x, y) if op == "add" else b.concat(f"l{i}", [x, y])
+            )
     return b.build()
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(net=random_networks(), images=st.integers(1, 6), method=st.sampled_from(["heuristic", "sequential"]),
-       contention=st.booleans(), hw_name=st.sampled_from(["dual-opu", "single-opu"]))
-def test_random_dags_valid_and_above_bound(net, images: int, method: str, contention: bool, hw_name: str) -> None:  # type: ignore[no-untyped-def]
+@given(
+    net=random_networks(),
+    images=st.integers(1, 6),
+    method=st.sampled_from(["heuristic", "sequential"]),
+    contention=st.booleans(),
+    hw_name=st.sampled_from(["dual-opu", "single-opu"]),
+)
+def test_random_dags_valid_and_above_bound(
+    net, images: int, method: str, contention: bool, hw_name: str
+) -> None:  # type: ignore[no-untyped-def]
     hw = load_hardware(hw_name)
     w = Workload.single(net, images)
     s = schedule(w, hw, method, contention=contention)
@@ -74,15 +83,23 @@ def _corruptions(s: Schedule) -> dict[str, Schedule]:
     return {
         "overlap/dependency": dataclasses.replace(s, start=start, end=end),
         "shorter than cost": dataclasses.replace(s, end=shorter),
-        "missing task": dataclasses.replace(s, net=s.net[1:], image=s.image[1:], layer=s.layer[1:], core=s.core[1:],
-                                            start=s.start[1:], end=s.end[1:]),
+        "missing task": dataclasses.replace(
+            s,
+            net=s.net[1:],
+            image=s.image[1:],
+            layer=s.layer[1:],
+            core=s.core[1:],
+            start=s.start[1:],
+            end=s.end[1:],
+        ),
         "duplicate task": dataclasses.replace(s, layer=dup_layer),
         "wrong core": dataclasses.replace(s, core=np.where(s.core == 0, 1, 0)),
     }
 
 
-@pytest.mark.parametrize("kind", ["overlap/dependency", "shorter than cost", "missing task", "duplicate task",
-                                  "wrong core"])
+@pytest.mark.parametrize(
+    "kind", ["overlap/dependency", "shorter than cost", "missing task", "duplicate task", "wrong core"]
+)
 def test_validator_rejects_corrupted(kind: str) -> None:
     net = build("mobilenet_v2", (1, 3, 64, 64))
     w = Workload.single(net, 3)
@@ -116,7 +133,9 @@ def test_cpsat_optimal_and_heuristic_gap() -> None:
     assert exact.status in ("OPTIMAL", "FEASIBLE")
     assert exact.makespan_cycles >= lower_bound(w, DUAL).cycles - 1
     if exact.status == "OPTIMAL":
-        assert heur.makespan_cycles <= 1.05 * exact.makespan_cycles + len(exact.start)  # rounding to whole cycles
+        assert heur.makespan_cycles <= 1.05 * exact.makespan_cycles + len(
+            exact.start
+        )  # rounding to whole cycles
 
 
 def test_steady_state_period_between_bound_and_sequential() -> None:
@@ -137,13 +156,29 @@ def test_schedule_json_roundtrip() -> None:
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "dualopu.cli", *args], capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "dualopu.cli", *args], capture_output=True, text=True, timeout=300
+    )
 
 
 def test_cli_schedule_outputs(tmp_path: Path) -> None:
-    res = run("schedule", "mobilenet_v2,squeezenet1_1", "--hw", "dual-opu", "--images", "3", "--json",
-              "--gantt", str(tmp_path / "g.html"), "--gantt-png", str(tmp_path / "g.png"),
-              "--trace", str(tmp_path / "t.json"), "-o", str(tmp_path / "s.json"))
+    res = run(
+        "schedule",
+        "mobilenet_v2,squeezenet1_1",
+        "--hw",
+        "dual-opu",
+        "--images",
+        "3",
+        "--json",
+        "--gantt",
+        str(tmp_path / "g.html"),
+        "--gantt-png",
+        str(tmp_path / "g.png"),
+        "--trace",
+        str(tmp_path / "t.json"),
+        "-o",
+        str(tmp_path / "s.json"),
+    )
     assert res.returncode == 0, res.stderr
     data = json.loads(res.stdout)
     for key in ("makespan_cycles", "throughput_ips", "lower_bound_cycles", "core_utilization", "method"):

@@ -49,7 +49,6 @@ def print_json(obj: Any) -> None:
     sys.stdout.write(json.dumps(obj, indent=2, default=json_default) + "\n")
 
 
-
 # ---- ir: zoo, inspect, export ------------------------------------------------------
 
 
@@ -77,8 +76,13 @@ def zoo_cmd(
     for col in ("name", "MACs (M)", "params (M)", "layers", "depthwise"):
         table.add_column(col, justify="left" if col == "name" else "right")
     for r in rows:
-        table.add_row(r["name"], f"{r['macs'] / 1e6:.1f}", f"{r['params'] / 1e6:.3f}", str(r["layers"]),
-                      str(r["depthwise"]))
+        table.add_row(
+            r["name"],
+            f"{r['macs'] / 1e6:.1f}",
+            f"{r['params'] / 1e6:.3f}",
+            str(r["layers"]),
+            str(r["depthwise"]),
+        )
     console.print(table)
 
 
@@ -86,7 +90,9 @@ def zoo_cmd(
 @handle_errors
 def inspect_cmd(
     model: str = typer.Argument(..., help="built-in network name (see `dualopu zoo`) or an ONNX file"),
-    input_shape: str = typer.Option(None, "--input-shape", help="NxCxHxW, e.g. 1x3x224x224 (fixes dynamic dims)"),
+    input_shape: str = typer.Option(
+        None, "--input-shape", help="NxCxHxW, e.g. 1x3x224x224 (fixes dynamic dims)"
+    ),
     as_json: bool = typer.Option(False, "--json", help="print one JSON object (model, totals, layers)"),
 ) -> None:
     """Show a network's layers: kind, shapes, kernel, stride, groups, MACs, weights."""
@@ -103,16 +109,28 @@ def inspect_cmd(
         table.add_column(col, justify="left" if col in ("name", "kind", "act") else "right")
     for i, layer in enumerate(net.layers):
         table.add_row(
-            str(i), layer.name, layer.kind.value, _fmt_shape(layer.in_shape[1:]), _fmt_shape(layer.out_shape[1:]),
-            _fmt_shape(layer.kernel), str(layer.stride[0]), str(layer.groups), layer.activation or "",
-            f"{layer.macs:,}", f"{layer.weight_count:,}",
+            str(i),
+            layer.name,
+            layer.kind.value,
+            _fmt_shape(layer.in_shape[1:]),
+            _fmt_shape(layer.out_shape[1:]),
+            _fmt_shape(layer.kernel),
+            str(layer.stride[0]),
+            str(layer.groups),
+            layer.activation or "",
+            f"{layer.macs:,}",
+            f"{layer.weight_count:,}",
         )
     console.print(table)
     kinds = ", ".join(f"{k} {v}" for k, v in sorted(net.kind_counts().items()))
-    console.print(f"total MACs {net.total_macs:,}  params {net.total_params:,}  layers {len(net)} ({kinds})",
-                  highlight=False)
-    console.print("BatchNorm and activations are folded into their producer and costed as free "
-                  "post-processing.", style="dim")
+    console.print(
+        f"total MACs {net.total_macs:,}  params {net.total_params:,}  layers {len(net)} ({kinds})",
+        highlight=False,
+    )
+    console.print(
+        "BatchNorm and activations are folded into their producer and costed as free post-processing.",
+        style="dim",
+    )
 
 
 @app.command("export")
@@ -146,9 +164,19 @@ def presets_cmd(as_json: bool = typer.Option(False, "--json", help="print JSON")
     rows = []
     for name in list_presets():
         h = load_hardware(name)
-        rows.append({"name": name, "description": h.description, "macs_per_cycle": h.total_macs_per_cycle,
-                     "area": total_area(h), "clock_mhz": h.clock_mhz, "dram_bytes_per_cycle": h.dram_bytes_per_cycle,
-                     "cores": [f"{c.name}: {c.type.value} {c.dataflow} {c.pe_count} x {c.input_size}" for c in h.cores]})
+        rows.append(
+            {
+                "name": name,
+                "description": h.description,
+                "macs_per_cycle": h.total_macs_per_cycle,
+                "area": total_area(h),
+                "clock_mhz": h.clock_mhz,
+                "dram_bytes_per_cycle": h.dram_bytes_per_cycle,
+                "cores": [
+                    f"{c.name}: {c.type.value} {c.dataflow} {c.pe_count} x {c.input_size}" for c in h.cores
+                ],
+            }
+        )
     if as_json:
         print_json(rows)
         return
@@ -167,8 +195,9 @@ app.command("hw", hidden=True, help="Alias of `presets`.")(presets_cmd)
 @handle_errors
 def area_cmd(
     hw: str = typer.Argument("dual-opu", help="hardware preset name or YAML file"),
-    area_model: str = typer.Option(None, "--area-model",
-                                   help="mac-equivalent | fpga-xc7 (default: the description's area_model)"),
+    area_model: str = typer.Option(
+        None, "--area-model", help="mac-equivalent | fpga-xc7 (default: the description's area_model)"
+    ),
     as_json: bool = typer.Option(False, "--json", help="print JSON"),
 ) -> None:
     """Area breakdown of a processor: MAC-equivalent units (PEs, SRAM, fixed logic per core) or,
@@ -181,12 +210,22 @@ def area_cmd(
     hardware = load_hardware(hw)
     kind = area_model or hardware.area_model.kind
     if kind not in AREA_MODEL_KINDS:
-        raise DualOpuError(f"--area-model: unknown area model {kind!r} (one of: {', '.join(AREA_MODEL_KINDS)})")
+        raise DualOpuError(
+            f"--area-model: unknown area model {kind!r} (one of: {', '.join(AREA_MODEL_KINDS)})"
+        )
     parts = area_breakdown(hardware)
     rows = [
-        {"core": a.core, "type": c.type.value, "pe_count": c.pe_count, "input_size": c.input_size,
-         "macs_per_cycle": c.macs_per_cycle, "pe_area": a.pe_area, "sram_area": a.sram_area,
-         "fixed_area": a.fixed_area, "total_area": a.total}
+        {
+            "core": a.core,
+            "type": c.type.value,
+            "pe_count": c.pe_count,
+            "input_size": c.input_size,
+            "macs_per_cycle": c.macs_per_cycle,
+            "pe_area": a.pe_area,
+            "sram_area": a.sram_area,
+            "fixed_area": a.fixed_area,
+            "total_area": a.total,
+        }
         for a, c in zip(parts, hardware.cores)
     ]
     total = sum(a.total for a in parts)
@@ -199,21 +238,48 @@ def area_cmd(
         prov = load_table()["provenance"]
         totals = {k: round(sum(getattr(f, k) for f in fp), 1) for k in RESOURCES}
         if as_json:
-            print_json({"hardware": hardware.name, "area_model": kind, "family": load_table()["family"],
-                        "total": totals, "total_area": total, "cores": rows,
-                        "table": {"tool": prov["tool"], "date": prov["date"], "script": prov["script"]}})
+            print_json(
+                {
+                    "hardware": hardware.name,
+                    "area_model": kind,
+                    "family": load_table()["family"],
+                    "total": totals,
+                    "total_area": total,
+                    "cores": rows,
+                    "table": {"tool": prov["tool"], "date": prov["date"], "script": prov["script"]},
+                }
+            )
             return
-        table = Table(title=f"{hardware.name}: FPGA resources (xc7, fitted to Yosys synthesis; "
-                      "MAC-equivalents alongside)")
+        table = Table(
+            title=f"{hardware.name}: FPGA resources (xc7, fitted to Yosys synthesis; "
+            "MAC-equivalents alongside)"
+        )
         for col in ("core", "type", "PEs x in", "MACs", "DSP", "BRAM36", "LUT", "FF", "MAC-eq"):
             table.add_column(col, justify="left" if col in ("core", "type") else "right", no_wrap=True)
         for r in rows:
-            table.add_row(r["core"], r["type"], f"{r['pe_count']} x {r['input_size']}", str(r["macs_per_cycle"]),
-                          f"{r['dsp']:.0f}", f"{r['bram']:.1f}", f"{r['lut']:.0f}", f"{r['ff']:.0f}",
-                          f"{r['total_area']:.1f}")
-        table.add_row("total", "", "", str(hardware.total_macs_per_cycle), f"{totals['dsp']:.0f}",
-                      f"{totals['bram']:.1f}", f"{totals['lut']:.0f}", f"{totals['ff']:.0f}", f"{total:.1f}",
-                      style="bold")
+            table.add_row(
+                r["core"],
+                r["type"],
+                f"{r['pe_count']} x {r['input_size']}",
+                str(r["macs_per_cycle"]),
+                f"{r['dsp']:.0f}",
+                f"{r['bram']:.1f}",
+                f"{r['lut']:.0f}",
+                f"{r['ff']:.0f}",
+                f"{r['total_area']:.1f}",
+            )
+        table.add_row(
+            "total",
+            "",
+            "",
+            str(hardware.total_macs_per_cycle),
+            f"{totals['dsp']:.0f}",
+            f"{totals['bram']:.1f}",
+            f"{totals['lut']:.0f}",
+            f"{totals['ff']:.0f}",
+            f"{total:.1f}",
+            style="bold",
+        )
         console.print(table)
         return
     if as_json:
@@ -223,9 +289,19 @@ def area_cmd(
     for col in ("core", "type", "PEs x in", "MACs", "PE area", "SRAM", "fixed", "total"):
         table.add_column(col, justify="left" if col in ("core", "type") else "right", no_wrap=True)
     for r in rows:
-        table.add_row(r["core"], r["type"], f"{r['pe_count']} x {r['input_size']}", str(r["macs_per_cycle"]),
-                      f"{r['pe_area']:.1f}", f"{r['sram_area']:.1f}", f"{r['fixed_area']:.1f}", f"{r['total_area']:.1f}")
-    table.add_row("total", "", "", str(hardware.total_macs_per_cycle), "", "", "", f"{total:.1f}", style="bold")
+        table.add_row(
+            r["core"],
+            r["type"],
+            f"{r['pe_count']} x {r['input_size']}",
+            str(r["macs_per_cycle"]),
+            f"{r['pe_area']:.1f}",
+            f"{r['sram_area']:.1f}",
+            f"{r['fixed_area']:.1f}",
+            f"{r['total_area']:.1f}",
+        )
+    table.add_row(
+        "total", "", "", str(hardware.total_macs_per_cycle), "", "", "", f"{total:.1f}", style="bold"
+    )
     console.print(table)
 
 
@@ -265,17 +341,31 @@ def evaluate_cmd(
         table.add_column(col, justify="left" if col in ("layer", "kind", "core", "bound") else "right")
     for i, row in enumerate(frame.itertuples(index=False)):
         r: Any = row
-        table.add_row(str(i), r.layer, r.kind, r.core, f"{r.cycles:,.0f}", f"{r.compute_cycles:,.0f}",
-                      f"{r.memory_cycles:,.0f}", r.bound, f"{r.pe_efficiency:.2f}", f"{r.macs_per_dram_byte:.1f}")
+        table.add_row(
+            str(i),
+            r.layer,
+            r.kind,
+            r.core,
+            f"{r.cycles:,.0f}",
+            f"{r.compute_cycles:,.0f}",
+            f"{r.memory_cycles:,.0f}",
+            r.bound,
+            f"{r.pe_efficiency:.2f}",
+            f"{r.macs_per_dram_byte:.1f}",
+        )
     console.print(table)
     console.print(
         f"latency (layers in order) {summary['latency_cycles']:,.0f} cycles = {summary['latency_ms']:.3f} ms; "
         f"throughput bound with images interleaved {summary['throughput_bound_ips']:.1f} images/s",
         highlight=False,
     )
-    parts = ", ".join(f"{k} {v / summary['energy_uj_per_image']:.0%}" for k, v in summary["energy_breakdown_uj"].items())
-    console.print(f"energy {summary['energy_uj_per_image']:,.1f} uJ/image ({parts}), {summary['gops_per_watt']:.0f} GOPS/W",
-                  highlight=False)
+    parts = ", ".join(
+        f"{k} {v / summary['energy_uj_per_image']:.0%}" for k, v in summary["energy_breakdown_uj"].items()
+    )
+    console.print(
+        f"energy {summary['energy_uj_per_image']:,.1f} uJ/image ({parts}), {summary['gops_per_watt']:.0f} GOPS/W",
+        highlight=False,
+    )
     shuf = summary["channel_shuffle"]
     if shuf["count"]:
         console.print(
@@ -285,9 +375,12 @@ def evaluate_cmd(
             highlight=False,
         )
     for c in summary["cores"]:
-        console.print(f"  core {c['name']} ({c['type']}, {c['macs_per_cycle']} MACs/cycle): busy "
-                      f"{c['busy_cycles']:,.0f} cycles/image, PE efficiency {c['pe_efficiency']:.1%}, "
-                      f"{c['layers']} layers", highlight=False)
+        console.print(
+            f"  core {c['name']} ({c['type']}, {c['macs_per_cycle']} MACs/cycle): busy "
+            f"{c['busy_cycles']:,.0f} cycles/image, PE efficiency {c['pe_efficiency']:.1%}, "
+            f"{c['layers']} layers",
+            highlight=False,
+        )
 
 
 # ---- compiler + sim: compile, simulate ----------------------------------------------
@@ -300,8 +393,9 @@ def compile_cmd(
     hw: str = typer.Option("dual-opu", "--hw", help="hardware preset or YAML file"),
     output: str = typer.Option(..., "-o", "--output", "--out", help="program file to write (JSON)"),
     listing: bool = typer.Option(False, "--listing", help="print a human-readable program listing"),
-    input_shape: str = typer.Option(None, "--input-shape", "--input-size",
-                                    help="NxCxHxW, or N for 1x3xNxN; default: the model's"),
+    input_shape: str = typer.Option(
+        None, "--input-shape", "--input-size", help="NxCxHxW, or N for 1x3xNxN; default: the model's"
+    ),
     as_json: bool = typer.Option(False, "--json", help="print a JSON summary"),
 ) -> None:
     """Compile a network into per-core instruction programs (LOAD / COMPUTE / POST / STORE)."""
@@ -315,8 +409,11 @@ def compile_cmd(
     if as_json:
         print_json(summary)
     elif not listing:
-        console.print(f"wrote {output}: {summary['layers']} layers, {summary['instructions']} instructions, "
-                      f"{summary['macs']} MACs for {summary['model']} on {summary['hardware']}", highlight=False)
+        console.print(
+            f"wrote {output}: {summary['layers']} layers, {summary['instructions']} instructions, "
+            f"{summary['macs']} MACs for {summary['model']} on {summary['hardware']}",
+            highlight=False,
+        )
 
 
 @app.command("simulate")
@@ -324,13 +421,22 @@ def compile_cmd(
 def simulate_cmd(
     model: str = typer.Argument(..., help="built-in network name or ONNX file"),
     hw: str = typer.Option("dual-opu", "--hw", help="hardware preset or YAML file"),
-    functional: bool = typer.Option(False, "--functional", help="also run the INT8 functional simulator "
-                                    "(random weights) and compare with onnxruntime bit for bit"),
-    input_shape: str = typer.Option(None, "--input-shape", "--input-size",
-                                    help="NxCxHxW, or N for 1x3xNxN; default: the model's"),
-    program: str = typer.Option(None, "--program", help="a program file from `dualopu compile` (else compile)"),
+    functional: bool = typer.Option(
+        False,
+        "--functional",
+        help="also run the INT8 functional simulator "
+        "(random weights) and compare with onnxruntime bit for bit",
+    ),
+    input_shape: str = typer.Option(
+        None, "--input-shape", "--input-size", help="NxCxHxW, or N for 1x3xNxN; default: the model's"
+    ),
+    program: str = typer.Option(
+        None, "--program", help="a program file from `dualopu compile` (else compile)"
+    ),
     seed: int = typer.Option(0, "--seed", help="seed of the random weights and input (--functional)"),
-    as_json: bool = typer.Option(False, "--json", help="print JSON (cycles_sim, cycles_analytical, layers, ...)"),
+    as_json: bool = typer.Option(
+        False, "--json", help="print JSON (cycles_sim, cycles_analytical, layers, ...)"
+    ),
 ) -> None:
     """Cycle-simulate a compiled network (event-driven, shared DRAM) against the analytical model."""
     from pathlib import Path
@@ -342,6 +448,7 @@ def simulate_cmd(
         print_json(res)
     else:
         render_simulation(console, res)
+
 
 # ---- sched: schedule, validate -------------------------------------------------------
 
@@ -361,7 +468,9 @@ def _workload(models: str, images: int, input_shape: str | None) -> Any:
 @app.command("schedule")
 @handle_errors
 def schedule_cmd(
-    models: str = typer.Argument(..., help="one or more networks, comma-separated (built-in names or ONNX files)"),
+    models: str = typer.Argument(
+        ..., help="one or more networks, comma-separated (built-in names or ONNX files)"
+    ),
     hw: str = typer.Option("dual-opu", "--hw", help="hardware preset name or YAML file"),
     images: int = typer.Option(16, "--images", help="images of each network"),
     method: str = typer.Option("heuristic", "--method", help="heuristic | sequential | cpsat"),
@@ -371,9 +480,12 @@ def schedule_cmd(
     gantt: str = typer.Option(None, "--gantt", help="write an interactive Gantt chart (HTML)"),
     gantt_png: str = typer.Option(None, "--gantt-png", help="write a Gantt chart (PNG)"),
     trace: str = typer.Option(None, "--trace", help="write a Perfetto/Chrome trace (JSON, ui.perfetto.dev)"),
-    output: str = typer.Option(None, "-o", "--output", "--out", help="write the schedule (JSON) for `dualopu validate`"),
-    no_simulate: bool = typer.Option(False, "--no-simulate",
-                                     help="skip re-timing the schedule on the multi-core cycle simulator"),
+    output: str = typer.Option(
+        None, "-o", "--output", "--out", help="write the schedule (JSON) for `dualopu validate`"
+    ),
+    no_simulate: bool = typer.Option(
+        False, "--no-simulate", help="skip re-timing the schedule on the multi-core cycle simulator"
+    ),
     as_json: bool = typer.Option(False, "--json", help="print JSON"),
 ) -> None:
     """Schedule layers of many images (and networks) concurrently on the cores, with a lower bound.
@@ -410,15 +522,22 @@ def schedule_cmd(
         f"{', '.join(summary['networks'])} x {images} images on {hardware.name} ({method}, {summary['status']}): "
         f"makespan {summary['makespan_cycles']:,.0f} cycles, {summary['throughput_ips']:.1f} images/s, "
         f"{summary['fraction_of_bound']:.1%} of the lower bound {summary['lower_bound_cycles']:,.0f}; "
-        f"{summary['energy_uj_per_image']:,.1f} uJ/image", highlight=False)
+        f"{summary['energy_uj_per_image']:,.1f} uJ/image",
+        highlight=False,
+    )
     if summary.get("simulated_makespan_cycles") is None and "simulation_error" in summary:
         console.print(f"  cycle simulator: not run ({summary['simulation_error']})", highlight=False)
     elif "simulated_makespan_cycles" in summary:
-        console.print(f"  cycle simulator: {summary['simulated_makespan_cycles']:,.0f} cycles "
-                      f"({summary['simulated_vs_scheduled']:+.2%} vs the schedule)", highlight=False)
+        console.print(
+            f"  cycle simulator: {summary['simulated_makespan_cycles']:,.0f} cycles "
+            f"({summary['simulated_vs_scheduled']:+.2%} vs the schedule)",
+            highlight=False,
+        )
     for name, util in summary["core_utilization"].items():
-        console.print(f"  {name}: utilization {util:.1%}, PE efficiency {summary['core_pe_efficiency'][name]:.1%}",
-                      highlight=False)
+        console.print(
+            f"  {name}: utilization {util:.1%}, PE efficiency {summary['core_pe_efficiency'][name]:.1%}",
+            highlight=False,
+        )
 
 
 @app.command("validate")
@@ -442,7 +561,9 @@ def validate_cmd(
         raise DualOpuError(f"{schedule_file}: cannot read ({type(exc).__name__})") from None
     result = S.Schedule.from_json(text)
     S.validate(result, _workload(models, images, input_shape), load_hardware(hw))
-    console.print(f"valid: {len(result.start)} tasks, makespan {result.makespan_cycles:,.0f} cycles", highlight=False)
+    console.print(
+        f"valid: {len(result.start)} tasks, makespan {result.makespan_cycles:,.0f} cycles", highlight=False
+    )
 
 
 # ---- tune: tune -----------------------------------------------------------------------
@@ -451,36 +572,68 @@ def validate_cmd(
 @app.command("tune")
 @handle_errors
 def tune_cmd(
-    models: str = typer.Argument(..., help="network(s) to tune for, comma-separated (one image of each per round)"),
+    models: str = typer.Argument(
+        ..., help="network(s) to tune for, comma-separated (one image of each per round)"
+    ),
     area: float = typer.Option(None, "--area", help="area budget in MAC-equivalents (see `dualopu area`)"),
-    budget_text: str = typer.Option(None, "--budget", help="budget: MAC-equivalents (as --area) or FPGA resources "
-                                    "of the fpga-xc7 table, any of dsp=N,bram=N,lut=N,ff=N (and area=N)"),
-    like: str = typer.Option(None, "--like", help="use the area of this hardware as the budget (default dual-opu); "
-                             "it is also always a candidate when it has the same cores (and fits --budget)"),
-    cores: str = typer.Option("regular,depthwise", "--cores",
-                              help="cores to size, any number: e.g. regular,depthwise | unified | unified:systolic | "
-                                   "regular,regular,depthwise | regular,depthwise,unified"),
-    space: str = typer.Option(None, "--space", help="design space YAML (per core kind: pe_count {min,max} or list, "
-                              "input_size, ic_parallel, *_buffer_kib lists; dram_bytes_per_cycle, clock_mhz lists)"),
-    method: str = typer.Option("auto", "--method", help="auto (exhaustive while it fits, else optuna) | exhaustive | "
-                               "optuna"),
+    budget_text: str = typer.Option(
+        None,
+        "--budget",
+        help="budget: MAC-equivalents (as --area) or FPGA resources "
+        "of the fpga-xc7 table, any of dsp=N,bram=N,lut=N,ff=N (and area=N)",
+    ),
+    like: str = typer.Option(
+        None,
+        "--like",
+        help="use the area of this hardware as the budget (default dual-opu); "
+        "it is also always a candidate when it has the same cores (and fits --budget)",
+    ),
+    cores: str = typer.Option(
+        "regular,depthwise",
+        "--cores",
+        help="cores to size, any number: e.g. regular,depthwise | unified | unified:systolic | "
+        "regular,regular,depthwise | regular,depthwise,unified",
+    ),
+    space: str = typer.Option(
+        None,
+        "--space",
+        help="design space YAML (per core kind: pe_count {min,max} or list, "
+        "input_size, ic_parallel, *_buffer_kib lists; dram_bytes_per_cycle, clock_mhz lists)",
+    ),
+    method: str = typer.Option(
+        "auto", "--method", help="auto (exhaustive while it fits, else optuna) | exhaustive | optuna"
+    ),
     trials: int = typer.Option(300, "--trials", help="Optuna trials"),
     seed: int = typer.Option(0, "--seed", help="random seed (Optuna)"),
-    objective: str = typer.Option("throughput", "--objective", help="throughput | latency | efficiency | energy "
-                                  "(uJ/image) | edp (energy x period)"),
-    out: str = typer.Option("tune-out", "--out", "-o", "--output",
-                            help="folder: best.yaml, candidates.csv, pareto.csv, summary.json, tune.png, tune.db"),
+    objective: str = typer.Option(
+        "throughput",
+        "--objective",
+        help="throughput | latency | efficiency | energy (uJ/image) | edp (energy x period)",
+    ),
+    out: str = typer.Option(
+        "tune-out",
+        "--out",
+        "-o",
+        "--output",
+        help="folder: best.yaml, candidates.csv, pareto.csv, summary.json, tune.png, tune.db",
+    ),
     resume: bool = typer.Option(False, "--resume", help="continue an interrupted run in --out"),
     overwrite: bool = typer.Option(False, "--overwrite", help="discard the results already in --out"),
-    executor: str = typer.Option("local", "--executor", help="where candidates are scheduled: local (all cores) | "
-                                 "dask://HOST:PORT"),
-    confirm_top: int = typer.Option(32, "--confirm-top", help="K: best candidates by the bound confirmed by schedules"),
+    executor: str = typer.Option(
+        "local", "--executor", help="where candidates are scheduled: local (all cores) | dask://HOST:PORT"
+    ),
+    confirm_top: int = typer.Option(
+        32, "--confirm-top", help="K: best candidates by the bound confirmed by schedules"
+    ),
     dram: float = typer.Option(None, "--dram", help="override the DRAM bandwidth (bytes/cycle)"),
     images: int = typer.Option(8, "--images", help="images per network when confirming the best candidates"),
     input_shape: str = typer.Option(None, "--input-shape", help="NxCxHxW for every model"),
     plot: bool = typer.Option(False, "--plot", help="also draw tune.png (front and confirmed candidates)"),
-    simulate: bool = typer.Option(True, "--simulate/--no-simulate", help="replay the winner's schedule on the "
-                                  "multi-core cycle simulator (simulated_makespan_cycles)"),
+    simulate: bool = typer.Option(
+        True,
+        "--simulate/--no-simulate",
+        help="replay the winner's schedule on the multi-core cycle simulator (simulated_makespan_cycles)",
+    ),
     as_json: bool = typer.Option(False, "--json", help="print JSON"),
     quiet: bool = typer.Option(False, "--quiet", help="no progress lines"),
 ) -> None:
@@ -514,30 +667,62 @@ def tune_cmd(
             err_console.print(msg, highlight=False)
 
     with output_dir(out, resume=resume, keep_partial=True, carry=not overwrite) as stage:  # atomic --out
-        result = tune(nets, budget, cores, space=space, method=method, trials=trials, seed=seed, out=stage,
-                      resume=resume, overwrite=overwrite, executor=executor, objective=objective, dram=dram,
-                      preset=like, confirm_top=confirm_top, confirm_images=images, progress=progress, plot=plot,
-                      simulate=hook)
+        result = tune(
+            nets,
+            budget,
+            cores,
+            space=space,
+            method=method,
+            trials=trials,
+            seed=seed,
+            out=stage,
+            resume=resume,
+            overwrite=overwrite,
+            executor=executor,
+            objective=objective,
+            dram=dram,
+            preset=like,
+            confirm_top=confirm_top,
+            confirm_images=images,
+            progress=progress,
+            plot=plot,
+            simulate=hook,
+        )
     result.files = {k: published(v, stage, out) for k, v in result.files.items()}
     if as_json:
         print_json(result.to_dict())
         return
     used = result.resources
-    fit = (f"area {result.area:.1f} of {budget:.1f}" if isinstance(budget, float) else
-           "uses " + ", ".join(f"{k} {used[k]:,.0f} of {v:,.0f}" for k, v in budget.items()))
-    console.print(f"best: {result.best.description}; {fit}; scheduled "
-                  f"{result.throughput_ips:.1f} images/s (bound {result.bound_ips:.1f}; preset "
-                  f"{result.preset_ips or float('nan'):.1f}); {result.evaluated:,} combinations in "
-                  f"{result.seconds:.1f} s", highlight=False)
+    fit = (
+        f"area {result.area:.1f} of {budget:.1f}"
+        if isinstance(budget, float)
+        else "uses " + ", ".join(f"{k} {used[k]:,.0f} of {v:,.0f}" for k, v in budget.items())
+    )
+    console.print(
+        f"best: {result.best.description}; {fit}; scheduled "
+        f"{result.throughput_ips:.1f} images/s (bound {result.bound_ips:.1f}; preset "
+        f"{result.preset_ips or float('nan'):.1f}); {result.evaluated:,} combinations in "
+        f"{result.seconds:.1f} s",
+        highlight=False,
+    )
     sim = result.simulated
-    console.print(f"energy {result.energy_uj_per_image:,.1f} uJ/image (objective {result.objective})"
-                  + (f"; makespan {sim['makespan_cycles']:,.0f} cycles scheduled, "
-                     f"{sim['simulated_makespan_cycles'] or float('nan'):,.0f} simulated" if sim else ""),
-                  highlight=False)
+    console.print(
+        f"energy {result.energy_uj_per_image:,.1f} uJ/image (objective {result.objective})"
+        + (
+            f"; makespan {sim['makespan_cycles']:,.0f} cycles scheduled, "
+            f"{sim['simulated_makespan_cycles'] or float('nan'):,.0f} simulated"
+            if sim
+            else ""
+        ),
+        highlight=False,
+    )
     for note in result.notes:
         console.print(f"note: {note}", highlight=False)
-    console.print(f"wrote {result.files.get('best_hw')} (use with --hw), {result.files.get('candidates_csv')}, "
-                  f"{result.files.get('pareto_csv')}, {result.files.get('pareto_energy_csv')}", highlight=False)
+    console.print(
+        f"wrote {result.files.get('best_hw')} (use with --hw), {result.files.get('candidates_csv')}, "
+        f"{result.files.get('pareto_csv')}, {result.files.get('pareto_energy_csv')}",
+        highlight=False,
+    )
 
 
 # ---- tune: sweep ----------------------------------------------------------------------
@@ -547,18 +732,32 @@ def tune_cmd(
 @handle_errors
 def sweep_cmd(
     grid: str = typer.Option(None, "--grid", help="sweep grid YAML (fields as the flags below, lists)"),
-    workloads: str = typer.Option(None, "--workloads", help="';'-separated workloads; a mix joins networks with '+'"),
-    families: str = typer.Option(None, "--families", help="';'-separated --cores lists, e.g. 'regular,depthwise;unified'"),
-    areas: str = typer.Option(None, "--areas", help="';'-separated area scales of --like's area, e.g. '0.75;1;1.5'"),
+    workloads: str = typer.Option(
+        None, "--workloads", help="';'-separated workloads; a mix joins networks with '+'"
+    ),
+    families: str = typer.Option(
+        None, "--families", help="';'-separated --cores lists, e.g. 'regular,depthwise;unified'"
+    ),
+    areas: str = typer.Option(
+        None, "--areas", help="';'-separated area scales of --like's area, e.g. '0.75;1;1.5'"
+    ),
     drams: str = typer.Option(None, "--drams", help="';'-separated DRAM bandwidths (bytes/cycle)"),
     clocks: str = typer.Option(None, "--clocks", help="';'-separated clocks (MHz)"),
-    like: str = typer.Option(None, "--like", help="reference design whose area the scales multiply (dual-opu)"),
+    like: str = typer.Option(
+        None, "--like", help="reference design whose area the scales multiply (dual-opu)"
+    ),
     images: int = typer.Option(None, "--images", help="images per network when confirming"),
-    confirm_top: int = typer.Option(None, "--confirm-top", help="K candidates confirmed by schedules per point"),
+    confirm_top: int = typer.Option(
+        None, "--confirm-top", help="K candidates confirmed by schedules per point"
+    ),
     input_shape: str = typer.Option(None, "--input-shape", help="NxCxHxW for every model"),
-    out: str = typer.Option("sweep-out", "--out", "-o", "--output", help="folder: points/, sweep.csv/json/png"),
+    out: str = typer.Option(
+        "sweep-out", "--out", "-o", "--output", help="folder: points/, sweep.csv/json/png"
+    ),
     resume: bool = typer.Option(False, "--resume", help="continue an interrupted sweep in --out"),
-    executor: str = typer.Option("local", "--executor", help="local (all cores) | dask://HOST:PORT (a task a point)"),
+    executor: str = typer.Option(
+        "local", "--executor", help="local (all cores) | dask://HOST:PORT (a task a point)"
+    ),
     as_json: bool = typer.Option(False, "--json", help="print the table as JSON"),
     quiet: bool = typer.Option(False, "--quiet", help="no progress lines"),
 ) -> None:
@@ -569,18 +768,44 @@ def sweep_cmd(
     from dualopu.clikit.outputs import MARKER
     from dualopu.tune.sweep import load_grid, parse_list, sweep
 
-    g = load_grid(grid, workloads=parse_list(workloads, str), families=parse_list(families, str),
-                  area_scales=parse_list(areas), dram_bytes_per_cycle=parse_list(drams), clock_mhz=parse_list(clocks),
-                  like=like, images=images, confirm_top=confirm_top, input_shape=input_shape)
+    g = load_grid(
+        grid,
+        workloads=parse_list(workloads, str),
+        families=parse_list(families, str),
+        area_scales=parse_list(areas),
+        dram_bytes_per_cycle=parse_list(drams),
+        clock_mhz=parse_list(clocks),
+        like=like,
+        images=images,
+        confirm_top=confirm_top,
+        input_shape=input_shape,
+    )
     Path(out).mkdir(parents=True, exist_ok=True)
     (Path(out) / MARKER).touch()  # a folder dualopu wrote: --resume may continue it
-    table = sweep(g, out, executor=executor, resume=resume,
-                  progress=None if quiet or as_json else (lambda m: err_console.print(m, highlight=False)))
+    table = sweep(
+        g,
+        out,
+        executor=executor,
+        resume=resume,
+        progress=None if quiet or as_json else (lambda m: err_console.print(m, highlight=False)),
+    )
     if as_json:
         print_json(json.loads(str(table.drop(columns=["seconds"]).to_json(orient="records"))))
         return
-    console.print(table[["workload", "family", "area_scale", "dram_bytes_per_cycle", "clock_mhz", "throughput_ips",
-                         "design"]].to_string(index=False), highlight=False)
+    console.print(
+        table[
+            [
+                "workload",
+                "family",
+                "area_scale",
+                "dram_bytes_per_cycle",
+                "clock_mhz",
+                "throughput_ips",
+                "design",
+            ]
+        ].to_string(index=False),
+        highlight=False,
+    )
     console.print(f"wrote {out}/sweep.csv, sweep.json, sweep.png", highlight=False)
 
 
@@ -590,12 +815,23 @@ def sweep_cmd(
 @app.command("reproduce")
 @handle_errors
 def reproduce_cmd(
-    out: str = typer.Option("reproduce-out", "--out", "-o", "--output",
-                            help="folder for report.md, report.html, CSV/JSON, figures (replaced when complete)"),
-    quick: bool = typer.Option(False, "--quick", help="three networks, one mix, short sweeps (under a minute)"),
+    out: str = typer.Option(
+        "reproduce-out",
+        "--out",
+        "-o",
+        "--output",
+        help="folder for report.md, report.html, CSV/JSON, figures (replaced when complete)",
+    ),
+    quick: bool = typer.Option(
+        False, "--quick", help="three networks, one mix, short sweeps (under a minute)"
+    ),
     as_json: bool = typer.Option(False, "--json", help="print the headline numbers as JSON"),
-    store: str = typer.Option(None, "--store", help="folder keeping every tuned design (one JSON each): "
-                              "a later or killed run reuses them instead of tuning again"),
+    store: str = typer.Option(
+        None,
+        "--store",
+        help="folder keeping every tuned design (one JSON each): "
+        "a later or killed run reuses them instead of tuning again",
+    ),
 ) -> None:
     """Redo the seed paper's experiments on the built-in zoo: tuned dual-core vs tuned same-area
     baselines, multi-network mixes, ablations and sensitivity sweeps, as a report with figures."""
@@ -618,8 +854,14 @@ def reproduce_cmd(
         Path(store).mkdir(parents=True, exist_ok=True)
         (Path(store) / MARKER).touch()  # a folder dualopu wrote: --store may reuse it
         extra["store"] = store
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-                  console=err_console, transient=True, disable=as_json) as bar:
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=True,
+        disable=as_json,
+    ) as bar:
         task = bar.add_task("starting", total=None)
         with output_dir(out) as stage:  # the old report stays intact until the new one is complete
             summary = reproduce(stage, quick=quick, progress=stage_progress(bar, task, err_console), **extra)
@@ -639,7 +881,6 @@ def reproduce_cmd(
     console.print(f"report: {summary['report']}  (HTML: {summary['html']})", highlight=False)
 
 
-
 # ---- rtl (body in dualopu.rtl.command) --------------------------------------------------
 
 
@@ -657,8 +898,14 @@ def rtl_cmd(
     with --synth, FPGA resources (DSP, BRAM, LUT, FF) per core from Yosys synth_xilinx (7-series)."""
     from dualopu.rtl.command import run_rtl
 
-    result = run_rtl(hw, out, synth=synth, line_width=line_width, timeout_s=timeout_s,
-                     progress=lambda msg: err_console.print(msg, highlight=False))
+    result = run_rtl(
+        hw,
+        out,
+        synth=synth,
+        line_width=line_width,
+        timeout_s=timeout_s,
+        progress=lambda msg: err_console.print(msg, highlight=False),
+    )
     if as_json:
         print_json(result)
         return

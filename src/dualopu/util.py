@@ -62,8 +62,9 @@ def check_input_size(path: str | Path, max_bytes: int, what: str) -> None:
     except OSError:
         return  # missing/unreadable: the reader reports it with its own message
     if p.is_file() and size > max_bytes:
-        raise InputTooLargeError(f"{p}: {size / 2**20:.1f} MiB is larger than the {max_bytes / 2**20:g} MiB "
-                                 f"limit for a {what}")
+        raise InputTooLargeError(
+            f"{p}: {size / 2**20:.1f} MiB is larger than the {max_bytes / 2**20:g} MiB limit for a {what}"
+        )
 
 
 def read_text_limited(path: str | Path, max_bytes: int, what: str) -> str:
@@ -104,8 +105,10 @@ def parse_input_shape(text: str) -> tuple[int, int, int, int]:
     if dims[0] != 1:
         raise ShapeError(f"input shape {text!r}: batch must be 1 (one image; the scheduler handles many)")
     if dims[1] > MAX_INPUT_CHANNELS or max(dims[2:]) > MAX_INPUT_HW:
-        raise ShapeError(f"input shape {text!r}: at most {MAX_INPUT_CHANNELS} channels and "
-                         f"{MAX_INPUT_HW} x {MAX_INPUT_HW} pixels")
+        raise ShapeError(
+            f"input shape {text!r}: at most {MAX_INPUT_CHANNELS} channels and "
+            f"{MAX_INPUT_HW} x {MAX_INPUT_HW} pixels"
+        )
     return dims[0], dims[1], dims[2], dims[3]
 
 

@@ -60,7 +60,9 @@ def one_line(exc: BaseException) -> str | None:
     if isinstance(exc, RecursionError):
         return "input nested too deeply to parse (RecursionError); is it a dualopu file?"
     if isinstance(exc, sqlite3.DatabaseError):
-        return f"result store unreadable ({_first_line(exc)}): corrupt or not a dualopu store; use a new --out"
+        return (
+            f"result store unreadable ({_first_line(exc)}): corrupt or not a dualopu store; use a new --out"
+        )
     if isinstance(exc, (OSError, TimeoutError)) and _from_dask(exc):
         return f"Dask: {_first_line(exc)} (is the scheduler running, and dualopu installed on the workers?)"
     if isinstance(exc, FileNotFoundError):
@@ -143,8 +145,14 @@ class DualOpuGroup(TyperGroup):
         for name, cmd in self.commands.items():
             _guard(name, cmd)
 
-    def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
-             standalone_mode: bool = True, **extra: Any) -> Any:
+    def main(
+        self,
+        args: Any = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         try:

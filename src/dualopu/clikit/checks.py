@@ -80,8 +80,9 @@ class Range:
 
 #: Parameter name -> accepted range, shared by every command.
 NUMERIC: dict[str, Range] = {
-    "images": Range(1, MAX_IMAGES, True, unit="images per network",
-                    why="the scheduler's time grows with images x layers"),
+    "images": Range(
+        1, MAX_IMAGES, True, unit="images per network", why="the scheduler's time grows with images x layers"
+    ),
     "trials": Range(1, MAX_TRIALS, True, unit="trials"),
     "chunk_size": Range(1, MAX_CHUNK_SIZE, True, unit="configurations per chunk"),
     "confirm_top": Range(1, MAX_CONFIRM_TOP, True, unit="candidates", why="each one is a schedule"),

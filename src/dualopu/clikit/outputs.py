@@ -42,8 +42,22 @@ from dualopu.errors import DualOpuError
 #: File written in every folder made by `output_dir`, so that a later run may replace it.
 MARKER = ".dualopu-output"
 #: Files that identify a folder written by an older dualopu (before the marker existed).
-KNOWN_RESULTS = frozenset({"tune.db", "best.yaml", "points.csv", "report.md", "results.json", "sweep.db",
-                           "sweep.csv", "sweep.json", "sweep.spec.json", "points", "run.json", "rtl.json"})
+KNOWN_RESULTS = frozenset(
+    {
+        "tune.db",
+        "best.yaml",
+        "points.csv",
+        "report.md",
+        "results.json",
+        "sweep.db",
+        "sweep.csv",
+        "sweep.json",
+        "sweep.spec.json",
+        "points",
+        "run.json",
+        "rtl.json",
+    }
+)
 
 
 class OutputError(DualOpuError):
@@ -67,7 +81,9 @@ def _check_writable_dir(directory: Path, flag: str, target: Path) -> None:
     try:
         fd, probe = tempfile.mkstemp(dir=base, prefix=".dualopu-probe-")
     except OSError as exc:
-        raise OutputError(f"{flag} {target}: cannot write in {base} ({exc.strerror or type(exc).__name__})") from None
+        raise OutputError(
+            f"{flag} {target}: cannot write in {base} ({exc.strerror or type(exc).__name__})"
+        ) from None
     os.close(fd)
     os.unlink(probe)
 
@@ -113,8 +129,14 @@ def staging_path(path: str | Path) -> Path:
 
 
 @contextmanager
-def output_dir(path: str | Path, *, resume: bool = False, keep_partial: bool = False, carry: bool = False,
-               flag: str = "--out") -> Iterator[Path]:
+def output_dir(
+    path: str | Path,
+    *,
+    resume: bool = False,
+    keep_partial: bool = False,
+    carry: bool = False,
+    flag: str = "--out",
+) -> Iterator[Path]:
     """Yield a temporary sibling folder; on success it replaces ``path`` in one rename.
 
     - success: the old ``path`` (if any) is moved aside, the staging folder renamed to ``path``,

@@ -25,6 +25,8 @@ def stage_progress(bar: Any, task: Any, console: Console, quiet: bool = False) -
         if quiet or console.is_terminal or message == last[0]:
             return
         last[0] = message
-        console.print(f"[{time.perf_counter() - t0:7.1f} s] {escape(message)}", highlight=False, soft_wrap=True)
+        console.print(
+            f"[{time.perf_counter() - t0:7.1f} s] {escape(message)}", highlight=False, soft_wrap=True
+        )
 
     return report

@@ -16,7 +16,9 @@ from dualopu.util import write_atomic
 Weights = dict[str, dict[str, np.ndarray]]
 
 
-def _act_nodes(act: str | None, x: str, out: str, name: str, inits: list[TensorProto]) -> list[onnx.NodeProto]:
+def _act_nodes(
+    act: str | None, x: str, out: str, name: str, inits: list[TensorProto]
+) -> list[onnx.NodeProto]:
     """Nodes applying ``act`` to tensor ``x`` producing ``out`` (identity when None)."""
     if act is None:
         return [helper.make_node("Identity", [x], [out], name=f"{name}/identity")]
@@ -24,18 +26,24 @@ def _act_nodes(act: str | None, x: str, out: str, name: str, inits: list[TensorP
         return [helper.make_node("Relu", [x], [out], name=f"{name}/relu")]
     if act == "relu6":
         lo, hi = f"{name}/clip_min", f"{name}/clip_max"
-        inits += [numpy_helper.from_array(np.array(0.0, np.float32), lo),
-                  numpy_helper.from_array(np.array(6.0, np.float32), hi)]
+        inits += [
+            numpy_helper.from_array(np.array(0.0, np.float32), lo),
+            numpy_helper.from_array(np.array(6.0, np.float32), hi),
+        ]
         return [helper.make_node("Clip", [x, lo, hi], [out], name=f"{name}/clip")]
     if act == "hardswish":
         return [helper.make_node("HardSwish", [x], [out], name=f"{name}/hardswish")]
     if act == "hardsigmoid":
-        return [helper.make_node("HardSigmoid", [x], [out], name=f"{name}/hardsigmoid", alpha=1 / 6, beta=0.5)]
+        return [
+            helper.make_node("HardSigmoid", [x], [out], name=f"{name}/hardsigmoid", alpha=1 / 6, beta=0.5)
+        ]
     if act == "sigmoid":
         return [helper.make_node("Sigmoid", [x], [out], name=f"{name}/sigmoid")]
     if act == "silu":
-        return [helper.make_node("Sigmoid", [x], [f"{name}/sig"], name=f"{name}/sigmoid"),
-                helper.make_node("Mul", [x, f"{name}/sig"], [out], name=f"{name}/mul")]
+        return [
+            helper.make_node("Sigmoid", [x], [f"{name}/sig"], name=f"{name}/sigmoid"),
+            helper.make_node("Mul", [x, f"{name}/sig"], [out], name=f"{name}/mul"),
+        ]
     raise ValueError(f"unknown activation {act!r}")
 
 
@@ -84,17 +92,36 @@ def build_onnx(net: Network, weights: Weights | None = None, seed: int = 0) -> o
                 inits.append(numpy_helper.from_array(w["bias"], f"{name}.bias"))
                 conv_in.append(f"{name}.bias")
             conv_out = f"{name}/conv" if layer.bn_params else raw
-            nodes.append(helper.make_node(
-                "Conv", conv_in, [conv_out], name=name, kernel_shape=list(layer.kernel), strides=list(layer.stride),
-                pads=list(layer.padding), dilations=list(layer.dilation), group=layer.groups))
+            nodes.append(
+                helper.make_node(
+                    "Conv",
+                    conv_in,
+                    [conv_out],
+                    name=name,
+                    kernel_shape=list(layer.kernel),
+                    strides=list(layer.stride),
+                    pads=list(layer.padding),
+                    dilations=list(layer.dilation),
+                    group=layer.groups,
+                )
+            )
             if layer.bn_params:
                 c = layer.out_channels
-                for suffix, val in (("scale", np.ones(c)), ("bias", np.zeros(c)), ("mean", np.zeros(c)),
-                                    ("var", np.ones(c))):
+                for suffix, val in (
+                    ("scale", np.ones(c)),
+                    ("bias", np.zeros(c)),
+                    ("mean", np.zeros(c)),
+                    ("var", np.ones(c)),
+                ):
                     inits.append(numpy_helper.from_array(val.astype(np.float32), f"{name}.bn.{suffix}"))
-                nodes.append(helper.make_node(
-                    "BatchNormalization", [conv_out] + [f"{name}.bn.{s}" for s in ("scale", "bias", "mean", "var")],
-                    [raw], name=f"{name}/bn"))
+                nodes.append(
+                    helper.make_node(
+                        "BatchNormalization",
+                        [conv_out] + [f"{name}.bn.{s}" for s in ("scale", "bias", "mean", "var")],
+                        [raw],
+                        name=f"{name}/bn",
+                    )
+                )
         elif layer.kind is LayerKind.FC:
             w = weights[name]
             inits.append(numpy_helper.from_array(w["weight"], f"{name}.weight"))
@@ -106,28 +133,55 @@ def build_onnx(net: Network, weights: Weights | None = None, seed: int = 0) -> o
         elif layer.kind is LayerKind.POOL:
             if layer.op == "global_avgpool":
                 if flat_for_fc(layer):
-                    nodes.append(helper.make_node("ReduceMean", ins, [raw], name=name, axes=[2, 3], keepdims=0))
+                    nodes.append(
+                        helper.make_node("ReduceMean", ins, [raw], name=name, axes=[2, 3], keepdims=0)
+                    )
                 else:
                     nodes.append(helper.make_node("GlobalAveragePool", ins, [raw], name=name))
             else:
-                extra: dict[str, Any] = {"count_include_pad": int(layer.attrs.get("count_include_pad", False))} \
-                    if layer.op == "avgpool" else {}
-                nodes.append(helper.make_node(
-                    "MaxPool" if layer.op == "maxpool" else "AveragePool", ins, [raw], name=name,
-                    kernel_shape=list(layer.kernel), strides=list(layer.stride), pads=list(layer.padding),
-                    ceil_mode=int(layer.attrs.get("ceil_mode", False)), **extra))
+                extra: dict[str, Any] = (
+                    {"count_include_pad": int(layer.attrs.get("count_include_pad", False))}
+                    if layer.op == "avgpool"
+                    else {}
+                )
+                nodes.append(
+                    helper.make_node(
+                        "MaxPool" if layer.op == "maxpool" else "AveragePool",
+                        ins,
+                        [raw],
+                        name=name,
+                        kernel_shape=list(layer.kernel),
+                        strides=list(layer.stride),
+                        pads=list(layer.padding),
+                        ceil_mode=int(layer.attrs.get("ceil_mode", False)),
+                        **extra,
+                    )
+                )
         elif layer.kind in (LayerKind.ADD, LayerKind.MUL):
-            nodes.append(helper.make_node("Add" if layer.kind is LayerKind.ADD else "Mul", ins, [raw], name=name))
+            nodes.append(
+                helper.make_node("Add" if layer.kind is LayerKind.ADD else "Mul", ins, [raw], name=name)
+            )
         elif layer.kind is LayerKind.CONCAT:
             nodes.append(helper.make_node("Concat", ins, [raw], name=name, axis=1))
         elif layer.kind is LayerKind.ACTIVATION and layer.op == "affine":
-            c = layer.out_channels  # identity statistics: a BatchNormalization the importer reads back as affine
-            for suffix, val in (("scale", np.ones(c)), ("bias", np.zeros(c)), ("mean", np.zeros(c)),
-                                ("var", np.ones(c))):
+            c = (
+                layer.out_channels
+            )  # identity statistics: a BatchNormalization the importer reads back as affine
+            for suffix, val in (
+                ("scale", np.ones(c)),
+                ("bias", np.zeros(c)),
+                ("mean", np.zeros(c)),
+                ("var", np.ones(c)),
+            ):
                 inits.append(numpy_helper.from_array(val.astype(np.float32), f"{name}.bn.{suffix}"))
-            nodes.append(helper.make_node(
-                "BatchNormalization", [ins[0]] + [f"{name}.bn.{s}" for s in ("scale", "bias", "mean", "var")],
-                [raw], name=name))
+            nodes.append(
+                helper.make_node(
+                    "BatchNormalization",
+                    [ins[0]] + [f"{name}.bn.{s}" for s in ("scale", "bias", "mean", "var")],
+                    [raw],
+                    name=name,
+                )
+            )
         elif layer.kind is LayerKind.ACTIVATION:
             nodes += _act_nodes(layer.activation, ins[0], name, name, inits)
             continue
@@ -135,17 +189,27 @@ def build_onnx(net: Network, weights: Weights | None = None, seed: int = 0) -> o
             consts = {"starts": layer.attrs["start"], "ends": layer.attrs["end"], "axes": 1}
             for k, v in consts.items():
                 inits.append(numpy_helper.from_array(np.array([v], np.int64), f"{name}.{k}"))
-            nodes.append(helper.make_node("Slice", [ins[0], f"{name}.starts", f"{name}.ends", f"{name}.axes"], [raw],
-                                          name=name))
+            nodes.append(
+                helper.make_node(
+                    "Slice", [ins[0], f"{name}.starts", f"{name}.ends", f"{name}.axes"], [raw], name=name
+                )
+            )
         elif layer.op == "channel_shuffle":
             _, c, h, w_ = layer.out_shape
             g = int(layer.attrs["groups"])
-            inits += [numpy_helper.from_array(np.array([1, g, c // g, h, w_], np.int64), f"{name}.shape5"),
-                      numpy_helper.from_array(np.array([1, c, h, w_], np.int64), f"{name}.shape4")]
-            nodes += [helper.make_node("Reshape", [ins[0], f"{name}.shape5"], [f"{name}/r5"], name=f"{name}/reshape"),
-                      helper.make_node("Transpose", [f"{name}/r5"], [f"{name}/t"], name=f"{name}/transpose",
-                                       perm=[0, 2, 1, 3, 4]),
-                      helper.make_node("Reshape", [f"{name}/t", f"{name}.shape4"], [raw], name=name)]
+            inits += [
+                numpy_helper.from_array(np.array([1, g, c // g, h, w_], np.int64), f"{name}.shape5"),
+                numpy_helper.from_array(np.array([1, c, h, w_], np.int64), f"{name}.shape4"),
+            ]
+            nodes += [
+                helper.make_node(
+                    "Reshape", [ins[0], f"{name}.shape5"], [f"{name}/r5"], name=f"{name}/reshape"
+                ),
+                helper.make_node(
+                    "Transpose", [f"{name}/r5"], [f"{name}/t"], name=f"{name}/transpose", perm=[0, 2, 1, 3, 4]
+                ),
+                helper.make_node("Reshape", [f"{name}/t", f"{name}.shape4"], [raw], name=name),
+            ]
         elif layer.op == "flatten":
             nodes.append(helper.make_node("Flatten", ins, [raw], name=name, axis=1))
         else:
@@ -157,13 +221,23 @@ def build_onnx(net: Network, weights: Weights | None = None, seed: int = 0) -> o
             nodes += _act_nodes(act, raw, name, name, inits)
 
     out_shapes = {layer.name: layer.out_shape for layer in net.layers}
-    outputs = [helper.make_tensor_value_info(o, TensorProto.FLOAT,
-                                             [1, out_shapes[o][1]] if net.layer(o).out_shape[2:] == (1, 1)
-                                             and net.layer(o).kind in (LayerKind.FC, LayerKind.SHUFFLE)
-                                             else list(out_shapes[o])) for o in net.outputs]
+    outputs = [
+        helper.make_tensor_value_info(
+            o,
+            TensorProto.FLOAT,
+            [1, out_shapes[o][1]]
+            if net.layer(o).out_shape[2:] == (1, 1) and net.layer(o).kind in (LayerKind.FC, LayerKind.SHUFFLE)
+            else list(out_shapes[o]),
+        )
+        for o in net.outputs
+    ]
     graph = helper.make_graph(
-        nodes, net.name, [helper.make_tensor_value_info(net.input_name, TensorProto.FLOAT, list(net.input_shape))],
-        outputs, inits)
+        nodes,
+        net.name,
+        [helper.make_tensor_value_info(net.input_name, TensorProto.FLOAT, list(net.input_shape))],
+        outputs,
+        inits,
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="dualopu")
     model.ir_version = 8
     return model

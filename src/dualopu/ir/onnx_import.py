@@ -57,19 +57,63 @@ def _int_div(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 _UNARY: dict[str, Callable[[np.ndarray], np.ndarray]] = {
-    "Floor": np.floor, "Ceil": np.ceil, "Sqrt": np.sqrt, "Neg": np.negative, "Abs": np.abs, "Not": np.logical_not,
-    "Round": np.round, "Reciprocal": np.reciprocal, "Sign": np.sign, "Relu": lambda x: np.maximum(x, 0),
+    "Floor": np.floor,
+    "Ceil": np.ceil,
+    "Sqrt": np.sqrt,
+    "Neg": np.negative,
+    "Abs": np.abs,
+    "Not": np.logical_not,
+    "Round": np.round,
+    "Reciprocal": np.reciprocal,
+    "Sign": np.sign,
+    "Relu": lambda x: np.maximum(x, 0),
 }
 _BINARY: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
-    "Add": np.add, "Sub": np.subtract, "Mul": np.multiply, "Pow": np.power, "Equal": np.equal, "Less": np.less,
-    "Greater": np.greater, "LessOrEqual": np.less_equal, "GreaterOrEqual": np.greater_equal, "And": np.logical_and,
-    "Or": np.logical_or, "Xor": np.logical_xor,
+    "Add": np.add,
+    "Sub": np.subtract,
+    "Mul": np.multiply,
+    "Pow": np.power,
+    "Equal": np.equal,
+    "Less": np.less,
+    "Greater": np.greater,
+    "LessOrEqual": np.less_equal,
+    "GreaterOrEqual": np.greater_equal,
+    "And": np.logical_and,
+    "Or": np.logical_or,
+    "Xor": np.logical_xor,
 }
-_VARIADIC: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {"Max": np.maximum, "Min": np.minimum,
-                                                                        "Sum": np.add}
-_STRUCTURAL = {"Shape", "Size", "Gather", "Unsqueeze", "Squeeze", "Concat", "Cast", "Div", "Mod", "Slice", "Constant",
-               "ConstantOfShape", "Range", "Reshape", "Identity", "Clip", "Where", "Expand", "Tile", "Transpose",
-               "ReduceProd", "ReduceSum", "ReduceMin", "ReduceMax", "Flatten"}
+_VARIADIC: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
+    "Max": np.maximum,
+    "Min": np.minimum,
+    "Sum": np.add,
+}
+_STRUCTURAL = {
+    "Shape",
+    "Size",
+    "Gather",
+    "Unsqueeze",
+    "Squeeze",
+    "Concat",
+    "Cast",
+    "Div",
+    "Mod",
+    "Slice",
+    "Constant",
+    "ConstantOfShape",
+    "Range",
+    "Reshape",
+    "Identity",
+    "Clip",
+    "Where",
+    "Expand",
+    "Tile",
+    "Transpose",
+    "ReduceProd",
+    "ReduceSum",
+    "ReduceMin",
+    "ReduceMax",
+    "Flatten",
+}
 #: Operators the constant evaluator runs (on constants only; on activations each has its own handler or none).
 CONST_OPS = frozenset(_STRUCTURAL | set(_UNARY) | set(_BINARY) | set(_VARIADIC))
 
@@ -85,7 +129,9 @@ def _check_input_shape(shape: Any) -> Shape:
     if any(isinstance(d, bool) or not isinstance(d, int | np.integer) or d <= 0 for d in shape):
         raise ShapeError(f"input shape {list(shape)}: every dim must be a positive integer")
     if int(shape[0]) != 1:
-        raise ShapeError(f"input shape {list(shape)}: batch must be 1 (one image; the scheduler handles many)")
+        raise ShapeError(
+            f"input shape {list(shape)}: batch must be 1 (one image; the scheduler handles many)"
+        )
     return (1, int(shape[1]), int(shape[2]), int(shape[3]))
 
 
@@ -132,14 +178,19 @@ class _Importer:
     # ---- checks before the walk ------------------------------------------------------------
     def _check_unique_outputs(self, inits: set[str]) -> None:
         """Every tensor has one producer: a second writer would make the walk cost a graph that is not there."""
-        producer: dict[str, Any] = {self.input_name: "the graph input", **{i: "an initializer" for i in inits}}
+        producer: dict[str, Any] = {
+            self.input_name: "the graph input",
+            **{i: "an initializer" for i in inits},
+        }
         for node in self.model.graph.node:
             for o in node.output:
                 if o and o in producer:
                     prev = producer[o]
                     prev = prev if isinstance(prev, str) else f"node {prev.name!r}"
-                    raise ModelError(f"node {node.name!r} ({node.op_type}): output {o!r} is also produced by "
-                                     f"{prev}; every tensor needs a single producer")
+                    raise ModelError(
+                        f"node {node.name!r} ({node.op_type}): output {o!r} is also produced by "
+                        f"{prev}; every tensor needs a single producer"
+                    )
                 producer[o] = node
 
     def _input_shape(self, vi: Any, given: Shape | None) -> Shape:
@@ -150,18 +201,23 @@ class _Importer:
         if given is not None:
             given = _check_input_shape(given)
             if static[1] is not None and static[1] != given[1]:
-                raise ShapeError(f"input shape {'x'.join(map(str, given))} has {given[1]} channels; the model's "
-                                 f"input {vi.name!r} has {static[1]}")
+                raise ShapeError(
+                    f"input shape {'x'.join(map(str, given))} has {given[1]} channels; the model's "
+                    f"input {vi.name!r} has {static[1]}"
+                )
             self.resized = any(s is not None and s != v for s, v in zip(static[2:], given[2:]))
             return given
         bad = [k for k, s in enumerate(static) if s is not None and s <= 0 and k > 0]
         if bad:
-            raise ModelError(f"input {vi.name!r}: static dim {bad[0]} is {static[bad[0]]}; pass --input-shape "
-                             "1xCxHxW")
+            raise ModelError(
+                f"input {vi.name!r}: static dim {bad[0]} is {static[bad[0]]}; pass --input-shape 1xCxHxW"
+            )
         if any(s is None for s in static[1:]):
             names = [d.dim_param or "?" for d, s in zip(dims, static) if s is None]
-            raise ShapeError(f"input {vi.name!r} has dynamic dims ({', '.join(names)}); pass --input-shape "
-                             "1xCxHxW (e.g. 1x3x224x224)")
+            raise ShapeError(
+                f"input {vi.name!r} has dynamic dims ({', '.join(names)}); pass --input-shape "
+                "1xCxHxW (e.g. 1x3x224x224)"
+            )
         assert static[1] is not None and static[2] is not None and static[3] is not None
         return (1, static[1], static[2], static[3])
 
@@ -184,8 +240,10 @@ class _Importer:
     def const(self, tensor: str, node: Any) -> np.ndarray:
         if tensor in self.consts:
             return self.consts[tensor]
-        raise UnsupportedOperatorError(f"operator {node.op_type} (node {node.name!r}): input {tensor!r} is not "
-                                       "a constant we can evaluate")
+        raise UnsupportedOperatorError(
+            f"operator {node.op_type} (node {node.name!r}): input {tensor!r} is not "
+            "a constant we can evaluate"
+        )
 
     def dims_of(self, tensor: str, node: Any) -> tuple[int, ...]:
         """Dims of a constant (weights are known by dims only)."""
@@ -248,8 +306,13 @@ class _Importer:
             raise ModelError("a graph output is not produced by a layer we understood")
         if self.pending:
             raise ModelError(f"unfinished Reshape/Transpose pattern at {sorted(self.pending)[0]!r}")
-        net = Network(name=self.b.name, input_shape=self.b.input_shape, layers=tuple(self.b.layers),
-                      input_name=self.input_name, outputs=tuple(o for o in outs if o))
+        net = Network(
+            name=self.b.name,
+            input_shape=self.b.input_shape,
+            layers=tuple(self.b.layers),
+            input_name=self.input_name,
+            outputs=tuple(o for o in outs if o),
+        )
         net.validate()
         return net
 
@@ -284,11 +347,15 @@ class _Importer:
             if "value" in a:
                 out = a["value"]
             elif "value_ints" in a or "value_floats" in a:
-                out = np.array(a.get("value_ints", a.get("value_floats")),
-                               dtype=np.int64 if "value_ints" in a else np.float32)
+                out = np.array(
+                    a.get("value_ints", a.get("value_floats")),
+                    dtype=np.int64 if "value_ints" in a else np.float32,
+                )
             elif "value_int" in a or "value_float" in a:
-                out = np.array(a.get("value_int", a.get("value_float")),
-                               dtype=np.int64 if "value_int" in a else np.float32)
+                out = np.array(
+                    a.get("value_int", a.get("value_float")),
+                    dtype=np.int64 if "value_int" in a else np.float32,
+                )
             else:
                 raise self.refuse(node, "Constant of a kind other than a tensor, int(s) or float(s)")
             self.consts[node.output[0]] = np.asarray(out)
@@ -340,7 +407,11 @@ class _Importer:
             axes: Any = a.get("axes", xs[1] if len(xs) > 1 else None)
             if op == "Unsqueeze":
                 return np.expand_dims(x, tuple(int(v) for v in np.atleast_1d(axes)))
-            return np.squeeze(x, tuple(int(v) for v in np.atleast_1d(axes))) if axes is not None else np.squeeze(x)
+            return (
+                np.squeeze(x, tuple(int(v) for v in np.atleast_1d(axes)))
+                if axes is not None
+                else np.squeeze(x)
+            )
         if op == "Concat":
             return np.concatenate([np.atleast_1d(v) for v in xs if v is not None], axis=a.get("axis", 0))
         if op == "Cast":
@@ -365,7 +436,11 @@ class _Importer:
             return np.tile(x, tuple(int(v) for v in xs[1]))
         if op.startswith("Reduce"):
             axes = a.get("axes", xs[1] if len(xs) > 1 else None)
-            ax = None if axes is None or len(np.atleast_1d(axes)) == 0 else tuple(int(v) for v in np.atleast_1d(axes))
+            ax = (
+                None
+                if axes is None or len(np.atleast_1d(axes)) == 0
+                else tuple(int(v) for v in np.atleast_1d(axes))
+            )
             fn = {"ReduceProd": np.prod, "ReduceSum": np.sum, "ReduceMin": np.min, "ReduceMax": np.max}[op]
             return fn(x, axis=ax, keepdims=bool(a.get("keepdims", 1)))
         if op == "ConstantOfShape":
@@ -385,7 +460,9 @@ class _Importer:
         return x[tuple(sl)]
 
     # ---- convolution and its folded neighbours -------------------------------------------
-    def _ints(self, node: Any, a: dict[str, Any], key: str, default: list[int], n: int, minimum: int) -> list[int]:
+    def _ints(
+        self, node: Any, a: dict[str, Any], key: str, default: list[int], n: int, minimum: int
+    ) -> list[int]:
         v = a.get(key, default)
         if not isinstance(v, list) or len(v) != n or any(int(x) < minimum for x in v):
             raise self.bad(node, f"{key}={v} must be {n} integers >= {minimum}")
@@ -402,7 +479,9 @@ class _Importer:
         n, cin, h, w = self.b.shapes[x]
         cout, wcin, kh, kw = (int(d) for d in wdims)
         if "kernel_shape" in a and list(a["kernel_shape"]) != [kh, kw]:
-            raise self.bad(node, f"kernel_shape={a['kernel_shape']} disagrees with weights of dims {list(wdims)}")
+            raise self.bad(
+                node, f"kernel_shape={a['kernel_shape']} disagrees with weights of dims {list(wdims)}"
+            )
         if min(cout, wcin, kh, kw) < 1:
             raise self.bad(node, f"weights with dims {list(wdims)}")
         sh, sw = self._ints(node, a, "strides", [1, 1], 2, 1)
@@ -413,8 +492,11 @@ class _Importer:
         if cin % g or cout % g:
             raise self.bad(node, f"group={g} does not divide the {cin} input and {cout} output channels")
         if wcin * g != cin:
-            raise self.bad(node, f"weights {list(wdims)} with group={g} expect {wcin * g} input channels; "
-                                 f"the input {ins[0]!r} has {cin}")
+            raise self.bad(
+                node,
+                f"weights {list(wdims)} with group={g} expect {wcin * g} input channels; "
+                f"the input {ins[0]!r} has {cin}",
+            )
         pt, pl, pb, pr = self._ints(node, a, "pads", [0, 0, 0, 0], 4, 0)
         auto = str(a.get("auto_pad", "NOTSET"))
         ext_h, ext_w = dh * (kh - 1) + 1, dw * (kw - 1) + 1
@@ -439,19 +521,38 @@ class _Importer:
             bn_params = 2 * self.pre_bn.pop(ins[0])
             fused += ("BatchNormalization",)
         if ext_h > h + pt + pb or ext_w > w + pl + pr:
-            raise self.bad(node, f"kernel extent {ext_h}x{ext_w} (kernel {kh}x{kw}, dilation {dh}x{dw}) is larger "
-                                 f"than the padded input {h + pt + pb}x{w + pl + pr}")
+            raise self.bad(
+                node,
+                f"kernel extent {ext_h}x{ext_w} (kernel {kh}x{kw}, dilation {dh}x{dw}) is larger "
+                f"than the padded input {h + pt + pb}x{w + pl + pr}",
+            )
         ho = (h + pt + pb - ext_h) // sh + 1
         wo = (w + pl + pr - ext_w) // sw + 1
         has_bias = len(ins) > 2 and bool(ins[2])
         if has_bias and self.dims_of(ins[2], node) != (cout,):
-            raise self.bad(node, f"bias of dims {list(self.dims_of(ins[2], node))} for {cout} output channels")
-        self.add(node, Layer(
-            name=self.unique(node), kind=conv_kind(cin, cout, g, (kh, kw)), op="conv", inputs=(x,),
-            in_shapes=((n, cin, h, w),), out_shape=(n, cout, ho, wo), kernel=(kh, kw), stride=(sh, sw),
-            padding=(pt, pl, pb, pr), dilation=(dh, dw), groups=g, has_bias=has_bias, attrs={"bias": has_bias},
-            fused=fused, bn_params=bn_params,
-        ))
+            raise self.bad(
+                node, f"bias of dims {list(self.dims_of(ins[2], node))} for {cout} output channels"
+            )
+        self.add(
+            node,
+            Layer(
+                name=self.unique(node),
+                kind=conv_kind(cin, cout, g, (kh, kw)),
+                op="conv",
+                inputs=(x,),
+                in_shapes=((n, cin, h, w),),
+                out_shape=(n, cout, ho, wo),
+                kernel=(kh, kw),
+                stride=(sh, sw),
+                padding=(pt, pl, pb, pr),
+                dilation=(dh, dw),
+                groups=g,
+                has_bias=has_bias,
+                attrs={"bias": has_bias},
+                fused=fused,
+                bn_params=bn_params,
+            ),
+        )
 
     def _sole_conv_user(self, tensor: str) -> Any | None:
         """The one Conv reading ``tensor`` as its data input, if that is its only reader."""
@@ -467,23 +568,32 @@ class _Importer:
         a = attrs(node)
         x = self.layer_of(ins[0], node)
         if str(a.get("mode", "constant")) != "constant":
-            raise self.refuse(node, f"Pad mode {a.get('mode')!r}: only a zero constant pad before a Conv is folded")
-        pads_v = self.const(ins[1], node) if len(ins) > 1 and ins[1] else np.array(a.get("pads", []), np.int64)
+            raise self.refuse(
+                node, f"Pad mode {a.get('mode')!r}: only a zero constant pad before a Conv is folded"
+            )
+        pads_v = (
+            self.const(ins[1], node) if len(ins) > 1 and ins[1] else np.array(a.get("pads", []), np.int64)
+        )
         value = self.const(ins[2], node) if len(ins) > 2 and ins[2] else np.array(a.get("value", 0.0))
         if value.size > 1 or float(value.reshape(-1)[0] if value.size else 0.0) != 0.0:
-            raise self.refuse(node, f"Pad with constant value {value.tolist()}: only zero padding folds into a Conv")
+            raise self.refuse(
+                node, f"Pad with constant value {value.tolist()}: only zero padding folds into a Conv"
+            )
         pads = [int(v) for v in np.asarray(pads_v).reshape(-1)]
         axes = [int(v) % 4 for v in self.const(ins[3], node)] if len(ins) > 3 and ins[3] else [0, 1, 2, 3]
         if len(pads) != 2 * len(axes):
             raise self.bad(node, f"pads {pads} for {len(axes)} axes")
-        begin, end = dict(zip(axes, pads[: len(axes)])), dict(zip(axes, pads[len(axes):]))
+        begin, end = dict(zip(axes, pads[: len(axes)])), dict(zip(axes, pads[len(axes) :]))
         if any(begin.get(k, 0) or end.get(k, 0) for k in (0, 1)):
             raise self.refuse(node, f"Pad {pads} pads the batch or channel axis")
         if any(v < 0 for v in pads):
             raise self.refuse(node, f"Pad {pads} with negative pads (a crop)")
         if self._sole_conv_user(node.output[0]) is None:
-            raise self.refuse(node, "a Pad that does not feed a single Conv: only a zero Pad before a convolution "
-                                    "is folded (into its pads)")
+            raise self.refuse(
+                node,
+                "a Pad that does not feed a single Conv: only a zero Pad before a convolution "
+                "is folded (into its pads)",
+            )
         self.pad_of[node.output[0]] = (begin.get(2, 0), begin.get(3, 0), end.get(2, 0), end.get(3, 0))
         self.alias[node.output[0]] = x
 
@@ -502,13 +612,19 @@ class _Importer:
         # 1. after a conv / FC: fold into its producer (the usual case)
         layer = self._foldable(x_t)
         if layer is not None and layer.kind in MAC_KINDS:
-            self._replace(layer.name, bn_params=layer.bn_params + 2 * c, fused=(*layer.fused, "BatchNormalization"))
+            self._replace(
+                layer.name, bn_params=layer.bn_params + 2 * c, fused=(*layer.fused, "BatchNormalization")
+            )
             self.alias[out] = layer.name
             return
         # 2. after a concat of convs read by nothing else: per-channel, so each conv takes its slice
         prod = self.layer(x)
-        if (prod is not None and prod.kind is LayerKind.CONCAT and self._external_uses(x) == 1
-                and self._fold_concat_bn(prod)):
+        if (
+            prod is not None
+            and prod.kind is LayerKind.CONCAT
+            and self._external_uses(x) == 1
+            and self._fold_concat_bn(prod)
+        ):
             self.alias[out] = x
             return
         # 3. into the one consuming conv when exact: no padding (zeros would be inserted after the affine)
@@ -521,19 +637,37 @@ class _Importer:
                 return
         # 4. otherwise a per-channel affine on the post-processing unit
         shape = self.b.shapes[x]
-        self.add(node, Layer(name=self.unique(node), kind=LayerKind.ACTIVATION, op="affine", inputs=(x,),
-                             in_shapes=(shape,), out_shape=shape, bn_params=2 * c, fused=("BatchNormalization",)))
+        self.add(
+            node,
+            Layer(
+                name=self.unique(node),
+                kind=LayerKind.ACTIVATION,
+                op="affine",
+                inputs=(x,),
+                in_shapes=(shape,),
+                out_shape=shape,
+                bn_params=2 * c,
+                fused=("BatchNormalization",),
+            ),
+        )
 
     def _fold_concat_bn(self, concat: Layer) -> bool:
         srcs = [self.layer(s) for s in concat.inputs]
         if len(set(concat.inputs)) != len(concat.inputs):
             return False
         for s in srcs:
-            if s is None or s.kind not in MAC_KINDS or s.activation is not None or self._external_uses(s.name) != 1:
+            if (
+                s is None
+                or s.kind not in MAC_KINDS
+                or s.activation is not None
+                or self._external_uses(s.name) != 1
+            ):
                 return False
         for s in srcs:
             assert s is not None
-            self._replace(s.name, bn_params=s.bn_params + 2 * s.out_channels, fused=(*s.fused, "BatchNormalization"))
+            self._replace(
+                s.name, bn_params=s.bn_params + 2 * s.out_channels, fused=(*s.fused, "BatchNormalization")
+            )
         return True
 
     # ---- activations ------------------------------------------------------------------
@@ -545,8 +679,19 @@ class _Importer:
             return
         x = self.layer_of(ins[0], node)
         shape = self.b.shapes[x]
-        self.add(node, Layer(name=self.unique(node), kind=LayerKind.ACTIVATION, op="activation", inputs=(x,),
-                             in_shapes=(shape,), out_shape=shape, activation=act, fused=(node.op_type,)))
+        self.add(
+            node,
+            Layer(
+                name=self.unique(node),
+                kind=LayerKind.ACTIVATION,
+                op="activation",
+                inputs=(x,),
+                in_shapes=(shape,),
+                out_shape=shape,
+                activation=act,
+                fused=(node.op_type,),
+            ),
+        )
 
     def op_Relu(self, node: Any, ins: list[str]) -> None:
         self._activation(node, ins, "relu")
@@ -574,7 +719,12 @@ class _Importer:
     def op_Sigmoid(self, node: Any, ins: list[str]) -> None:
         x, out = ins[0], node.output[0]
         muls = [n for n in self.users.get(out, []) if n.op_type == "Mul"]
-        if len(muls) == 1 and set(muls[0].input) == {x, out} and self.consumers[x] == 2 and self.consumers[out] == 1:
+        if (
+            len(muls) == 1
+            and set(muls[0].input) == {x, out}
+            and self.consumers[x] == 2
+            and self.consumers[out] == 1
+        ):
             layer = self._foldable_silu(x)
             if layer is not None:
                 self.silu[muls[0].output[0]] = x
@@ -583,7 +733,11 @@ class _Importer:
 
     def _foldable_silu(self, tensor: str) -> Layer | None:
         layer = self.layer(self.alias.get(tensor, ""))
-        if layer is None or layer.activation is not None or layer.kind in (LayerKind.CONCAT, LayerKind.SHUFFLE):
+        if (
+            layer is None
+            or layer.activation is not None
+            or layer.kind in (LayerKind.CONCAT, LayerKind.SHUFFLE)
+        ):
             return None
         return layer
 
@@ -598,15 +752,29 @@ class _Importer:
                 a, b, sa, sb = b, a, sb, sa
             else:
                 raise self.refuse(node, f"shapes {sa} and {sb} do not broadcast channel-wise")
-        self.add(node, Layer(name=self.unique(node), kind=kind, op=kind.value, inputs=(a, b), in_shapes=(sa, sb),
-                             out_shape=sa))
+        self.add(
+            node,
+            Layer(
+                name=self.unique(node),
+                kind=kind,
+                op=kind.value,
+                inputs=(a, b),
+                in_shapes=(sa, sb),
+                out_shape=sa,
+            ),
+        )
 
     def op_Add(self, node: Any, ins: list[str]) -> None:
         if not all(self.is_act(i) for i in ins):
             # MatMul + bias Add -> FC bias
             x = next(i for i in ins if self.is_act(i))
             layer = self.layer(self.alias[x])
-            if layer is not None and layer.kind is LayerKind.FC and not layer.has_bias and self.consumers[x] == 1:
+            if (
+                layer is not None
+                and layer.kind is LayerKind.FC
+                and not layer.has_bias
+                and self.consumers[x] == 1
+            ):
                 self._replace(layer.name, has_bias=True, attrs={"bias": True})
                 self.alias[node.output[0]] = layer.name
                 return
@@ -622,8 +790,17 @@ class _Importer:
             return
         self._eltwise(node, ins, LayerKind.MUL)
 
-    def _pool(self, node: Any, x: str, op: str, k: tuple[int, ...], s: tuple[int, ...],
-              pads: tuple[int, ...], ceil: bool, include_pad: bool = False) -> None:
+    def _pool(
+        self,
+        node: Any,
+        x: str,
+        op: str,
+        k: tuple[int, ...],
+        s: tuple[int, ...],
+        pads: tuple[int, ...],
+        ceil: bool,
+        include_pad: bool = False,
+    ) -> None:
         n, c, h, w = self.b.shapes[x]
         if op == "global_avgpool":
             ho = wo = 1
@@ -631,10 +808,15 @@ class _Importer:
             if len(k) != 2 or len(s) != 2 or len(pads) != 4:
                 raise self.refuse(node, "only 2-D pooling is supported")
             if min(k) < 1 or min(s) < 1 or min(pads) < 0:
-                raise self.bad(node, f"kernel_shape={list(k)}, strides={list(s)}, pads={list(pads)} must be positive")
+                raise self.bad(
+                    node, f"kernel_shape={list(k)}, strides={list(s)}, pads={list(pads)} must be positive"
+                )
             if k[0] > h + pads[0] + pads[2] or k[1] > w + pads[1] + pads[3]:
-                raise self.bad(node, f"kernel {k[0]}x{k[1]} is larger than the padded input "
-                                     f"{h + pads[0] + pads[2]}x{w + pads[1] + pads[3]}")
+                raise self.bad(
+                    node,
+                    f"kernel {k[0]}x{k[1]} is larger than the padded input "
+                    f"{h + pads[0] + pads[2]}x{w + pads[1] + pads[3]}",
+                )
             if max(pads[0], pads[2]) >= k[0] or max(pads[1], pads[3]) >= k[1]:
                 raise self.bad(node, f"pads {list(pads)} as large as the kernel {list(k)}")
             rnd = np.ceil if ceil else np.floor
@@ -643,10 +825,21 @@ class _Importer:
             if ceil:
                 ho -= int((ho - 1) * s[0] >= h + pads[0])
                 wo -= int((wo - 1) * s[1] >= w + pads[1])
-        self.add(node, Layer(name=self.unique(node), kind=LayerKind.POOL, op=op, inputs=(x,),
-                             in_shapes=((n, c, h, w),), out_shape=(n, c, ho, wo), kernel=(k[0], k[1]),
-                             stride=(s[0], s[1]), padding=(pads[0], pads[1], pads[2], pads[3]),
-                             attrs={"ceil_mode": ceil, "count_include_pad": include_pad}))
+        self.add(
+            node,
+            Layer(
+                name=self.unique(node),
+                kind=LayerKind.POOL,
+                op=op,
+                inputs=(x,),
+                in_shapes=((n, c, h, w),),
+                out_shape=(n, c, ho, wo),
+                kernel=(k[0], k[1]),
+                stride=(s[0], s[1]),
+                padding=(pads[0], pads[1], pads[2], pads[3]),
+                attrs={"ceil_mode": ceil, "count_include_pad": include_pad},
+            ),
+        )
 
     def op_MaxPool(self, node: Any, ins: list[str]) -> None:
         a = attrs(node)
@@ -654,16 +847,30 @@ class _Importer:
             raise self.refuse(node, "dilated pooling or pooling indices")
         if str(a.get("auto_pad", "NOTSET")) != "NOTSET":
             raise self.refuse(node, "auto_pad on pooling; export with explicit pads")
-        self._pool(node, self.layer_of(ins[0], node), "maxpool", tuple(a["kernel_shape"]),
-                   tuple(a.get("strides", [1, 1])), tuple(a.get("pads", [0, 0, 0, 0])), bool(a.get("ceil_mode", 0)))
+        self._pool(
+            node,
+            self.layer_of(ins[0], node),
+            "maxpool",
+            tuple(a["kernel_shape"]),
+            tuple(a.get("strides", [1, 1])),
+            tuple(a.get("pads", [0, 0, 0, 0])),
+            bool(a.get("ceil_mode", 0)),
+        )
 
     def op_AveragePool(self, node: Any, ins: list[str]) -> None:
         a = attrs(node)
         if str(a.get("auto_pad", "NOTSET")) != "NOTSET":
             raise self.refuse(node, "auto_pad on pooling; export with explicit pads")
-        self._pool(node, self.layer_of(ins[0], node), "avgpool", tuple(a["kernel_shape"]),
-                   tuple(a.get("strides", [1, 1])), tuple(a.get("pads", [0, 0, 0, 0])), bool(a.get("ceil_mode", 0)),
-                   bool(a.get("count_include_pad", 0)))
+        self._pool(
+            node,
+            self.layer_of(ins[0], node),
+            "avgpool",
+            tuple(a["kernel_shape"]),
+            tuple(a.get("strides", [1, 1])),
+            tuple(a.get("pads", [0, 0, 0, 0])),
+            bool(a.get("ceil_mode", 0)),
+            bool(a.get("count_include_pad", 0)),
+        )
 
     def op_GlobalAveragePool(self, node: Any, ins: list[str]) -> None:
         x = self.layer_of(ins[0], node)
@@ -686,8 +893,17 @@ class _Importer:
 
     def _flatten(self, node: Any, x: str) -> None:
         n, c, h, w = self.b.shapes[x]
-        self.add(node, Layer(name=self.unique(node), kind=LayerKind.SHUFFLE, op="flatten", inputs=(x,),
-                             in_shapes=((n, c, h, w),), out_shape=(n, c * h * w, 1, 1)))
+        self.add(
+            node,
+            Layer(
+                name=self.unique(node),
+                kind=LayerKind.SHUFFLE,
+                op="flatten",
+                inputs=(x,),
+                in_shapes=((n, c, h, w),),
+                out_shape=(n, c * h * w, 1, 1),
+            ),
+        )
 
     def op_Reshape(self, node: Any, ins: list[str]) -> None:
         target = [int(v) for v in self.const(ins[1], node)]
@@ -695,11 +911,27 @@ class _Importer:
             kind, info = self.pending.pop(ins[0])
             x, groups = info
             shape = self.b.shapes[x]
-            if kind == "transposed" and len(target) == 4 and all(t in (-1, 0, d) for t, d in zip(target, shape)):
-                self.add(node, Layer(name=self.unique(node), kind=LayerKind.SHUFFLE, op="channel_shuffle",
-                                     inputs=(x,), in_shapes=(shape,), out_shape=shape, attrs={"groups": groups}))
+            if (
+                kind == "transposed"
+                and len(target) == 4
+                and all(t in (-1, 0, d) for t, d in zip(target, shape))
+            ):
+                self.add(
+                    node,
+                    Layer(
+                        name=self.unique(node),
+                        kind=LayerKind.SHUFFLE,
+                        op="channel_shuffle",
+                        inputs=(x,),
+                        in_shapes=(shape,),
+                        out_shape=shape,
+                        attrs={"groups": groups},
+                    ),
+                )
                 return
-            raise self.refuse(node, f"Reshape/Transpose pattern other than a channel shuffle (target {target})")
+            raise self.refuse(
+                node, f"Reshape/Transpose pattern other than a channel shuffle (target {target})"
+            )
         x = self.layer_of(ins[0], node)
         n, c, h, w = self.b.shapes[x]
         if len(target) == 5 and target[1] * target[2] == c and tuple(target[3:]) == (h, w):
@@ -712,8 +944,11 @@ class _Importer:
             self.alias[node.output[0]] = x  # a no-op reshape
             return
         if self.resized:
-            raise self.bad(node, f"Reshape of {(n, c, h, w)} to the constant {target}: this graph cannot run at "
-                                 "another input size; re-export it with dynamic spatial dims")
+            raise self.bad(
+                node,
+                f"Reshape of {(n, c, h, w)} to the constant {target}: this graph cannot run at "
+                "another input size; re-export it with dynamic spatial dims",
+            )
         raise self.refuse(node, f"Reshape of {(n, c, h, w)} to {target}")
 
     def op_Transpose(self, node: Any, ins: list[str]) -> None:
@@ -729,8 +964,17 @@ class _Importer:
         if end <= start:
             raise self.refuse(node, "empty channel slice")
         name = self.unique(node) if out == node.output[0] else f"{self.unique(node)}:{out}"
-        self._append(Layer(name=name, kind=LayerKind.SHUFFLE, op="slice", inputs=(x,), in_shapes=((n, c, h, w),),
-                           out_shape=(n, end - start, h, w), attrs={"start": start, "end": end}))
+        self._append(
+            Layer(
+                name=name,
+                kind=LayerKind.SHUFFLE,
+                op="slice",
+                inputs=(x,),
+                in_shapes=((n, c, h, w),),
+                out_shape=(n, end - start, h, w),
+                attrs={"start": start, "end": end},
+            )
+        )
         self.alias[out] = name
 
     def op_Slice(self, node: Any, ins: list[str]) -> None:
@@ -775,18 +1019,42 @@ class _Importer:
         shapes = [self.b.shapes[x] for x in xs]
         n, _, h, w = shapes[0]
         if any(s[2:] != (h, w) for s in shapes):
-            raise self.bad(node, f"inputs of spatial sizes {[list(s[2:]) for s in shapes]} cannot be concatenated")
-        self.add(node, Layer(name=self.unique(node), kind=LayerKind.CONCAT, op="concat", inputs=tuple(xs),
-                             in_shapes=tuple(shapes), out_shape=(n, sum(s[1] for s in shapes), h, w)))
+            raise self.bad(
+                node, f"inputs of spatial sizes {[list(s[2:]) for s in shapes]} cannot be concatenated"
+            )
+        self.add(
+            node,
+            Layer(
+                name=self.unique(node),
+                kind=LayerKind.CONCAT,
+                op="concat",
+                inputs=tuple(xs),
+                in_shapes=tuple(shapes),
+                out_shape=(n, sum(s[1] for s in shapes), h, w),
+            ),
+        )
 
     def _fc(self, node: Any, x: str, cin_w: int, cout: int, has_bias: bool) -> None:
         n, c, h, w = self.b.shapes[x]
         if cin_w != c * h * w:
-            raise self.bad(node, f"weights expect {cin_w} input features; the input {x!r} of shape {(n, c, h, w)} "
-                                 f"has {c * h * w}")
-        self.add(node, Layer(name=self.unique(node), kind=LayerKind.FC, op="fc", inputs=(x,),
-                             in_shapes=((n, c * h * w, 1, 1),), out_shape=(n, cout, 1, 1), has_bias=has_bias,
-                             attrs={"bias": has_bias}))
+            raise self.bad(
+                node,
+                f"weights expect {cin_w} input features; the input {x!r} of shape {(n, c, h, w)} "
+                f"has {c * h * w}",
+            )
+        self.add(
+            node,
+            Layer(
+                name=self.unique(node),
+                kind=LayerKind.FC,
+                op="fc",
+                inputs=(x,),
+                in_shapes=((n, c * h * w, 1, 1),),
+                out_shape=(n, cout, 1, 1),
+                has_bias=has_bias,
+                attrs={"bias": has_bias},
+            ),
+        )
 
     def op_Gemm(self, node: Any, ins: list[str]) -> None:
         a = attrs(node)

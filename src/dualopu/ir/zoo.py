@@ -43,8 +43,17 @@ class Builder:
         return layer.name
 
     def conv(
-        self, name: str, x: str, cout: int, k: int, s: int = 1, g: int = 1, act: str | None = None,
-        bn: bool = True, bias: bool | None = None, p: int | None = None,
+        self,
+        name: str,
+        x: str,
+        cout: int,
+        k: int,
+        s: int = 1,
+        g: int = 1,
+        act: str | None = None,
+        bn: bool = True,
+        bias: bool | None = None,
+        p: int | None = None,
     ) -> str:
         n, cin, h, w = self.shapes[x]
         pad = (k - 1) // 2 if p is None else p
@@ -53,20 +62,42 @@ class Builder:
             raise ModelError(f"input too small: layer {name} would have an empty output")
         has_bias = (not bn) if bias is None else bias
         fused = (("BatchNormalization",) if bn else ()) + (ACT_OPS[act] if act else ())
-        return self._add(Layer(
-            name=name, kind=conv_kind(cin, cout, g, (k, k)), op="conv", inputs=(x,), in_shapes=((n, cin, h, w),),
-            out_shape=(n, cout, ho, wo), kernel=(k, k), stride=(s, s), padding=(pad, pad, pad, pad), groups=g,
-            activation=act, fused=fused, has_bias=has_bias, bn_params=2 * cout if bn else 0,
-            attrs={"bias": has_bias},
-        ))
+        return self._add(
+            Layer(
+                name=name,
+                kind=conv_kind(cin, cout, g, (k, k)),
+                op="conv",
+                inputs=(x,),
+                in_shapes=((n, cin, h, w),),
+                out_shape=(n, cout, ho, wo),
+                kernel=(k, k),
+                stride=(s, s),
+                padding=(pad, pad, pad, pad),
+                groups=g,
+                activation=act,
+                fused=fused,
+                has_bias=has_bias,
+                bn_params=2 * cout if bn else 0,
+                attrs={"bias": has_bias},
+            )
+        )
 
     def fc(self, name: str, x: str, cout: int, act: str | None = None) -> str:
         n, c, h, w = self.shapes[x]
-        return self._add(Layer(
-            name=name, kind=LayerKind.FC, op="fc", inputs=(x,), in_shapes=((n, c * h * w, 1, 1),),
-            out_shape=(n, cout, 1, 1), activation=act, fused=ACT_OPS[act] if act else (), has_bias=True,
-            attrs={"bias": True},
-        ))
+        return self._add(
+            Layer(
+                name=name,
+                kind=LayerKind.FC,
+                op="fc",
+                inputs=(x,),
+                in_shapes=((n, c * h * w, 1, 1),),
+                out_shape=(n, cout, 1, 1),
+                activation=act,
+                fused=ACT_OPS[act] if act else (),
+                has_bias=True,
+                attrs={"bias": True},
+            )
+        )
 
     def pool(self, name: str, x: str, op: str, k: int = 1, s: int = 1, p: int = 0, ceil: bool = False) -> str:
         n, c, h, w = self.shapes[x]
@@ -80,46 +111,89 @@ class Builder:
             if ceil:  # PyTorch: the last window must start inside the padded input
                 ho -= int((ho - 1) * s >= h + p)
                 wo -= int((wo - 1) * s >= w + p)
-        return self._add(Layer(
-            name=name, kind=LayerKind.POOL, op=op, inputs=(x,), in_shapes=((n, c, h, w),), out_shape=(n, c, ho, wo),
-            kernel=(k_h, k_w), stride=(s, s), padding=(p, p, p, p),
-            attrs={"ceil_mode": ceil, "count_include_pad": False},
-        ))
+        return self._add(
+            Layer(
+                name=name,
+                kind=LayerKind.POOL,
+                op=op,
+                inputs=(x,),
+                in_shapes=((n, c, h, w),),
+                out_shape=(n, c, ho, wo),
+                kernel=(k_h, k_w),
+                stride=(s, s),
+                padding=(p, p, p, p),
+                attrs={"ceil_mode": ceil, "count_include_pad": False},
+            )
+        )
 
     def eltwise(self, name: str, kind: LayerKind, a: str, b: str, act: str | None = None) -> str:
         sa, sb = self.shapes[a], self.shapes[b]
-        return self._add(Layer(
-            name=name, kind=kind, op=kind.value, inputs=(a, b), in_shapes=(sa, sb), out_shape=sa,
-            activation=act, fused=ACT_OPS[act] if act else (),
-        ))
+        return self._add(
+            Layer(
+                name=name,
+                kind=kind,
+                op=kind.value,
+                inputs=(a, b),
+                in_shapes=(sa, sb),
+                out_shape=sa,
+                activation=act,
+                fused=ACT_OPS[act] if act else (),
+            )
+        )
 
     def concat(self, name: str, xs: list[str]) -> str:
         shapes = [self.shapes[x] for x in xs]
         n, _, h, w = shapes[0]
-        return self._add(Layer(
-            name=name, kind=LayerKind.CONCAT, op="concat", inputs=tuple(xs), in_shapes=tuple(shapes),
-            out_shape=(n, sum(s[1] for s in shapes), h, w),
-        ))
+        return self._add(
+            Layer(
+                name=name,
+                kind=LayerKind.CONCAT,
+                op="concat",
+                inputs=tuple(xs),
+                in_shapes=tuple(shapes),
+                out_shape=(n, sum(s[1] for s in shapes), h, w),
+            )
+        )
 
     def slice(self, name: str, x: str, start: int, end: int) -> str:
         n, _, h, w = self.shapes[x]
-        return self._add(Layer(
-            name=name, kind=LayerKind.SHUFFLE, op="slice", inputs=(x,), in_shapes=(self.shapes[x],),
-            out_shape=(n, end - start, h, w), attrs={"start": start, "end": end},
-        ))
+        return self._add(
+            Layer(
+                name=name,
+                kind=LayerKind.SHUFFLE,
+                op="slice",
+                inputs=(x,),
+                in_shapes=(self.shapes[x],),
+                out_shape=(n, end - start, h, w),
+                attrs={"start": start, "end": end},
+            )
+        )
 
     def shuffle(self, name: str, x: str, groups: int) -> str:
-        return self._add(Layer(
-            name=name, kind=LayerKind.SHUFFLE, op="channel_shuffle", inputs=(x,), in_shapes=(self.shapes[x],),
-            out_shape=self.shapes[x], attrs={"groups": groups},
-        ))
+        return self._add(
+            Layer(
+                name=name,
+                kind=LayerKind.SHUFFLE,
+                op="channel_shuffle",
+                inputs=(x,),
+                in_shapes=(self.shapes[x],),
+                out_shape=self.shapes[x],
+                attrs={"groups": groups},
+            )
+        )
 
     def flatten(self, name: str, x: str) -> str:
         n, c, h, w = self.shapes[x]
-        return self._add(Layer(
-            name=name, kind=LayerKind.SHUFFLE, op="flatten", inputs=(x,), in_shapes=((n, c, h, w),),
-            out_shape=(n, c * h * w, 1, 1),
-        ))
+        return self._add(
+            Layer(
+                name=name,
+                kind=LayerKind.SHUFFLE,
+                op="flatten",
+                inputs=(x,),
+                in_shapes=((n, c, h, w),),
+                out_shape=(n, c * h * w, 1, 1),
+            )
+        )
 
     def channels(self, x: str) -> int:
         return self.shapes[x][1]
@@ -148,7 +222,9 @@ def _classifier_pool(b: Builder, x: str, prefix: str = "avgpool") -> str:
 def mobilenet_v1(shape: Shape) -> Network:
     b = Builder("mobilenet_v1", shape)
     x = b.conv("features.0", "input", 32, 3, 2, act="relu")
-    cfg = [(64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2)] + [(512, 1)] * 5 + [(1024, 2), (1024, 1)]
+    cfg = (
+        [(64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2)] + [(512, 1)] * 5 + [(1024, 2), (1024, 1)]
+    )
     for i, (c, s) in enumerate(cfg, start=1):
         cin = b.channels(x)
         x = b.conv(f"features.{i}.dw", x, cin, 3, s, g=cin, act="relu")
@@ -161,7 +237,15 @@ def mobilenet_v2(shape: Shape) -> Network:
     b = Builder("mobilenet_v2", shape)
     x = b.conv("features.0", "input", 32, 3, 2, act="relu6")
     i = 1
-    for t, c, n, s in [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1)]:
+    for t, c, n, s in [
+        (1, 16, 1, 1),
+        (6, 24, 2, 2),
+        (6, 32, 3, 2),
+        (6, 64, 4, 2),
+        (6, 96, 3, 1),
+        (6, 160, 3, 2),
+        (6, 320, 1, 1),
+    ]:
         for r in range(n):
             stride = s if r == 0 else 1
             cin = b.channels(x)
@@ -187,7 +271,9 @@ def _se(b: Builder, prefix: str, x: str, squeeze: int, act: str, gate: str) -> s
     return b.eltwise(f"{prefix}.scale", LayerKind.MUL, x, s)
 
 
-def _mobilenet_v3(name: str, shape: Shape, cfg: list[tuple[int, int, int, bool, str, int]], last: int, hidden: int) -> Network:
+def _mobilenet_v3(
+    name: str, shape: Shape, cfg: list[tuple[int, int, int, bool, str, int]], last: int, hidden: int
+) -> Network:
     b = Builder(name, shape)
     x = b.conv("features.0", "input", 16, 3, 2, act="hardswish")
     for i, (k, exp, out, se, act, s) in enumerate(cfg, start=1):
@@ -211,22 +297,38 @@ def _mobilenet_v3(name: str, shape: Shape, cfg: list[tuple[int, int, int, bool, 
 
 def mobilenet_v3_large(shape: Shape) -> Network:
     cfg = [
-        (3, 16, 16, False, "relu", 1), (3, 64, 24, False, "relu", 2), (3, 72, 24, False, "relu", 1),
-        (5, 72, 40, True, "relu", 2), (5, 120, 40, True, "relu", 1), (5, 120, 40, True, "relu", 1),
-        (3, 240, 80, False, "hardswish", 2), (3, 200, 80, False, "hardswish", 1),
-        (3, 184, 80, False, "hardswish", 1), (3, 184, 80, False, "hardswish", 1),
-        (3, 480, 112, True, "hardswish", 1), (3, 672, 112, True, "hardswish", 1),
-        (5, 672, 160, True, "hardswish", 2), (5, 960, 160, True, "hardswish", 1), (5, 960, 160, True, "hardswish", 1),
+        (3, 16, 16, False, "relu", 1),
+        (3, 64, 24, False, "relu", 2),
+        (3, 72, 24, False, "relu", 1),
+        (5, 72, 40, True, "relu", 2),
+        (5, 120, 40, True, "relu", 1),
+        (5, 120, 40, True, "relu", 1),
+        (3, 240, 80, False, "hardswish", 2),
+        (3, 200, 80, False, "hardswish", 1),
+        (3, 184, 80, False, "hardswish", 1),
+        (3, 184, 80, False, "hardswish", 1),
+        (3, 480, 112, True, "hardswish", 1),
+        (3, 672, 112, True, "hardswish", 1),
+        (5, 672, 160, True, "hardswish", 2),
+        (5, 960, 160, True, "hardswish", 1),
+        (5, 960, 160, True, "hardswish", 1),
     ]
     return _mobilenet_v3("mobilenet_v3_large", shape, cfg, 960, 1280)
 
 
 def mobilenet_v3_small(shape: Shape) -> Network:
     cfg = [
-        (3, 16, 16, True, "relu", 2), (3, 72, 24, False, "relu", 2), (3, 88, 24, False, "relu", 1),
-        (5, 96, 40, True, "hardswish", 2), (5, 240, 40, True, "hardswish", 1), (5, 240, 40, True, "hardswish", 1),
-        (5, 120, 48, True, "hardswish", 1), (5, 144, 48, True, "hardswish", 1),
-        (5, 288, 96, True, "hardswish", 2), (5, 576, 96, True, "hardswish", 1), (5, 576, 96, True, "hardswish", 1),
+        (3, 16, 16, True, "relu", 2),
+        (3, 72, 24, False, "relu", 2),
+        (3, 88, 24, False, "relu", 1),
+        (5, 96, 40, True, "hardswish", 2),
+        (5, 240, 40, True, "hardswish", 1),
+        (5, 240, 40, True, "hardswish", 1),
+        (5, 120, 48, True, "hardswish", 1),
+        (5, 144, 48, True, "hardswish", 1),
+        (5, 288, 96, True, "hardswish", 2),
+        (5, 576, 96, True, "hardswish", 1),
+        (5, 576, 96, True, "hardswish", 1),
     ]
     return _mobilenet_v3("mobilenet_v3_small", shape, cfg, 576, 1024)
 
@@ -262,7 +364,16 @@ def squeezenet1_1(shape: Shape) -> Network:
     b = Builder("squeezenet1_1", shape)
     x = b.conv("features.0", "input", 64, 3, 2, act="relu", bn=False, p=0)
     x = b.pool("features.2", x, "maxpool", 3, 2, ceil=True)
-    fires = {3: (16, 64), 4: (16, 64), 6: (32, 128), 7: (32, 128), 9: (48, 192), 10: (48, 192), 11: (64, 256), 12: (64, 256)}
+    fires = {
+        3: (16, 64),
+        4: (16, 64),
+        6: (32, 128),
+        7: (32, 128),
+        9: (48, 192),
+        10: (48, 192),
+        11: (64, 256),
+        12: (64, 256),
+    }
     for i in range(3, 13):
         if i in (5, 8):
             x = b.pool(f"features.{i}", x, "maxpool", 3, 2, ceil=True)
@@ -283,7 +394,14 @@ def mnasnet1_0(shape: Shape) -> Network:
     x = b.conv("layers.3", x, 32, 3, 1, g=32, act="relu")
     x = b.conv("layers.6", x, 16, 1)
     for st, (out, k, s, exp, reps) in enumerate(
-        [(24, 3, 2, 3, 3), (40, 5, 2, 3, 3), (80, 5, 2, 6, 3), (96, 3, 1, 6, 2), (192, 5, 2, 6, 4), (320, 3, 1, 6, 1)],
+        [
+            (24, 3, 2, 3, 3),
+            (40, 5, 2, 3, 3),
+            (80, 5, 2, 6, 3),
+            (96, 3, 1, 6, 2),
+            (192, 5, 2, 6, 4),
+            (320, 3, 1, 6, 1),
+        ],
         start=8,
     ):
         for r in range(reps):
@@ -303,8 +421,15 @@ def efficientnet_b0(shape: Shape) -> Network:
     b = Builder("efficientnet_b0", shape)
     x = b.conv("features.0", "input", 32, 3, 2, act="silu")
     stage = 1
-    for exp, k, s, cout, reps in [(1, 3, 1, 16, 1), (6, 3, 2, 24, 2), (6, 5, 2, 40, 2), (6, 3, 2, 80, 3),
-                                  (6, 5, 1, 112, 3), (6, 5, 2, 192, 4), (6, 3, 1, 320, 1)]:
+    for exp, k, s, cout, reps in [
+        (1, 3, 1, 16, 1),
+        (6, 3, 2, 24, 2),
+        (6, 5, 2, 40, 2),
+        (6, 3, 2, 80, 3),
+        (6, 5, 1, 112, 3),
+        (6, 5, 2, 192, 4),
+        (6, 3, 1, 320, 1),
+    ]:
         for r in range(reps):
             p = f"features.{stage}.{r}.block"
             cin = b.channels(x)
@@ -317,7 +442,11 @@ def efficientnet_b0(shape: Shape) -> Network:
             y = b.conv(f"{p}.{j}", y, hidden, k, stride, g=hidden, act="silu")
             y = _se(b, f"{p}.{j + 1}", y, max(1, cin // 4), "silu", "sigmoid")
             y = b.conv(f"{p}.{j + 2}", y, cout, 1)
-            x = b.eltwise(f"features.{stage}.{r}.add", LayerKind.ADD, x, y) if stride == 1 and cin == cout else y
+            x = (
+                b.eltwise(f"features.{stage}.{r}.add", LayerKind.ADD, x, y)
+                if stride == 1 and cin == cout
+                else y
+            )
         stage += 1
     x = b.conv("features.8", x, 1280, 1, act="silu")
     b.fc("classifier.1", _classifier_pool(b, x), 1000)
@@ -381,8 +510,14 @@ def zoo_summary(input_shape: Shape | None = None) -> list[dict[str, Any]]:
     for name in ZOO:
         net = build(name, input_shape)
         kinds = net.kind_counts()
-        rows.append({
-            "name": name, "macs": net.total_macs, "params": net.total_params, "layers": len(net),
-            "depthwise": kinds.get("depthwise", 0), "input_shape": list(net.input_shape),
-        })
+        rows.append(
+            {
+                "name": name,
+                "macs": net.total_macs,
+                "params": net.total_params,
+                "layers": len(net),
+                "depthwise": kinds.get("depthwise", 0),
+                "input_shape": list(net.input_shape),
+            }
+        )
     return rows

@@ -14,8 +14,14 @@ from dualopu.rtl.params import core_rtl
 from dualopu.util import write_atomic
 
 
-def run_rtl(hw_name: str, out: str, synth: bool = False, line_width: int = 128, timeout_s: float | None = None,
-            progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+def run_rtl(
+    hw_name: str,
+    out: str,
+    synth: bool = False,
+    line_width: int = 128,
+    timeout_s: float | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
     hw = load_hardware(hw_name)
     folder = Path(out)
     files = [str(p) for p in write_rtl(hw, folder, line_width=line_width, progress=progress)]
@@ -29,10 +35,17 @@ def run_rtl(hw_name: str, out: str, synth: bool = False, line_width: int = 128, 
                 progress(f"synth_xilinx core {p.name!r} ({p.macs} MACs) ...")
             r = synth_core(p, timeout_s=timeout_s)
             if progress:
-                progress(f"  {p.name}: {r.dsp} DSP, {r.bram:g} BRAM36, {r.lut} LUT, {r.ff} FF in {r.synth_seconds:.0f} s")
+                progress(
+                    f"  {p.name}: {r.dsp} DSP, {r.bram:g} BRAM36, {r.lut} LUT, {r.ff} FF in {r.synth_seconds:.0f} s"
+                )
             cores.append(asdict(r))
-        res = {"hardware": hw.name, "family": "xc7", "tool": yosys_version(), "line_width": line_width,
-               "cores": cores}
+        res = {
+            "hardware": hw.name,
+            "family": "xc7",
+            "tool": yosys_version(),
+            "line_width": line_width,
+            "cores": cores,
+        }
         path = write_atomic(folder / "resources.json", json.dumps(res, indent=2))
         files.append(str(path))
         result["resources"] = res

@@ -57,7 +57,7 @@ def _bits(n: int) -> int:
 
 def _field(word: Value, name: str) -> Value:
     lsb, bits, sgn = field_offsets()[name]
-    v = Value.cast(word[lsb:lsb + bits])
+    v = Value.cast(word[lsb : lsb + bits])
     return v.as_signed() if sgn else v
 
 
@@ -110,9 +110,26 @@ class OpuCore(Elaboratable):
         self.unit_done = (Signal(20, name="dma_done"), Signal(20, name="exec_done"))
 
     def ports(self) -> list[Signal]:
-        return [self.start, self.done, self.rd_valid, self.rd_ready, self.rd_addr, self.rsp_valid, self.rsp_data,
-                self.wr_valid, self.wr_ready, self.wr_addr, self.wr_data, self.wr_strb, self.im_we, self.im_sel,
-                self.im_addr, self.im_data, self.exec_busy_cycles, *self.unit_done]
+        return [
+            self.start,
+            self.done,
+            self.rd_valid,
+            self.rd_ready,
+            self.rd_addr,
+            self.rsp_valid,
+            self.rsp_data,
+            self.wr_valid,
+            self.wr_ready,
+            self.wr_addr,
+            self.wr_data,
+            self.wr_strb,
+            self.im_we,
+            self.im_sel,
+            self.im_addr,
+            self.im_data,
+            self.exec_busy_cycles,
+            *self.unit_done,
+        ]
 
     # ------------------------------------------------------------------------------------
     def elaborate(self, platform: object) -> Module:
@@ -134,7 +151,10 @@ class OpuCore(Elaboratable):
         out_mem = [mem(f"outbuf{k}", 8 * b, p.out_depth) for k in range(nbo)]
         par_mem = [mem(f"param{k}", PARAM_BITS, p.param_depth) for k in range(nbo)]
         init = self.imem_init or ((), ())
-        imems = [mem("imem_dma", WORD_BITS, p.imem_depth, init[0]), mem("imem_exec", WORD_BITS, p.imem_depth, init[1])]
+        imems = [
+            mem("imem_dma", WORD_BITS, p.imem_depth, init[0]),
+            mem("imem_exec", WORD_BITS, p.imem_depth, init[1]),
+        ]
 
         in_w = [x.write_port() for x in in_mem]
         in_r = [x.read_port() for x in in_mem]
@@ -146,7 +166,11 @@ class OpuCore(Elaboratable):
         par_r = [x.read_port() for x in par_mem]
         for k, im in enumerate(imems):
             wp = im.write_port()
-            m.d.comb += [wp.addr.eq(self.im_addr), wp.data.eq(self.im_data), wp.en.eq(self.im_we & (self.im_sel == k))]
+            m.d.comb += [
+                wp.addr.eq(self.im_addr),
+                wp.data.eq(self.im_data),
+                wp.en.eq(self.im_we & (self.im_sel == k)),
+            ]
 
         # ---- the two units -------------------------------------------------------------
         done_cnt = self.unit_done
@@ -200,14 +224,26 @@ class OpuCore(Elaboratable):
         e_oaddr = Signal(16)
         e_obyte = Signal(range(b))
         e_par = [Signal(PARAM_BITS, name=f"e_par{j}") for j in range(nbo)]
-        self._exec(m, words[1], go[1], fin[1], in_r, w_r, par_r, lanes_acc, e_valid, e_oaddr, e_obyte, e_par, lg_b)
+        self._exec(
+            m, words[1], go[1], fin[1], in_r, w_r, par_r, lanes_acc, e_valid, e_oaddr, e_obyte, e_par, lg_b
+        )
         self._post(m, words[1], lanes_acc, e_valid, e_oaddr, e_obyte, e_par, out_w)
         del pe, isz
         return m
 
     # ------------------------------------------------------------------------------------
-    def _dma(self, m: Module, word: Signal, go: Signal, fin: Signal, in_w: list, w_w: list, par_w: list,
-             out_r: list, lg_b: int) -> None:
+    def _dma(
+        self,
+        m: Module,
+        word: Signal,
+        go: Signal,
+        fin: Signal,
+        in_w: list,
+        w_w: list,
+        par_w: list,
+        out_r: list,
+        lg_b: int,
+    ) -> None:
         p = self.p
         b = p.beat_bytes
         f = {n: _field(word, n) for n in field_offsets()}
@@ -226,22 +262,47 @@ class OpuCore(Elaboratable):
         a_left = Signal(32)  # responses / writes still expected
         rem = Signal(17)  # STORE: bytes left in the current row
         with m.If(go):
-            m.d.sync += [busy.eq(1), q_more.eq(1), q_c.eq(0), q_r.eq(0), q_wb.eq(0), q_k.eq(0),
-                         q_chan.eq(f["dram"]), q_row.eq(f["dram"]), q_addr.eq(f["dram"]),
-                         a_bank.eq(0), a_r.eq(0), a_wb.eq(0), a_cbase.eq(f["buf"]), a_rbase.eq(f["buf"]), a_k.eq(0),
-                         a_wbank.eq(0), a_wrow.eq(0), a_pbank.eq(0), a_prow.eq(0), rem.eq(f["rowlen"])]
+            m.d.sync += [
+                busy.eq(1),
+                q_more.eq(1),
+                q_c.eq(0),
+                q_r.eq(0),
+                q_wb.eq(0),
+                q_k.eq(0),
+                q_chan.eq(f["dram"]),
+                q_row.eq(f["dram"]),
+                q_addr.eq(f["dram"]),
+                a_bank.eq(0),
+                a_r.eq(0),
+                a_wb.eq(0),
+                a_cbase.eq(f["buf"]),
+                a_rbase.eq(f["buf"]),
+                a_k.eq(0),
+                a_wbank.eq(0),
+                a_wrow.eq(0),
+                a_pbank.eq(0),
+                a_prow.eq(0),
+                rem.eq(f["rowlen"]),
+            ]
             m.d.sync += a_left.eq(f["nbeats"] + f["nparam"])
 
-        def step_nested(c: Signal, r: Signal, wb: Signal, chan: Signal, row: Signal, addr: Signal,
-                        more: Signal) -> None:
+        def step_nested(
+            c: Signal, r: Signal, wb: Signal, chan: Signal, row: Signal, addr: Signal, more: Signal
+        ) -> None:
             """Advance (channel, row, beat) and the DRAM address of the beat."""
             with m.If(wb + 1 < f["nwb"]):
                 m.d.sync += [wb.eq(wb + 1), addr.eq(addr + b)]
             with m.Elif(r + 1 < f["nrows"]):
                 m.d.sync += [wb.eq(0), r.eq(r + 1), row.eq(row + f["rowlen"]), addr.eq(row + f["rowlen"])]
             with m.Elif(c + 1 < f["nch"]):
-                m.d.sync += [wb.eq(0), r.eq(0), c.eq(c + 1), chan.eq(chan + f["cstride"]),
-                             row.eq(chan + f["cstride"]), addr.eq(chan + f["cstride"])]
+                m.d.sync += [
+                    wb.eq(0),
+                    r.eq(0),
+                    c.eq(c + 1),
+                    chan.eq(chan + f["cstride"]),
+                    row.eq(chan + f["cstride"]),
+                    addr.eq(chan + f["cstride"]),
+                ]
             with m.Else():
                 m.d.sync += more.eq(0)
 
@@ -254,8 +315,13 @@ class OpuCore(Elaboratable):
             with m.Elif(a_bank + 1 < f["nb"]):
                 m.d.sync += [a_wb.eq(0), a_r.eq(0), a_bank.eq(a_bank + 1), a_rbase.eq(a_cbase)]
             with m.Else():
-                m.d.sync += [a_wb.eq(0), a_r.eq(0), a_bank.eq(0), a_cbase.eq(a_cbase + f["bcs"]),
-                             a_rbase.eq(a_cbase + f["bcs"])]
+                m.d.sync += [
+                    a_wb.eq(0),
+                    a_r.eq(0),
+                    a_bank.eq(0),
+                    a_cbase.eq(a_cbase + f["bcs"]),
+                    a_rbase.eq(a_cbase + f["bcs"]),
+                ]
 
         is_load = (op == OP_LOAD_IN) | (op == OP_LOAD_W)
         # ---- LOAD: read requests
@@ -270,14 +336,23 @@ class OpuCore(Elaboratable):
         # ---- LOAD: responses into the buffers
         rsp = busy & is_load & self.rsp_valid
         for k, wp in enumerate(in_w):
-            m.d.comb += [wp.addr.eq(a_rbase + a_wb), wp.data.eq(self.rsp_data),
-                         wp.en.eq(rsp & (op == OP_LOAD_IN) & (a_bank == k))]
+            m.d.comb += [
+                wp.addr.eq(a_rbase + a_wb),
+                wp.data.eq(self.rsp_data),
+                wp.en.eq(rsp & (op == OP_LOAD_IN) & (a_bank == k)),
+            ]
         for k, wp in enumerate(w_w):
-            m.d.comb += [wp.addr.eq(f["buf"] + a_wrow), wp.data.eq(self.rsp_data),
-                         wp.en.eq(rsp & (op == OP_LOAD_W) & (a_k < f["nbeats"]) & (a_wbank == k))]
+            m.d.comb += [
+                wp.addr.eq(f["buf"] + a_wrow),
+                wp.data.eq(self.rsp_data),
+                wp.en.eq(rsp & (op == OP_LOAD_W) & (a_k < f["nbeats"]) & (a_wbank == k)),
+            ]
         for k, wp in enumerate(par_w):
-            m.d.comb += [wp.addr.eq(f["pbase"] + a_prow), wp.data.eq(self.rsp_data[:PARAM_BITS]),
-                         wp.en.eq(rsp & (op == OP_LOAD_W) & (a_k >= f["nbeats"]) & (a_pbank == k))]
+            m.d.comb += [
+                wp.addr.eq(f["pbase"] + a_prow),
+                wp.data.eq(self.rsp_data[:PARAM_BITS]),
+                wp.en.eq(rsp & (op == OP_LOAD_W) & (a_k >= f["nbeats"]) & (a_pbank == k)),
+            ]
         with m.If(rsp):
             m.d.sync += [a_left.eq(a_left - 1), a_k.eq(a_k + 1)]
             with m.If(op == OP_LOAD_IN):
@@ -308,8 +383,12 @@ class OpuCore(Elaboratable):
         m.d.comb += [self.wr_valid.eq(st & pend), self.wr_data.eq(sel), self.wr_strb.eq(s_strb)]
         with m.If(st & adv):
             with m.If(q_more):
-                m.d.sync += [pend.eq(1), s_bank.eq(a_bank), self.wr_addr.eq(q_addr),
-                             s_strb.eq(Cat(*[rem > j for j in range(b)]))]
+                m.d.sync += [
+                    pend.eq(1),
+                    s_bank.eq(a_bank),
+                    self.wr_addr.eq(q_addr),
+                    s_strb.eq(Cat(*[rem > j for j in range(b)])),
+                ]
                 with m.If(a_wb + 1 < f["nwb"]):
                     m.d.sync += rem.eq(rem - b)
                 with m.Else():
@@ -326,8 +405,22 @@ class OpuCore(Elaboratable):
         del lg_b
 
     # ------------------------------------------------------------------------------------
-    def _exec(self, m: Module, word: Signal, go: Signal, fin: Signal, in_r: list, w_r: list, par_r: list,
-              lanes_acc: list, e_valid: Signal, e_oaddr: Signal, e_obyte: Signal, e_par: list, lg_b: int) -> None:
+    def _exec(
+        self,
+        m: Module,
+        word: Signal,
+        go: Signal,
+        fin: Signal,
+        in_r: list,
+        w_r: list,
+        par_r: list,
+        lanes_acc: list,
+        e_valid: Signal,
+        e_oaddr: Signal,
+        e_obyte: Signal,
+        e_par: list,
+        lg_b: int,
+    ) -> None:
         p = self.p
         b = p.beat_bytes
         pe, isz = p.pe_count, p.input_size
@@ -345,7 +438,7 @@ class OpuCore(Elaboratable):
             m.d.comb += d.eq(sum(a_ops[q][i] * w_ops[q][i] for i in range(isz)))
             dots.append(d)
         wword = Cat(*[r.data for r in w_r])
-        wbytes = [wword[8 * k:8 * k + 8].as_signed() for k in range(pe * isz)]
+        wbytes = [wword[8 * k : 8 * k + 8].as_signed() for k in range(pe * isz)]
         is_dw = Signal()
         if p.regular and p.depthwise:
             with m.If(go):
@@ -363,16 +456,73 @@ class OpuCore(Elaboratable):
 
         reg_sel = ~is_dw
         if p.regular:
-            self._conv_front(m, f, go, busy, issuing, reg_sel, in_r, w_r, par_r, a_ops, w_ops, wbytes, dots,
-                             lanes_acc, e_valid, e_oaddr, e_obyte, e_par, lg_b)
+            self._conv_front(
+                m,
+                f,
+                go,
+                busy,
+                issuing,
+                reg_sel,
+                in_r,
+                w_r,
+                par_r,
+                a_ops,
+                w_ops,
+                wbytes,
+                dots,
+                lanes_acc,
+                e_valid,
+                e_oaddr,
+                e_obyte,
+                e_par,
+                lg_b,
+            )
         if p.depthwise:
-            self._dw_front(m, f, go, busy, issuing, is_dw, in_r, w_r, par_r, a_ops, w_ops, wbytes, dots,
-                           lanes_acc, e_valid, e_oaddr, e_obyte, e_par, lg_b)
+            self._dw_front(
+                m,
+                f,
+                go,
+                busy,
+                issuing,
+                is_dw,
+                in_r,
+                w_r,
+                par_r,
+                a_ops,
+                w_ops,
+                wbytes,
+                dots,
+                lanes_acc,
+                e_valid,
+                e_oaddr,
+                e_obyte,
+                e_par,
+                lg_b,
+            )
         del b
 
-    def _conv_front(self, m: Module, f: dict, go: Signal, busy: Signal, issuing: Signal, sel: Value, in_r: list,
-                    w_r: list, par_r: list, a_ops: list, w_ops: list, wbytes: list, dots: list, lanes_acc: list,
-                    e_valid: Signal, e_oaddr: Signal, e_obyte: Signal, e_par: list, lg_b: int) -> None:
+    def _conv_front(
+        self,
+        m: Module,
+        f: dict,
+        go: Signal,
+        busy: Signal,
+        issuing: Signal,
+        sel: Value,
+        in_r: list,
+        w_r: list,
+        par_r: list,
+        a_ops: list,
+        w_ops: list,
+        wbytes: list,
+        dots: list,
+        lanes_acc: list,
+        e_valid: Signal,
+        e_oaddr: Signal,
+        e_obyte: Signal,
+        e_par: list,
+        lg_b: int,
+    ) -> None:
         p = self.p
         b = p.beat_bytes
         g, poc, isz = p.group, p.poc, p.input_size
@@ -386,10 +536,26 @@ class OpuCore(Elaboratable):
         pa = Signal(12)
         act = busy & issuing & sel
         with m.If(go):
-            m.d.sync += [ob.eq(0), oy.eq(0), ox.eq(0), ky.eq(0), kx.eq(0), cb.eq(0),
-                         relb.eq(f["iy0"]), rel.eq(f["iy0"]), ixb.eq(-f["padl"]), ix.eq(-f["padl"]),
-                         ra_oy.eq(f["ra0"]), ra.eq(f["ra0"]), cba.eq(0), wa_ob.eq(f["wbase"]), wa.eq(f["wbase"]),
-                         oa_ob.eq(f["obase"]), oa_oy.eq(f["obase"]), pa.eq(f["pbase"])]
+            m.d.sync += [
+                ob.eq(0),
+                oy.eq(0),
+                ox.eq(0),
+                ky.eq(0),
+                kx.eq(0),
+                cb.eq(0),
+                relb.eq(f["iy0"]),
+                rel.eq(f["iy0"]),
+                ixb.eq(-f["padl"]),
+                ix.eq(-f["padl"]),
+                ra_oy.eq(f["ra0"]),
+                ra.eq(f["ra0"]),
+                cba.eq(0),
+                wa_ob.eq(f["wbase"]),
+                wa.eq(f["wbase"]),
+                oa_ob.eq(f["obase"]),
+                oa_oy.eq(f["obase"]),
+                pa.eq(f["pbase"]),
+            ]
         first = (ky == 0) & (kx == 0) & (cb == 0)
         last = (ky + 1 == f["kh"]) & (kx + 1 == f["kw"]) & (cb + 1 == f["ncb"])
         valid_in = (rel >= 0) & (rel < f["nrin"]) & (ix >= 0) & (ix < f["win"])
@@ -408,35 +574,70 @@ class OpuCore(Elaboratable):
             with m.Elif(kx + 1 < f["kw"]):
                 m.d.sync += [cb.eq(0), cba.eq(0), kx.eq(kx + 1), ix.eq(ix + 1), wa.eq(wa + 1)]
             with m.Elif(ky + 1 < f["kh"]):
-                m.d.sync += [cb.eq(0), cba.eq(0), kx.eq(0), ix.eq(ixb), ky.eq(ky + 1), rel.eq(rel + 1),
-                             ra.eq(ra + f["wrs"]), wa.eq(wa + 1)]
+                m.d.sync += [
+                    cb.eq(0),
+                    cba.eq(0),
+                    kx.eq(0),
+                    ix.eq(ixb),
+                    ky.eq(ky + 1),
+                    rel.eq(rel + 1),
+                    ra.eq(ra + f["wrs"]),
+                    wa.eq(wa + 1),
+                ]
             with m.Else():
                 m.d.sync += [cb.eq(0), cba.eq(0), kx.eq(0), ky.eq(0), wa.eq(wa_ob)]
                 with m.If(ox + 1 < f["nox"]):
-                    m.d.sync += [ox.eq(ox + 1), ixb.eq(ixb + f["sw"]), ix.eq(ixb + f["sw"]), rel.eq(relb),
-                                 ra.eq(ra_oy)]
+                    m.d.sync += [
+                        ox.eq(ox + 1),
+                        ixb.eq(ixb + f["sw"]),
+                        ix.eq(ixb + f["sw"]),
+                        rel.eq(relb),
+                        ra.eq(ra_oy),
+                    ]
                 with m.Else():
                     m.d.sync += [ox.eq(0), ixb.eq(-f["padl"]), ix.eq(-f["padl"])]
                     with m.If(oy + 1 < f["noy"]):
-                        m.d.sync += [oy.eq(oy + 1), relb.eq(relb + f["sh"]), rel.eq(relb + f["sh"]),
-                                     ra_oy.eq(ra_oy + f["ra_step"]), ra.eq(ra_oy + f["ra_step"]),
-                                     oa_oy.eq(oa_oy + f["orow"])]
+                        m.d.sync += [
+                            oy.eq(oy + 1),
+                            relb.eq(relb + f["sh"]),
+                            rel.eq(relb + f["sh"]),
+                            ra_oy.eq(ra_oy + f["ra_step"]),
+                            ra.eq(ra_oy + f["ra_step"]),
+                            oa_oy.eq(oa_oy + f["orow"]),
+                        ]
                     with m.Else():
-                        m.d.sync += [oy.eq(0), relb.eq(f["iy0"]), rel.eq(f["iy0"]), ra_oy.eq(f["ra0"]),
-                                     ra.eq(f["ra0"])]
+                        m.d.sync += [
+                            oy.eq(0),
+                            relb.eq(f["iy0"]),
+                            rel.eq(f["iy0"]),
+                            ra_oy.eq(f["ra0"]),
+                            ra.eq(f["ra0"]),
+                        ]
                         with m.If(ob + 1 < f["nob"]):
-                            m.d.sync += [ob.eq(ob + 1), wa_ob.eq(wa_ob + f["wob"]), wa.eq(wa_ob + f["wob"]),
-                                         oa_ob.eq(oa_ob + f["obcs"]), oa_oy.eq(oa_ob + f["obcs"]), pa.eq(pa + 1)]
+                            m.d.sync += [
+                                ob.eq(ob + 1),
+                                wa_ob.eq(wa_ob + f["wob"]),
+                                wa.eq(wa_ob + f["wob"]),
+                                oa_ob.eq(oa_ob + f["obcs"]),
+                                oa_oy.eq(oa_ob + f["obcs"]),
+                                pa.eq(pa + 1),
+                            ]
                         with m.Else():
                             m.d.sync += issuing.eq(0)
         # stage 1: operands from the memories (read one cycle earlier)
         s1_valid, s1_first, s1_last, s1_mask = Signal(), Signal(), Signal(), Signal()
         s1_bsel = Signal(range(b))
         s1_oaddr, s1_obyte = Signal(16), Signal(range(b))
-        m.d.sync += [s1_valid.eq(act), s1_first.eq(first), s1_last.eq(last), s1_mask.eq(valid_in),
-                     s1_bsel.eq(ix[:lg_b] if lg_b else 0), s1_oaddr.eq(oa_oy + (ox >> lg_b)),
-                     s1_obyte.eq(ox[:lg_b] if lg_b else 0)]
-        lanes = [Mux(s1_mask, r.data.word_select(s1_bsel, 8), 0).as_signed() for r in in_r[:p.pic]]
+        m.d.sync += [
+            s1_valid.eq(act),
+            s1_first.eq(first),
+            s1_last.eq(last),
+            s1_mask.eq(valid_in),
+            s1_bsel.eq(ix[:lg_b] if lg_b else 0),
+            s1_oaddr.eq(oa_oy + (ox >> lg_b)),
+            s1_obyte.eq(ox[:lg_b] if lg_b else 0),
+        ]
+        lanes = [Mux(s1_mask, r.data.word_select(s1_bsel, 8), 0).as_signed() for r in in_r[: p.pic]]
         with m.If(sel):
             for q in range(p.pe_count):
                 grp = q % g
@@ -454,9 +655,28 @@ class OpuCore(Elaboratable):
         with m.Elif(sel):
             m.d.sync += e_valid.eq(0)
 
-    def _dw_front(self, m: Module, f: dict, go: Signal, busy: Signal, issuing: Signal, sel: Value, in_r: list,
-                  w_r: list, par_r: list, a_ops: list, w_ops: list, wbytes: list, dots: list, lanes_acc: list,
-                  e_valid: Signal, e_oaddr: Signal, e_obyte: Signal, e_par: list, lg_b: int) -> None:
+    def _dw_front(
+        self,
+        m: Module,
+        f: dict,
+        go: Signal,
+        busy: Signal,
+        issuing: Signal,
+        sel: Value,
+        in_r: list,
+        w_r: list,
+        par_r: list,
+        a_ops: list,
+        w_ops: list,
+        wbytes: list,
+        dots: list,
+        lanes_acc: list,
+        e_valid: Signal,
+        e_oaddr: Signal,
+        e_obyte: Signal,
+        e_par: list,
+        lg_b: int,
+    ) -> None:
         p = self.p
         b = p.beat_bytes
         pe, isz, lw, kd = p.pe_count, p.input_size, p.line_width, DW_KERNEL_MAX
@@ -488,9 +708,21 @@ class OpuCore(Elaboratable):
         fvalid = [Signal(name=f"fv{r}") for r in range(kd)]
         cvalid = [Signal(name=f"cv{r}") for r in range(kd)]
         with m.If(go):
-            m.d.sync += [f_on.eq(1), f_ky.eq(0), f_wb.eq(0), f_rel.eq(f["iy0"]), f_ra.eq(f["ra0"]),
-                         f_rel0.eq(f["iy0"]), f_ra0.eq(f["ra0"]), f_row.eq(0), f_ready.eq(0), c_on.eq(0),
-                         c_oy.eq(0), c_ox.eq(0), c_oa.eq(f["obase"])]
+            m.d.sync += [
+                f_on.eq(1),
+                f_ky.eq(0),
+                f_wb.eq(0),
+                f_rel.eq(f["iy0"]),
+                f_ra.eq(f["ra0"]),
+                f_rel0.eq(f["iy0"]),
+                f_ra0.eq(f["ra0"]),
+                f_row.eq(0),
+                f_ready.eq(0),
+                c_on.eq(0),
+                c_oy.eq(0),
+                c_ox.eq(0),
+                c_oa.eq(f["obase"]),
+            ]
         fill_addr = f["ibase"] + f_ra + f_wb
         with m.If(sel):
             for r in in_r[:pe]:
@@ -500,8 +732,12 @@ class OpuCore(Elaboratable):
             for r in par_r:
                 m.d.comb += r.addr.eq(f["pbase"])
         fill_act = act & f_on
-        m.d.sync += [w1_on.eq(fill_act), w1_ky.eq(f_ky), w1_wb.eq(f_wb),
-                     w1_valid.eq((f_rel >= 0) & (f_rel < f["nrin"]))]
+        m.d.sync += [
+            w1_on.eq(fill_act),
+            w1_ky.eq(f_ky),
+            w1_wb.eq(f_wb),
+            w1_valid.eq((f_rel >= 0) & (f_rel < f["nrin"])),
+        ]
         with m.If(fill_act):
             with m.If(f_wb + 1 < f["wrs"]):
                 m.d.sync += f_wb.eq(f_wb + 1)
@@ -519,8 +755,11 @@ class OpuCore(Elaboratable):
         w_row = Mux(w1_ky < kd, w1_ky, 0)
         for q in range(pe):
             wp = lb_mem[q].write_port()
-            m.d.comb += [wp.addr.eq((fsel * kd + w_row) * lb_words + w1_wb[:wbits]), wp.data.eq(in_r[q].data),
-                         wp.en.eq(w1_on & (w1_ky < kd) & (w1_wb < lb_used))]
+            m.d.comb += [
+                wp.addr.eq((fsel * kd + w_row) * lb_words + w1_wb[:wbits]),
+                wp.data.eq(in_r[q].data),
+                wp.en.eq(w1_on & (w1_ky < kd) & (w1_wb < lb_used)),
+            ]
         # row hand-over: the filled copy becomes the window copy, start filling the next row
         handover = act & f_ready & ~c_on
         with m.If(handover):
@@ -528,9 +767,16 @@ class OpuCore(Elaboratable):
             for r in range(kd):
                 m.d.sync += cvalid[r].eq(fvalid[r] & (r < f["kh"]))
             with m.If(f_row + 1 < f["noy"]):
-                m.d.sync += [f_on.eq(1), f_ky.eq(0), f_wb.eq(0), f_row.eq(f_row + 1),
-                             f_rel0.eq(f_rel0 + f["sh"]), f_rel.eq(f_rel0 + f["sh"]),
-                             f_ra0.eq(f_ra0 + f["ra_step"]), f_ra.eq(f_ra0 + f["ra_step"])]
+                m.d.sync += [
+                    f_on.eq(1),
+                    f_ky.eq(0),
+                    f_wb.eq(0),
+                    f_row.eq(f_row + 1),
+                    f_rel0.eq(f_rel0 + f["sh"]),
+                    f_rel.eq(f_rel0 + f["sh"]),
+                    f_ra0.eq(f_ra0 + f["ra_step"]),
+                    f_ra.eq(f_ra0 + f["ra_step"]),
+                ]
         comp = act & c_on
         with m.If(comp):
             with m.If(c_ox + 1 < f["nox"]):
@@ -554,19 +800,34 @@ class OpuCore(Elaboratable):
                     both = Cat(*pair)
                     for c in range(kd):
                         col = c_ixb + c
-                        ok = (cvalid[r] & (c < f["kw"]) & (col >= 0) & (col < f["win"])
-                              & (col + f["padl"] < lw))
-                        m.d.comb += [a_ops[q][r * kd + c].eq(Mux(ok, both.word_select(off + c, 8), 0).as_signed())]
+                        ok = (
+                            cvalid[r] & (c < f["kw"]) & (col >= 0) & (col < f["win"]) & (col + f["padl"] < lw)
+                        )
+                        m.d.comb += [
+                            a_ops[q][r * kd + c].eq(Mux(ok, both.word_select(off + c, 8), 0).as_signed())
+                        ]
                 for i in range(isz):
                     m.d.comb += w_ops[q][i].eq(wbytes[q * isz + i])
-            m.d.sync += [e_valid.eq(comp), e_oaddr.eq(c_oa + (c_ox >> lg_b)),
-                         e_obyte.eq(c_ox[:lg_b] if lg_b else 0)]
+            m.d.sync += [
+                e_valid.eq(comp),
+                e_oaddr.eq(c_oa + (c_ox >> lg_b)),
+                e_obyte.eq(c_ox[:lg_b] if lg_b else 0),
+            ]
             for q in range(pe):
                 m.d.sync += [lanes_acc[q].eq(dots[q]), e_par[q].eq(par_r[q].data)]
 
     # ------------------------------------------------------------------------------------
-    def _post(self, m: Module, word: Signal, lanes_acc: list, e_valid: Signal, e_oaddr: Signal, e_obyte: Signal,
-              e_par: list, out_w: list) -> None:
+    def _post(
+        self,
+        m: Module,
+        word: Signal,
+        lanes_acc: list,
+        e_valid: Signal,
+        e_oaddr: Signal,
+        e_obyte: Signal,
+        e_par: list,
+        out_w: list,
+    ) -> None:
         p = self.p
         b = p.beat_bytes
         lo, hi = _field(word, "lo"), _field(word, "hi")
@@ -574,8 +835,14 @@ class OpuCore(Elaboratable):
         p1_addr, p1_byte = Signal(16), Signal(range(b))
         p2_valid = Signal()
         p2_addr, p2_byte = Signal(16), Signal(range(b))
-        m.d.sync += [p1_valid.eq(e_valid), p1_addr.eq(e_oaddr), p1_byte.eq(e_obyte),
-                     p2_valid.eq(p1_valid), p2_addr.eq(p1_addr), p2_byte.eq(p1_byte)]
+        m.d.sync += [
+            p1_valid.eq(e_valid),
+            p1_addr.eq(e_oaddr),
+            p1_byte.eq(e_obyte),
+            p2_valid.eq(p1_valid),
+            p2_addr.eq(p1_addr),
+            p2_byte.eq(p1_byte),
+        ]
         for j in range(p.out_banks):
             par = e_par[j]
             bias = par[0:32].as_signed()
@@ -612,7 +879,9 @@ class OpuCore(Elaboratable):
             with m.Elif(e >= 8):
                 m.d.comb += mag.eq(1 << 16)
             with m.Elif(e >= 0):
-                m.d.comb += mag.eq(Mux((pm << e.as_unsigned()[:3]) > (1 << 16), 1 << 16, pm << e.as_unsigned()[:3]))
+                m.d.comb += mag.eq(
+                    Mux((pm << e.as_unsigned()[:3]) > (1 << 16), 1 << 16, pm << e.as_unsigned()[:3])
+                )
             with m.Elif(e < -50):
                 m.d.comb += mag.eq(0)
             with m.Else():
@@ -624,5 +893,8 @@ class OpuCore(Elaboratable):
             q8 = Signal(signed(8), name=f"pp_q{j}")
             m.d.sync += q8.eq(Mux(val < lo, lo, Mux(val > hi, hi, val)))
             wp = out_w[j]
-            m.d.comb += [wp.addr.eq(p2_addr), wp.data.eq(Cat(*([q8] * b))),
-                         wp.en.eq(Mux(p2_valid, Const(1, b) << p2_byte, 0))]
+            m.d.comb += [
+                wp.addr.eq(p2_addr),
+                wp.data.eq(Cat(*([q8] * b))),
+                wp.en.eq(Mux(p2_valid, Const(1, b) << p2_byte, 0)),
+            ]

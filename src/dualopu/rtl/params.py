@@ -41,18 +41,46 @@ OP_STORE = 5
 
 #: Micro-instruction fields: (name, bits, signed). One word layout for every opcode.
 FIELDS: tuple[tuple[str, int, bool], ...] = (
-    ("op", 3, False), ("wait", 20, False),
+    ("op", 3, False),
+    ("wait", 20, False),
     # DMA
-    ("dram", 32, False), ("cstride", 32, False), ("rowlen", 16, False), ("nch", 12, False),
-    ("nrows", 12, False), ("nwb", 8, False), ("buf", 16, False), ("bcs", 16, False), ("nb", 8, False),
-    ("nbeats", 20, False), ("nparam", 12, False), ("pbase", 12, False),
+    ("dram", 32, False),
+    ("cstride", 32, False),
+    ("rowlen", 16, False),
+    ("nch", 12, False),
+    ("nrows", 12, False),
+    ("nwb", 8, False),
+    ("buf", 16, False),
+    ("bcs", 16, False),
+    ("nb", 8, False),
+    ("nbeats", 20, False),
+    ("nparam", 12, False),
+    ("pbase", 12, False),
     # EXEC
-    ("nob", 8, False), ("noy", 12, False), ("nox", 12, False), ("kh", 4, False), ("kw", 4, False),
-    ("ncb", 8, False), ("sh", 3, False), ("sw", 3, False), ("iy0", 14, True), ("padl", 4, False),
-    ("ra0", 20, True), ("ra_step", 12, False),
-    ("nrin", 12, False), ("win", 12, False), ("wrs", 8, False), ("ibase", 16, False), ("ibcs", 16, False),
-    ("wbase", 16, False), ("wob", 16, False), ("obase", 16, False), ("orow", 8, False), ("obcs", 16, False),
-    ("lo", 8, True), ("hi", 8, True),
+    ("nob", 8, False),
+    ("noy", 12, False),
+    ("nox", 12, False),
+    ("kh", 4, False),
+    ("kw", 4, False),
+    ("ncb", 8, False),
+    ("sh", 3, False),
+    ("sw", 3, False),
+    ("iy0", 14, True),
+    ("padl", 4, False),
+    ("ra0", 20, True),
+    ("ra_step", 12, False),
+    ("nrin", 12, False),
+    ("win", 12, False),
+    ("wrs", 8, False),
+    ("ibase", 16, False),
+    ("ibcs", 16, False),
+    ("wbase", 16, False),
+    ("wob", 16, False),
+    ("obase", 16, False),
+    ("orow", 8, False),
+    ("obcs", 16, False),
+    ("lo", 8, True),
+    ("hi", 8, True),
 )
 
 
@@ -77,7 +105,9 @@ def pack(**values: int) -> int:
         lsb, bits, sgn = offs[name]
         lo, hi = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if sgn else (0, (1 << bits) - 1)
         if not lo <= v <= hi:
-            raise HardwareError(f"RTL micro-instruction field '{name}' = {v} outside [{lo}, {hi}] ({bits} bits)")
+            raise HardwareError(
+                f"RTL micro-instruction field '{name}' = {v} outside [{lo}, {hi}] ({bits} bits)"
+            )
         word |= (v & ((1 << bits) - 1)) << lsb
     return word
 
@@ -140,25 +170,57 @@ def core_rtl(core: Core, hw: Hardware, line_width: int = DEFAULT_LINE_WIDTH) -> 
     """The generated structure of ``core`` (HardwareError when the RTL cannot build it)."""
     beat = _pow2_floor(hw.dram_bytes_per_cycle)
     if beat < MIN_BEAT_BYTES:
-        raise HardwareError(f"field 'dram_bytes_per_cycle': the RTL needs at least {MIN_BEAT_BYTES} B/cycle, "
-                            f"got {hw.dram_bytes_per_cycle:g}")
+        raise HardwareError(
+            f"field 'dram_bytes_per_cycle': the RTL needs at least {MIN_BEAT_BYTES} B/cycle, "
+            f"got {hw.dram_bytes_per_cycle:g}"
+        )
     if hw.data_bytes != 1:
         raise HardwareError("field 'data_bytes': the RTL is INT8 only (data_bytes: 1)")
     regular = core.type in (CoreType.REGULAR, CoreType.UNIFIED)
     depthwise = core.type in (CoreType.DEPTHWISE, CoreType.UNIFIED)
     pic = min(core.ic_parallel, core.pe_count * core.input_size) if regular else core.input_size
     if regular and (pic % core.input_size or core.pe_count % (pic // core.input_size)):
-        raise HardwareError(f"core {core.name!r}: the RTL needs ic_parallel ({pic}) a multiple of input_size "
-                            f"({core.input_size}) that divides pe_count x input_size")
+        raise HardwareError(
+            f"core {core.name!r}: the RTL needs ic_parallel ({pic}) a multiple of input_size "
+            f"({core.input_size}) that divides pe_count x input_size"
+        )
     if depthwise and core.input_size < DW_KERNEL_MAX * DW_KERNEL_MAX:
-        raise HardwareError(f"core {core.name!r}: depthwise window PEs need input_size >= "
-                            f"{DW_KERNEL_MAX * DW_KERNEL_MAX} ({DW_KERNEL_MAX}x{DW_KERNEL_MAX} kernel)")
-    probe = CoreRtl(core.name, regular, depthwise, core.pe_count, core.input_size, pic, beat, 1, 1, 1, 1,
-                    line_width, core.instr_overhead_cycles)
+        raise HardwareError(
+            f"core {core.name!r}: depthwise window PEs need input_size >= "
+            f"{DW_KERNEL_MAX * DW_KERNEL_MAX} ({DW_KERNEL_MAX}x{DW_KERNEL_MAX} kernel)"
+        )
+    probe = CoreRtl(
+        core.name,
+        regular,
+        depthwise,
+        core.pe_count,
+        core.input_size,
+        pic,
+        beat,
+        1,
+        1,
+        1,
+        1,
+        line_width,
+        core.instr_overhead_cycles,
+    )
     kib = 1024
     in_depth = max(2, math.ceil(core.input_buffer_kib * kib / (probe.in_banks * beat)))
     w_depth = max(2, math.ceil(core.weight_buffer_kib * kib / probe.word_bytes))
     out_depth = max(2, math.ceil(core.output_buffer_kib * kib / (probe.out_banks * beat)))
     param_depth = max(2, math.ceil(PARAM_CHANNELS / probe.out_banks))
-    return CoreRtl(core.name, regular, depthwise, core.pe_count, core.input_size, pic, beat, in_depth, w_depth,
-                   out_depth, param_depth, line_width, core.instr_overhead_cycles)
+    return CoreRtl(
+        core.name,
+        regular,
+        depthwise,
+        core.pe_count,
+        core.input_size,
+        pic,
+        beat,
+        in_depth,
+        w_depth,
+        out_depth,
+        param_depth,
+        line_width,
+        core.instr_overhead_cycles,
+    )

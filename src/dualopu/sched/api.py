@@ -27,14 +27,17 @@ PORTFOLIO_MAX_TASKS = 12_000
 PLACEMENTS: tuple[str, ...] = ("default",)
 
 
-def _heuristic(g: TaskGraph, split: Split, contention: bool, options: Options | None
-               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, Options]:
+def _heuristic(
+    g: TaskGraph, split: Split, contention: bool, options: Options | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, Options]:
     if options is not None:
         variants = [options]
     elif len(g) <= PORTFOLIO_MAX_TASKS:
         holds = (True, False) if contention else (True,)
-        variants = [Options(priority=p, placement=pl, hold=h)
-                    for pl, p, h in itertools.product(PLACEMENTS, ("rank", "tail"), holds)]
+        variants = [
+            Options(priority=p, placement=pl, hold=h)
+            for pl, p, h in itertools.product(PLACEMENTS, ("rank", "tail"), holds)
+        ]
     else:
         variants = [Options()]
     best: tuple[np.ndarray, np.ndarray, np.ndarray, Options] | None = None
@@ -52,8 +55,9 @@ def _heuristic(g: TaskGraph, split: Split, contention: bool, options: Options | 
         load = np.bincount(core, weights=g.cost[np.arange(len(g)), core], minlength=g.n_cores)
         # a variant is kept only if its makespan is below the best one's by 1e-9: stop it once it cannot be
         cutoff = float(best[2].max()) - 1e-9 if best is not None else float("inf")
-        start, end, held = run_list(g, core, orders[o.priority], contention=contention, opts=o, load=load,
-                                    cutoff=cutoff)
+        start, end, held = run_list(
+            g, core, orders[o.priority], contention=contention, opts=o, load=load, cutoff=cutoff
+        )
         if o.hold and not held:  # (a run stopped at the cutoff never held before it: so would the other)
             never_held.add(o)
         if start is None or end is None:
@@ -77,9 +81,16 @@ def _sequential(g: TaskGraph) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def schedule(
-    workload: Workload, hw: Hardware | str, method: str = "heuristic", *, contention: bool = True,
-    time_limit_s: float = 10.0, workers: int = 2, matrices: Sequence[CostMatrix | None] | None = None,
-    graph: TaskGraph | None = None, options: Options | None = None,
+    workload: Workload,
+    hw: Hardware | str,
+    method: str = "heuristic",
+    *,
+    contention: bool = True,
+    time_limit_s: float = 10.0,
+    workers: int = 2,
+    matrices: Sequence[CostMatrix | None] | None = None,
+    graph: TaskGraph | None = None,
+    options: Options | None = None,
 ) -> Schedule:
     """Schedule ``workload`` on ``hw``.
 
@@ -103,18 +114,40 @@ def schedule(
     else:
         h_core, h_start, _, _ = _heuristic(g, split, False, None)
         hs, _ = _cpsat.retime(g, h_core, h_start, _cpsat.int_durations(g)[np.arange(len(g)), h_core])
-        core, start, end, status, info = _cpsat.solve(g, contention=contention, time_limit_s=time_limit_s,
-                                                      workers=workers, lower=bound.cycles, hint=(h_core, hs))
+        core, start, end, status, info = _cpsat.solve(
+            g,
+            contention=contention,
+            time_limit_s=time_limit_s,
+            workers=workers,
+            lower=bound.cycles,
+            hint=(h_core, hs),
+        )
         if contention:  # CP-SAT's order and cores, re-timed by the fluid model (phases can be slowed)
             order = np.lexsort((np.arange(len(g)), start))
             start, end = list_schedule(g, core, order, contention=True, opts=Options(lookahead=1, hold=False))
             info["retimed_by_fluid_model"] = True
         extra["cpsat"] = info
     extra["elapsed_s"] = time.perf_counter() - t0
-    return Schedule(method, hw.name, hw.clock_mhz, g.net, g.image, g.layer, core, start, end, bound.cycles,
-                    workload.total_images, tuple(c.name for c in hw.cores), status, extra,
-                    task=np.arange(len(g)), contention=contention, workload_spec=tuple(workload.describe()),
-                    hardware_spec=hw.model_dump(mode="json"))
+    return Schedule(
+        method,
+        hw.name,
+        hw.clock_mhz,
+        g.net,
+        g.image,
+        g.layer,
+        core,
+        start,
+        end,
+        bound.cycles,
+        workload.total_images,
+        tuple(c.name for c in hw.cores),
+        status,
+        extra,
+        task=np.arange(len(g)),
+        contention=contention,
+        workload_spec=tuple(workload.describe()),
+        hardware_spec=hw.model_dump(mode="json"),
+    )
 
 
 def with_bound(sched: Schedule, bound: Bound) -> Schedule:

@@ -51,8 +51,15 @@ class Bound:
     core_load: tuple[float, ...] = field(default=())  # per core at the LP's split
 
     def to_dict(self) -> dict[str, object]:
-        return {"cycles": self.cycles, "core_work": self.core_work, "critical_path": self.critical_path,
-                "dram": self.dram, "joint": self.joint, "edges": self.edges, "core_load": list(self.core_load)}
+        return {
+            "cycles": self.cycles,
+            "core_work": self.core_work,
+            "critical_path": self.critical_path,
+            "dram": self.dram,
+            "joint": self.joint,
+            "edges": self.edges,
+            "core_load": list(self.core_load),
+        }
 
 
 @dataclass(frozen=True)
@@ -73,8 +80,9 @@ def _classes(g: TaskGraph) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarr
     return cost, dram, m, head, after
 
 
-def _lp(cost: np.ndarray, dram: np.ndarray, m: np.ndarray, bw: float, with_dram: bool
-        ) -> tuple[np.ndarray, np.ndarray, float] | None:
+def _lp(
+    cost: np.ndarray, dram: np.ndarray, m: np.ndarray, bw: float, with_dram: bool
+) -> tuple[np.ndarray, np.ndarray, float] | None:
     """Fractional split minimizing the busiest core (and DRAM port): (x (C, K), multipliers
     (K + 1,), value), or None when the solver is unavailable or fails."""
     if pywraplp is None:  # pragma: no cover - ortools is a dependency
@@ -88,8 +96,12 @@ def _lp(cost: np.ndarray, dram: np.ndarray, m: np.ndarray, bw: float, with_dram:
     fixed = capable.sum(axis=1) == 1
     scale = max(float((np.where(capable, cost, 0.0) * m[:, None]).sum()), 1.0)  # numbers near 1 for GLOP
     T = solver.NumVar(0.0, solver.infinity(), "T")
-    x = {(c, k): solver.NumVar(0.0, float(m[c]), f"x{c}_{k}") for c in flex.tolist() for k in range(K)
-         if capable[c, k]}
+    x = {
+        (c, k): solver.NumVar(0.0, float(m[c]), f"x{c}_{k}")
+        for c in flex.tolist()
+        for k in range(K)
+        if capable[c, k]
+    }
     for c in flex.tolist():
         solver.Add(sum(x[c, k] for k in range(K) if capable[c, k]) == float(m[c]))
     cons = []
@@ -99,8 +111,12 @@ def _lp(cost: np.ndarray, dram: np.ndarray, m: np.ndarray, bw: float, with_dram:
         cons.append(solver.Add(sum(terms) + base <= T))
     if with_dram:
         base = float((np.where(fixed[:, None] & capable, dram, 0.0).sum(axis=1) * m).sum()) / bw / scale
-        terms = [x[c, k] * (float(dram[c, k]) / bw / scale) for c in flex.tolist() for k in range(K)
-                 if capable[c, k]]
+        terms = [
+            x[c, k] * (float(dram[c, k]) / bw / scale)
+            for c in flex.tolist()
+            for k in range(K)
+            if capable[c, k]
+        ]
         cons.append(solver.Add(sum(terms) + base <= T))
     solver.Minimize(T)
     if solver.Solve() != pywraplp.Solver.OPTIMAL:
@@ -121,7 +137,9 @@ def _lagrangian(cost: np.ndarray, dram: np.ndarray, m: np.ndarray, bw: float, la
         return 0.0
     lam = lam / lam.sum()
     capable = np.isfinite(cost)
-    per = np.where(capable, np.where(capable, cost, 0.0) * lam[None, :-1] + dram / bw * lam[-1], np.inf).min(axis=1)
+    per = np.where(capable, np.where(capable, cost, 0.0) * lam[None, :-1] + dram / bw * lam[-1], np.inf).min(
+        axis=1
+    )
     return float((per * m).sum())
 
 
@@ -135,8 +153,9 @@ def _integer_split(x: np.ndarray, m: np.ndarray) -> np.ndarray:
     return counts.astype(np.int64)
 
 
-def bound_and_split(workload: Workload, hw: Hardware, graph: TaskGraph | None = None, contention: bool = True
-                    ) -> tuple[Bound, Split]:
+def bound_and_split(
+    workload: Workload, hw: Hardware, graph: TaskGraph | None = None, contention: bool = True
+) -> tuple[Bound, Split]:
     """The lower bound (under the model ``contention`` names) and the split of flexible tasks
     over cores at the LP's optimum."""
     g = graph if graph is not None else build_task_graph(workload, hw)
@@ -147,11 +166,10 @@ def bound_and_split(workload: Workload, hw: Hardware, graph: TaskGraph | None = 
     fixed = capable.sum(axis=1) == 1
     # corners of the multiplier simplex: each core alone, the DRAM port alone, all cores evenly
     corners = [np.eye(K + 1)[k] for k in range(K + 1)] + [np.append(np.ones(K), 0.0)]
-    work = max(_lagrangian(cost, dram, m, bw, lam) for lam in corners[:K] + corners[K + 1:])
+    work = max(_lagrangian(cost, dram, m, bw, lam) for lam in corners[:K] + corners[K + 1 :])
     dram_b = _lagrangian(cost, dram, m, bw, corners[K]) if contention else 0.0
     joint = max(work, dram_b)
-    counts = np.where(capable & (cost == np.where(capable, cost, np.inf).min(axis=1, keepdims=True)),
-                      1, 0)
+    counts = np.where(capable & (cost == np.where(capable, cost, np.inf).min(axis=1, keepdims=True)), 1, 0)
     counts = _integer_split(counts / counts.sum(axis=1, keepdims=True) * m[:, None], m)
     if (~fixed).any():
         for with_dram in (False, True) if contention else (False,):
@@ -181,8 +199,9 @@ def bound_and_split(workload: Workload, hw: Hardware, graph: TaskGraph | None = 
     return b, Split(counts, load)
 
 
-def lower_bound(workload: Workload, hw: Hardware, graph: TaskGraph | None = None, contention: bool = True
-                ) -> Bound:
+def lower_bound(
+    workload: Workload, hw: Hardware, graph: TaskGraph | None = None, contention: bool = True
+) -> Bound:
     """Lower bound on the makespan of ``workload`` on ``hw`` under the shared-DRAM model
     (``contention``) or without it (see the module docstring)."""
     return bound_and_split(workload, hw, graph, contention)[0]

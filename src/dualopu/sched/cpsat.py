@@ -34,7 +34,9 @@ def int_durations(g: TaskGraph) -> np.ndarray:
     return np.maximum(c, -1).astype(np.int64)
 
 
-def retime(g: TaskGraph, core: np.ndarray, start: np.ndarray, dur: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def retime(
+    g: TaskGraph, core: np.ndarray, start: np.ndarray, dur: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Earliest start times keeping each core's task order (by ``start``) with durations ``dur``
     and no contention: a semi-active schedule, feasible by construction."""
     order = np.lexsort((g.layer, start)).tolist()
@@ -52,15 +54,23 @@ def retime(g: TaskGraph, core: np.ndarray, start: np.ndarray, dur: np.ndarray) -
     return np.asarray(st, dtype=float), np.asarray(en, dtype=float)
 
 
-def solve(g: TaskGraph, *, contention: bool, time_limit_s: float, workers: int, lower: float,
-          hint: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, str,
-                                                                      dict[str, float]]:
+def solve(
+    g: TaskGraph,
+    *,
+    contention: bool,
+    time_limit_s: float,
+    workers: int,
+    lower: float,
+    hint: tuple[np.ndarray, np.ndarray] | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, str, dict[str, float]]:
     """(core, start, end, status name, info) of a CP-SAT schedule."""
     from ortools.sat.python import cp_model
 
     n, K = len(g), g.n_cores
     if n > MAX_TASKS:
-        raise ScheduleError(f"cpsat is for small workloads: {n} tasks (at most {MAX_TASKS}; use a few images)")
+        raise ScheduleError(
+            f"cpsat is for small workloads: {n} tasks (at most {MAX_TASKS}; use a few images)"
+        )
     d = int_durations(g)
     capable = d >= 0
     bw = g.hardware.dram_bytes_per_cycle
@@ -77,7 +87,7 @@ def solve(g: TaskGraph, *, contention: bool, time_limit_s: float, workers: int, 
         for k in range(K):
             rates[:, k] = natural_rates(np.where(capable[:, k], g.cost[:, k], 0.0), g.dram_bytes[:, k], bw)
     fixed_core = np.where(capable.sum(axis=1) == 1, np.argmax(capable, axis=1), -1)
-    zero = (np.where(capable, d, 0).max(axis=1) == 0)
+    zero = np.where(capable, d, 0).max(axis=1) == 0
     for t in range(n):
         if zero[t]:
             m.add(e[t] == s[t])
@@ -130,13 +140,20 @@ def solve(g: TaskGraph, *, contention: bool, time_limit_s: float, workers: int, 
     solver.parameters.num_workers = max(int(workers), 1)
     status = solver.solve(m)
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        raise ScheduleError(f"CP-SAT found no schedule within {time_limit_s:g} s ({solver.status_name(status)})")
+        raise ScheduleError(
+            f"CP-SAT found no schedule within {time_limit_s:g} s ({solver.status_name(status)})"
+        )
     core = np.where(fixed_core >= 0, fixed_core, g.default_core).astype(np.int64)
     for (t, k), lit in lits.items():
         if solver.boolean_value(lit):
             core[t] = k
     start = np.array([solver.value(v) for v in s], dtype=float)
     end = np.array([solver.value(v) for v in e], dtype=float)
-    info = {"objective": float(solver.objective_value), "best_bound": float(solver.best_objective_bound),
-            "wall_time_s": float(solver.wall_time), "time_limit_s": float(time_limit_s), "workers": float(workers)}
+    info = {
+        "objective": float(solver.objective_value),
+        "best_bound": float(solver.best_objective_bound),
+        "wall_time_s": float(solver.wall_time),
+        "time_limit_s": float(time_limit_s),
+        "workers": float(workers),
+    }
     return core, start, end, solver.status_name(status), info

@@ -30,8 +30,10 @@ class DramCollision(ScheduleError):
     """A task starts on a core whose previous task cannot have finished under contention."""
 
     def __init__(self, previous: int, task: int, needed_end: float) -> None:
-        super().__init__(f"task {task} starts on the core of task {previous}, which under shared-DRAM "
-                         f"contention cannot finish before {needed_end:.6g}")
+        super().__init__(
+            f"task {task} starts on the core of task {previous}, which under shared-DRAM "
+            f"contention cannot finish before {needed_end:.6g}"
+        )
         self.previous, self.task, self.needed_end = previous, task, needed_end
 
 
@@ -71,8 +73,15 @@ def natural_rates(dur: np.ndarray, dram_bytes: np.ndarray, bw: float) -> np.ndar
 N_PHASES = 3
 
 
-def phases(dur: np.ndarray, dram_bytes: np.ndarray, head_cycles: np.ndarray, head_bytes: np.ndarray,
-           end_cycles: np.ndarray, end_bytes: np.ndarray, bw: float) -> tuple[np.ndarray, np.ndarray]:
+def phases(
+    dur: np.ndarray,
+    dram_bytes: np.ndarray,
+    head_cycles: np.ndarray,
+    head_bytes: np.ndarray,
+    end_cycles: np.ndarray,
+    end_bytes: np.ndarray,
+    bw: float,
+) -> tuple[np.ndarray, np.ndarray]:
     """Each task as three fluid phases: ``(dur (n, 3), rate (n, 3))`` at full speed.
 
     The first and last phases stream the task's loads and stores at (nearly) the port's
@@ -83,15 +92,22 @@ def phases(dur: np.ndarray, dram_bytes: np.ndarray, head_cycles: np.ndarray, hea
     ec = np.minimum(end_cycles, dur - hc)
     body = np.maximum(dur - hc - ec, 0.0)
     d = np.stack([hc, body, ec], axis=1)
-    b = np.stack([np.minimum(head_bytes, dram_bytes), np.maximum(dram_bytes - head_bytes - end_bytes, 0.0),
-                  np.minimum(end_bytes, np.maximum(dram_bytes - head_bytes, 0.0))], axis=1)
+    b = np.stack(
+        [
+            np.minimum(head_bytes, dram_bytes),
+            np.maximum(dram_bytes - head_bytes - end_bytes, 0.0),
+            np.minimum(end_bytes, np.maximum(dram_bytes - head_bytes, 0.0)),
+        ],
+        axis=1,
+    )
     with np.errstate(divide="ignore", invalid="ignore"):
         r = np.where(d > 0, b / np.where(d > 0, d, 1.0), 0.0)
     return d, np.minimum(r, bw)
 
 
-def replay(core: np.ndarray, start: np.ndarray, dur: np.ndarray, rate: np.ndarray, bw: float,
-           n_cores: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def replay(
+    core: np.ndarray, start: np.ndarray, dur: np.ndarray, rate: np.ndarray, bw: float, n_cores: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Earliest end of every task given its core and start time under fair DRAM sharing.
 
     ``dur`` and ``rate`` are ``(n,)`` (one phase) or ``(n, P)`` (phases run in order, see
@@ -169,14 +185,20 @@ def task_phases(g: TaskGraph, core: np.ndarray, dur: np.ndarray) -> tuple[np.nda
     """`phases` of every task of ``g`` on ``core`` with durations ``dur`` (0 for tasks that take no time)."""
     rows = np.arange(len(g))
     keep = dur > 0
-    return phases(dur, np.where(keep, g.dram_bytes[rows, core], 0.0),
-                  np.where(keep, g.head_cycles[rows, core], 0.0), np.where(keep, g.head_bytes[rows, core], 0.0),
-                  np.where(keep, g.end_cycles[rows, core], 0.0), np.where(keep, g.end_bytes[rows, core], 0.0),
-                  g.hardware.dram_bytes_per_cycle)
+    return phases(
+        dur,
+        np.where(keep, g.dram_bytes[rows, core], 0.0),
+        np.where(keep, g.head_cycles[rows, core], 0.0),
+        np.where(keep, g.head_bytes[rows, core], 0.0),
+        np.where(keep, g.end_cycles[rows, core], 0.0),
+        np.where(keep, g.end_bytes[rows, core], 0.0),
+        g.hardware.dram_bytes_per_cycle,
+    )
 
 
-def constant_rate_profile(start: np.ndarray, end: np.ndarray, dram_bytes: np.ndarray
-                          ) -> tuple[np.ndarray, np.ndarray]:
+def constant_rate_profile(
+    start: np.ndarray, end: np.ndarray, dram_bytes: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """DRAM use over time when every task streams its bytes evenly over its run: ``(t, bw_used)``."""
     busy = (end > start) & (dram_bytes > 0)
     r = dram_bytes[busy] / (end[busy] - start[busy])

@@ -46,8 +46,9 @@ def net_plan(net: Network, hw: Hardware, cm: CostMatrix | None, core: np.ndarray
     """Per-layer costs, placement ``core`` and critical-path lengths of one network on ``hw``."""
     cm = check_runs(net, hw, cm)
     if cm.cycles.shape != (len(net), len(hw.cores)):
-        raise ScheduleError(f"cost matrix of {net.name!r} has shape {cm.cycles.shape}, expected "
-                            f"({len(net)}, {len(hw.cores)})")
+        raise ScheduleError(
+            f"cost matrix of {net.name!r} has shape {cm.cycles.shape}, expected ({len(net)}, {len(hw.cores)})"
+        )
     cost = np.where(np.isfinite(cm.cycles), np.maximum(cm.cycles, 0.0), np.inf)
     dram = np.where(np.isfinite(cost), np.maximum(cm.dram_bytes, 0.0), 0.0)
     edges = sorted({(p, i) for i, ps in enumerate(net.predecessors) for p in ps})
@@ -64,10 +65,14 @@ def net_plan(net: Network, hw: Hardware, cm: CostMatrix | None, core: np.ndarray
         if succs[i]:
             tail[i] = mc[i] + max(tail[s] for s in succs[i])
     hb, hc, eb, ec = _ends(cm, hw, cost)
-    return NetPlan(net, cost, dram, np.asarray(core, dtype=np.int64), src, dst, mc, head, tail, hc, hb, ec, eb)
+    return NetPlan(
+        net, cost, dram, np.asarray(core, dtype=np.int64), src, dst, mc, head, tail, hc, hb, ec, eb
+    )
 
 
-def _ends(cm: CostMatrix, hw: Hardware, cost: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _ends(
+    cm: CostMatrix, hw: Hardware, cost: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Bytes and cycles of a layer's port phases, its loads first and its stores last: the
     cost model's bytes, each at the port's full rate for the port time the cost model prices
     them at (`CostMatrix.memory_cycles`, split by bytes). The simulator runs every transfer at
@@ -83,8 +88,11 @@ def _ends(cm: CostMatrix, hw: Hardware, cost: np.ndarray) -> tuple[np.ndarray, n
         load_share = np.where(load + store > 0, load / (load + store), 0.0)
     hb, eb = load, store
     hc, ec = port * load_share, port * (1.0 - load_share)
-    scale = np.where(hc + ec > 0.5 * np.where(ok, cost, 0.0), 0.5 * np.where(ok, cost, 0.0) / np.maximum(hc + ec, 1e-12),
-                     1.0)  # a DRAM-bound layer: its port phases take half its time at most, the other bytes stream evenly
+    scale = np.where(
+        hc + ec > 0.5 * np.where(ok, cost, 0.0),
+        0.5 * np.where(ok, cost, 0.0) / np.maximum(hc + ec, 1e-12),
+        1.0,
+    )  # a DRAM-bound layer: its port phases take half its time at most, the other bytes stream evenly
     return hb * scale, hc * scale, eb * scale, ec * scale
 
 
@@ -148,12 +156,14 @@ class TaskGraph:
     def describe(self, t: int) -> str:
         """``network image #i layer 'name'`` for error messages."""
         p = self.plans[int(self.net[t])]
-        return (f"{p.network.name} image {int(self.image[t])} layer "
-                f"{p.network.layers[int(self.layer[t])].name!r}")
+        return (
+            f"{p.network.name} image {int(self.image[t])} layer {p.network.layers[int(self.layer[t])].name!r}"
+        )
 
 
-def build_task_graph(workload: Workload, hw: Hardware, matrices: Sequence[CostMatrix | None] | None = None
-                     ) -> TaskGraph:
+def build_task_graph(
+    workload: Workload, hw: Hardware, matrices: Sequence[CostMatrix | None] | None = None
+) -> TaskGraph:
     """Every (network, image, layer) of ``workload`` as a task with its cost on every core of ``hw``.
 
     ``matrices`` optionally gives a precomputed cost matrix per network (same order)."""
@@ -169,9 +179,27 @@ def build_task_graph(workload: Workload, hw: Hardware, matrices: Sequence[CostMa
     np.cumsum(sizes * counts, out=offset[1:])
     cls_off = np.concatenate([[0], np.cumsum(sizes)])
     max_imgs = int(counts.max())
-    parts: dict[str, list[np.ndarray]] = {k: [] for k in (
-        "net", "image", "layer", "cls", "cost", "bytes", "core", "rank", "head", "tail", "src", "dst",
-        "hc", "hb", "ec", "eb")}
+    parts: dict[str, list[np.ndarray]] = {
+        k: []
+        for k in (
+            "net",
+            "image",
+            "layer",
+            "cls",
+            "cost",
+            "bytes",
+            "core",
+            "rank",
+            "head",
+            "tail",
+            "src",
+            "dst",
+            "hc",
+            "hb",
+            "ec",
+            "eb",
+        )
+    }
     for ni, (p, m) in enumerate(zip(plans, imgs)):
         L = len(p.network)
         img = np.repeat(np.arange(m, dtype=np.int64), L)
@@ -185,7 +213,12 @@ def build_task_graph(workload: Workload, hw: Hardware, matrices: Sequence[CostMa
         parts["rank"].append((img + 0.5) / m * max_imgs + ni * 1e-6)
         parts["head"].append(np.tile(p.head, m))
         parts["tail"].append(np.tile(p.tail, m))
-        for key, arr in (("hc", p.head_cycles), ("hb", p.head_bytes), ("ec", p.end_cycles), ("eb", p.end_bytes)):
+        for key, arr in (
+            ("hc", p.head_cycles),
+            ("hb", p.head_bytes),
+            ("ec", p.end_cycles),
+            ("eb", p.end_bytes),
+        ):
             parts[key].append(np.tile(arr, (m, 1)))
         shift = offset[ni] + np.arange(m, dtype=np.int64)[:, None] * L
         parts["src"].append((shift + p.src[None, :]).ravel())
@@ -195,6 +228,29 @@ def build_task_graph(workload: Workload, hw: Hardware, matrices: Sequence[CostMa
     src, dst = cat["src"].astype(np.int64), cat["dst"].astype(np.int64)
     pred_ptr, pred_idx = _csr(dst, src, n)
     succ_ptr, succ_idx = _csr(src, dst, n)
-    return TaskGraph(workload, hw, plans, offset, cat["net"], cat["image"], cat["layer"], cat["cls"],
-                     cat["cost"], cat["bytes"], cat["core"], src, dst, pred_ptr, pred_idx, succ_ptr, succ_idx,
-                     cat["rank"], cat["head"], cat["tail"], cat["hc"], cat["hb"], cat["ec"], cat["eb"])
+    return TaskGraph(
+        workload,
+        hw,
+        plans,
+        offset,
+        cat["net"],
+        cat["image"],
+        cat["layer"],
+        cat["cls"],
+        cat["cost"],
+        cat["bytes"],
+        cat["core"],
+        src,
+        dst,
+        pred_ptr,
+        pred_idx,
+        succ_ptr,
+        succ_idx,
+        cat["rank"],
+        cat["head"],
+        cat["tail"],
+        cat["hc"],
+        cat["hb"],
+        cat["ec"],
+        cat["eb"],
+    )

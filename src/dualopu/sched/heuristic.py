@@ -73,8 +73,15 @@ def priority_order(g: TaskGraph, mode: str) -> np.ndarray:
     return np.lexsort((ids, -np.round(g.tail, 6), g.rank))
 
 
-def list_schedule(g: TaskGraph, core: np.ndarray, order: np.ndarray, *, contention: bool,
-                  opts: Options = Options(), load: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def list_schedule(
+    g: TaskGraph,
+    core: np.ndarray,
+    order: np.ndarray,
+    *,
+    contention: bool,
+    opts: Options = Options(),
+    load: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """Start and end of every task with the given placement and priority order."""
     start, end, _ = run_list(g, core, order, contention=contention, opts=opts, load=load)
     assert start is not None and end is not None
@@ -98,9 +105,16 @@ def _phase_links(pd_a: np.ndarray) -> tuple[list[int], list[int]]:
     return (base + first).tolist(), nxt.ravel().tolist()
 
 
-def run_list(g: TaskGraph, core: np.ndarray, order: np.ndarray, *, contention: bool,
-             opts: Options = Options(), load: np.ndarray | None = None, cutoff: float = _INF
-             ) -> tuple[np.ndarray | None, np.ndarray | None, bool]:
+def run_list(
+    g: TaskGraph,
+    core: np.ndarray,
+    order: np.ndarray,
+    *,
+    contention: bool,
+    opts: Options = Options(),
+    load: np.ndarray | None = None,
+    cutoff: float = _INF,
+) -> tuple[np.ndarray | None, np.ndarray | None, bool]:
     """`list_schedule`, and whether any core held (waited rather than slow a busier core): a run
     that never held is the same schedule as the run with ``hold=False``. A run whose clock
     reaches ``cutoff`` stops there (``None`` arrays): its makespan cannot be below ``cutoff``.
@@ -114,12 +128,20 @@ def run_list(g: TaskGraph, core: np.ndarray, order: np.ndarray, *, contention: b
     rows = np.arange(n)
     dur_a = g.cost[rows, core]
     if not np.isfinite(dur_a).all():
-        raise ScheduleError(f"{g.describe(int(np.flatnonzero(~np.isfinite(dur_a))[0]))} placed on a core that "
-                            "cannot run it")
+        raise ScheduleError(
+            f"{g.describe(int(np.flatnonzero(~np.isfinite(dur_a))[0]))} placed on a core that cannot run it"
+        )
     rate_a = natural_rates(dur_a, g.dram_bytes[rows, core], bw) if contention else np.zeros(n)
     if contention:
-        pd_a, pr_a = phases(dur_a, g.dram_bytes[rows, core], g.head_cycles[rows, core], g.head_bytes[rows, core],
-                            g.end_cycles[rows, core], g.end_bytes[rows, core], bw)
+        pd_a, pr_a = phases(
+            dur_a,
+            g.dram_bytes[rows, core],
+            g.head_cycles[rows, core],
+            g.head_bytes[rows, core],
+            g.end_cycles[rows, core],
+            g.end_bytes[rows, core],
+            bw,
+        )
         pdf, prf = pd_a.ravel().tolist(), pr_a.ravel().tolist()
         first, nextp = _phase_links(pd_a)
     else:

@@ -16,12 +16,23 @@ from dualopu.sched.schedule import Schedule
 from dualopu.sched.workload import Workload
 from dualopu.util import write_atomic
 
-_PALETTE = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7",
-            "#9c755f", "#bab0ac")
+_PALETTE = (
+    "#4e79a7",
+    "#f28e2b",
+    "#e15759",
+    "#76b7b2",
+    "#59a14f",
+    "#edc948",
+    "#b07aa1",
+    "#ff9da7",
+    "#9c755f",
+    "#bab0ac",
+)
 
 
-def dram_profile(sched: Schedule, workload: Workload, hw: Hardware, graph: TaskGraph | None = None
-                 ) -> tuple[np.ndarray, np.ndarray]:
+def dram_profile(
+    sched: Schedule, workload: Workload, hw: Hardware, graph: TaskGraph | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """DRAM bytes/cycle in use over time, ``(t, rate)`` piecewise constant from ``t[i]``: the fluid
     model's replay for a contention schedule, else each task's bytes spread over its run."""
     g = graph if graph is not None else build_task_graph(workload, hw)
@@ -53,9 +64,13 @@ class Timeline:
     dram: np.ndarray
 
     def to_dict(self) -> dict[str, object]:
-        return {"edges_cycles": self.edges.tolist(), "cores": list(self.core_names),
-                "utilization": self.utilization.tolist(), "pe_efficiency": self.pe_efficiency.tolist(),
-                "dram_fraction": self.dram.tolist()}
+        return {
+            "edges_cycles": self.edges.tolist(),
+            "cores": list(self.core_names),
+            "utilization": self.utilization.tolist(),
+            "pe_efficiency": self.pe_efficiency.tolist(),
+            "dram_fraction": self.dram.tolist(),
+        }
 
 
 def _cumulative(start: np.ndarray, end: np.ndarray, weight: np.ndarray, t: np.ndarray) -> np.ndarray:
@@ -72,8 +87,9 @@ def _cumulative(start: np.ndarray, end: np.ndarray, weight: np.ndarray, t: np.nd
     return prefix[i] + part
 
 
-def timeline(sched: Schedule, workload: Workload, hw: Hardware, bins: int = 200,
-             graph: TaskGraph | None = None) -> Timeline:
+def timeline(
+    sched: Schedule, workload: Workload, hw: Hardware, bins: int = 200, graph: TaskGraph | None = None
+) -> Timeline:
     """Utilization, PE efficiency and DRAM use of every core over time."""
     g = graph if graph is not None else build_task_graph(workload, hw)
     mk = max(sched.makespan_cycles, 1e-9)
@@ -111,20 +127,30 @@ def _label(sched: Schedule, workload: Workload, t: int) -> tuple[str, str, str]:
 
 
 def _title(sched: Schedule, workload: Workload, hw: Hardware) -> str:
-    return (f"{', '.join(n.name for n in workload.networks)} on {hw.name}: {sched.method}, "
-            f"{sched.total_images} images, makespan {sched.makespan_cycles:,.0f} cycles, "
-            f"{sched.throughput_ips:.1f} images/s ({sched.fraction_of_bound:.1%} of the bound)")
+    return (
+        f"{', '.join(n.name for n in workload.networks)} on {hw.name}: {sched.method}, "
+        f"{sched.total_images} images, makespan {sched.makespan_cycles:,.0f} cycles, "
+        f"{sched.throughput_ips:.1f} images/s ({sched.fraction_of_bound:.1%} of the bound)"
+    )
 
 
-def gantt_html(sched: Schedule, workload: Workload, hw: Hardware, path: str | Path, max_bars: int = 20000) -> Path:
+def gantt_html(
+    sched: Schedule, workload: Workload, hw: Hardware, path: str | Path, max_bars: int = 20000
+) -> Path:
     """Interactive Gantt chart (plotly, self-contained HTML): one row per core, bars coloured by
     image, hover shows the layer; below, per-core utilization, PE efficiency and DRAM use."""
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
     rows, cut = _bars(sched, workload, max_bars)
-    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.6, 0.4], vertical_spacing=0.08,
-                        subplot_titles=("tasks per core (colour: image)", "utilization, PE efficiency, DRAM"))
+    fig = make_subplots(
+        rows=2,
+        cols=1,
+        shared_xaxes=True,
+        row_heights=[0.6, 0.4],
+        vertical_spacing=0.08,
+        subplot_titles=("tasks per core (colour: image)", "utilization, PE efficiency, DRAM"),
+    )
     for ni, net in enumerate(workload.networks):
         sel = rows[sched.net[rows] == ni]
         if not len(sel):
@@ -132,24 +158,52 @@ def gantt_html(sched: Schedule, workload: Workload, hw: Hardware, path: str | Pa
         text = []
         for t in sel.tolist():
             _, lname, kind = _label(sched, workload, t)
-            text.append(f"{net.name} image {int(sched.image[t])}<br>{lname} ({kind})<br>"
-                        f"{sched.start[t]:,.0f} - {sched.end[t]:,.0f} cycles")
-        fig.add_trace(go.Bar(
-            y=[sched.core_names[int(c)] for c in sched.core[sel]], x=(sched.end[sel] - sched.start[sel]).tolist(),
-            base=sched.start[sel].tolist(), orientation="h", name=net.name, hovertext=text, hoverinfo="text",
-            marker={"color": [_PALETTE[(int(i) + 3 * ni) % len(_PALETTE)] for i in sched.image[sel]],
-                    "line": {"width": 0}}), row=1, col=1)
+            text.append(
+                f"{net.name} image {int(sched.image[t])}<br>{lname} ({kind})<br>"
+                f"{sched.start[t]:,.0f} - {sched.end[t]:,.0f} cycles"
+            )
+        fig.add_trace(
+            go.Bar(
+                y=[sched.core_names[int(c)] for c in sched.core[sel]],
+                x=(sched.end[sel] - sched.start[sel]).tolist(),
+                base=sched.start[sel].tolist(),
+                orientation="h",
+                name=net.name,
+                hovertext=text,
+                hoverinfo="text",
+                marker={
+                    "color": [_PALETTE[(int(i) + 3 * ni) % len(_PALETTE)] for i in sched.image[sel]],
+                    "line": {"width": 0},
+                },
+            ),
+            row=1,
+            col=1,
+        )
     tl = timeline(sched, workload, hw)
     mid = (tl.edges[:-1] + tl.edges[1:]) / 2
     for k, name in enumerate(tl.core_names):
-        fig.add_trace(go.Scatter(x=mid, y=tl.utilization[k], name=f"{name} utilization", mode="lines"), row=2, col=1)
-        fig.add_trace(go.Scatter(x=mid, y=tl.pe_efficiency[k], name=f"{name} PE efficiency", mode="lines",
-                                 line={"dash": "dot"}), row=2, col=1)
-    fig.add_trace(go.Scatter(x=mid, y=tl.dram, name="DRAM / bandwidth", mode="lines", line={"color": "black"}),
-                  row=2, col=1)
+        fig.add_trace(
+            go.Scatter(x=mid, y=tl.utilization[k], name=f"{name} utilization", mode="lines"), row=2, col=1
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=mid, y=tl.pe_efficiency[k], name=f"{name} PE efficiency", mode="lines", line={"dash": "dot"}
+            ),
+            row=2,
+            col=1,
+        )
+    fig.add_trace(
+        go.Scatter(x=mid, y=tl.dram, name="DRAM / bandwidth", mode="lines", line={"color": "black"}),
+        row=2,
+        col=1,
+    )
     title = _title(sched, workload, hw) + (f" (first {max_bars:,} tasks shown)" if cut else "")
-    fig.update_layout(barmode="overlay", title={"text": title, "font": {"size": 13}},
-                      height=420 + 50 * len(hw.cores), bargap=0.15)
+    fig.update_layout(
+        barmode="overlay",
+        title={"text": title, "font": {"size": 13}},
+        height=420 + 50 * len(hw.cores),
+        bargap=0.15,
+    )
     fig.update_xaxes(title_text="cycles", row=2, col=1)
     fig.update_yaxes(range=[0, 1.05], row=2, col=1)
     # plotly.js (~4.7 MB) is written once beside the HTML files and referenced, not embedded in each
@@ -166,7 +220,9 @@ def gantt_html(sched: Schedule, workload: Workload, hw: Hardware, path: str | Pa
 PLOTLY_JS = "plotly.min.js"
 
 
-def gantt_png(sched: Schedule, workload: Workload, hw: Hardware, path: str | Path, max_bars: int = 20000) -> Path:
+def gantt_png(
+    sched: Schedule, workload: Workload, hw: Hardware, path: str | Path, max_bars: int = 20000
+) -> Path:
     """Static Gantt chart (matplotlib PNG) with utilization and DRAM use below."""
     import matplotlib
 
@@ -175,13 +231,23 @@ def gantt_png(sched: Schedule, workload: Workload, hw: Hardware, path: str | Pat
 
     rows, cut = _bars(sched, workload, max_bars)
     names = list(sched.core_names)
-    fig, (ax, ax2) = plt.subplots(2, 1, figsize=(12, 2.4 + 0.6 * len(names)), sharex=True,
-                                  gridspec_kw={"height_ratios": [max(len(names), 1), 2]})
+    fig, (ax, ax2) = plt.subplots(
+        2,
+        1,
+        figsize=(12, 2.4 + 0.6 * len(names)),
+        sharex=True,
+        gridspec_kw={"height_ratios": [max(len(names), 1), 2]},
+    )
     for k in range(len(names)):
         sel = rows[sched.core[rows] == k]
-        colors = [_PALETTE[(int(i) + 3 * int(n)) % len(_PALETTE)] for i, n in zip(sched.image[sel], sched.net[sel])]
-        ax.broken_barh(list(zip(sched.start[sel].tolist(), (sched.end[sel] - sched.start[sel]).tolist())),
-                       (k - 0.4, 0.8), facecolors=colors)
+        colors = [
+            _PALETTE[(int(i) + 3 * int(n)) % len(_PALETTE)] for i, n in zip(sched.image[sel], sched.net[sel])
+        ]
+        ax.broken_barh(
+            list(zip(sched.start[sel].tolist(), (sched.end[sel] - sched.start[sel]).tolist())),
+            (k - 0.4, 0.8),
+            facecolors=colors,
+        )
     ax.set_yticks(range(len(names)), names)
     ax.set_title(_title(sched, workload, hw) + (" (truncated)" if cut else ""), fontsize=9)
     tl = timeline(sched, workload, hw)
@@ -205,24 +271,51 @@ def perfetto_trace(sched: Schedule, workload: Workload, hw: Hardware, path: str 
     bandwidth counter track (GB/s). Times in microseconds at ``hw.clock_mhz``."""
     us = 1.0 / hw.clock_mhz
     events: list[dict[str, object]] = [
-        {"ph": "M", "pid": 1, "tid": 0, "name": "process_name", "args": {"name": f"{hw.name} ({sched.method})"}}]
+        {
+            "ph": "M",
+            "pid": 1,
+            "tid": 0,
+            "name": "process_name",
+            "args": {"name": f"{hw.name} ({sched.method})"},
+        }
+    ]
     for k, name in enumerate(sched.core_names):
         events.append({"ph": "M", "pid": 1, "tid": k + 1, "name": "thread_name", "args": {"name": name}})
-        events.append({"ph": "M", "pid": 1, "tid": k + 1, "name": "thread_sort_index", "args": {"sort_index": k}})
+        events.append(
+            {"ph": "M", "pid": 1, "tid": k + 1, "name": "thread_sort_index", "args": {"sort_index": k}}
+        )
     busy = np.flatnonzero(sched.end > sched.start)
     busy = busy[np.argsort(sched.start[busy], kind="stable")]
     for t in busy.tolist():
         net, lname, kind = _label(sched, workload, t)
-        events.append({"ph": "X", "pid": 1, "tid": int(sched.core[t]) + 1, "name": lname, "cat": kind,
-                       "ts": float(sched.start[t]) * us, "dur": float(sched.end[t] - sched.start[t]) * us,
-                       "args": {"network": net, "image": int(sched.image[t]),
-                                "cycles": float(sched.end[t] - sched.start[t])}})
+        events.append(
+            {
+                "ph": "X",
+                "pid": 1,
+                "tid": int(sched.core[t]) + 1,
+                "name": lname,
+                "cat": kind,
+                "ts": float(sched.start[t]) * us,
+                "dur": float(sched.end[t] - sched.start[t]) * us,
+                "args": {
+                    "network": net,
+                    "image": int(sched.image[t]),
+                    "cycles": float(sched.end[t] - sched.start[t]),
+                },
+            }
+        )
     tt, rate = dram_profile(sched, workload, hw)
     gbps = rate * hw.clock_mhz * 1e6 / 1e9
     keep = np.append(True, np.diff(gbps) != 0) if len(gbps) else np.zeros(0, dtype=bool)
     for ti, v in zip(tt[keep].tolist(), gbps[keep].tolist()):
-        events.append({"ph": "C", "pid": 1, "name": "DRAM bandwidth", "ts": ti * us, "args": {"GB/s": round(v, 4)}})
-    meta = {"makespan_cycles": sched.makespan_cycles, "throughput_ips": sched.throughput_ips,
-            "lower_bound_cycles": sched.lower_bound_cycles, "clock_mhz": hw.clock_mhz,
-            "dram_peak_GBps": hw.dram_bytes_per_cycle * hw.clock_mhz * 1e6 / 1e9}
+        events.append(
+            {"ph": "C", "pid": 1, "name": "DRAM bandwidth", "ts": ti * us, "args": {"GB/s": round(v, 4)}}
+        )
+    meta = {
+        "makespan_cycles": sched.makespan_cycles,
+        "throughput_ips": sched.throughput_ips,
+        "lower_bound_cycles": sched.lower_bound_cycles,
+        "clock_mhz": hw.clock_mhz,
+        "dram_peak_GBps": hw.dram_bytes_per_cycle * hw.clock_mhz * 1e6 / 1e9,
+    }
     return write_atomic(path, json.dumps({"traceEvents": events, "displayTimeUnit": "ns", "metadata": meta}))

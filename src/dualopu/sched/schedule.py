@@ -86,14 +86,18 @@ class Schedule:
         """MACs each core performs."""
         macs = np.concatenate([net.table.macs for net in workload.networks]).astype(float)
         offsets = np.cumsum([0] + [len(n) for n in workload.networks])[:-1]
-        return np.bincount(self.core, weights=macs[offsets[self.net] + self.layer], minlength=len(self.core_names))
+        return np.bincount(
+            self.core, weights=macs[offsets[self.net] + self.layer], minlength=len(self.core_names)
+        )
 
     def summary(self, workload: Workload, hw: Hardware) -> dict[str, Any]:
         """JSON-ready metrics: makespan, throughput, bound, per-core utilization and PE efficiency."""
         mk = self.makespan_cycles
         core_macs = self.core_macs(workload)
-        eff = {c.name: float(core_macs[k] / (c.macs_per_cycle * mk)) if mk > 0 else 0.0
-               for k, c in enumerate(hw.cores)}
+        eff = {
+            c.name: float(core_macs[k] / (c.macs_per_cycle * mk)) if mk > 0 else 0.0
+            for k, c in enumerate(hw.cores)
+        }
         return {
             "method": self.method,
             "status": self.status,
@@ -117,16 +121,35 @@ class Schedule:
     # ---- JSON ----------------------------------------------------------------------
     def to_json(self) -> str:
         task = self.task if self.task is not None else np.arange(len(self.start))
-        arrays = {"task": task, "net": self.net, "image": self.image, "layer": self.layer, "core": self.core,
-                  "start": self.start, "end": self.end}
-        return json.dumps({
-            "format": FORMAT, "method": self.method, "status": self.status, "contention": self.contention,
-            "hardware": self.hardware_name, "clock_mhz": self.clock_mhz, "core_names": list(self.core_names),
-            "lower_bound_cycles": self.lower_bound_cycles, "total_images": self.total_images,
-            "makespan_cycles": self.makespan_cycles, "throughput_ips": self.throughput_ips,
-            "workload": list(self.workload_spec), "hardware_spec": self.hardware_spec, "extra": self.extra,
-            "tasks": {k: np.asarray(v).tolist() for k, v in arrays.items()},
-        }, default=json_default)
+        arrays = {
+            "task": task,
+            "net": self.net,
+            "image": self.image,
+            "layer": self.layer,
+            "core": self.core,
+            "start": self.start,
+            "end": self.end,
+        }
+        return json.dumps(
+            {
+                "format": FORMAT,
+                "method": self.method,
+                "status": self.status,
+                "contention": self.contention,
+                "hardware": self.hardware_name,
+                "clock_mhz": self.clock_mhz,
+                "core_names": list(self.core_names),
+                "lower_bound_cycles": self.lower_bound_cycles,
+                "total_images": self.total_images,
+                "makespan_cycles": self.makespan_cycles,
+                "throughput_ips": self.throughput_ips,
+                "workload": list(self.workload_spec),
+                "hardware_spec": self.hardware_spec,
+                "extra": self.extra,
+                "tasks": {k: np.asarray(v).tolist() for k, v in arrays.items()},
+            },
+            default=json_default,
+        )
 
     @staticmethod
     def from_json(text: str) -> Schedule:
@@ -136,8 +159,10 @@ class Schedule:
             if not isinstance(d, dict) or not isinstance(d.get("tasks"), dict):
                 raise ScheduleError("not a dualopu schedule file (no 'tasks' table)")
             if d.get("format") != FORMAT:
-                raise ScheduleError(f"schedule file format {d.get('format')!r} is not {FORMAT!r} (written by another "
-                                    "dualopu version: schedule again)")
+                raise ScheduleError(
+                    f"schedule file format {d.get('format')!r} is not {FORMAT!r} (written by another "
+                    "dualopu version: schedule again)"
+                )
             t = d["tasks"]
             arrays = {}
             for k in _ARRAYS:
@@ -154,14 +179,27 @@ class Schedule:
             if len({len(v) for v in arrays.values()}) != 1:
                 raise ScheduleError("schedule file: task arrays have different lengths")
             return Schedule(
-                str(d["method"]), str(d["hardware"]), float(d["clock_mhz"]), arrays["net"], arrays["image"],
-                arrays["layer"], arrays["core"], arrays["start"], arrays["end"], float(d["lower_bound_cycles"]),
-                int(d["total_images"]), tuple(str(c) for c in d["core_names"]), str(d.get("status", "")),
-                dict(d.get("extra") or {}), arrays.get("task"), bool(d.get("contention", True)),
-                tuple(dict(w) for w in d.get("workload") or ()), d.get("hardware_spec"))
+                str(d["method"]),
+                str(d["hardware"]),
+                float(d["clock_mhz"]),
+                arrays["net"],
+                arrays["image"],
+                arrays["layer"],
+                arrays["core"],
+                arrays["start"],
+                arrays["end"],
+                float(d["lower_bound_cycles"]),
+                int(d["total_images"]),
+                tuple(str(c) for c in d["core_names"]),
+                str(d.get("status", "")),
+                dict(d.get("extra") or {}),
+                arrays.get("task"),
+                bool(d.get("contention", True)),
+                tuple(dict(w) for w in d.get("workload") or ()),
+                d.get("hardware_spec"),
+            )
         except ScheduleError:
             raise
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             msg = str(exc).splitlines()[0] if str(exc) else ""
             raise ScheduleError(f"not a dualopu schedule file ({type(exc).__name__}: {msg})") from None
-

@@ -59,11 +59,18 @@ class SteadyState:
         return self.iteration_cycles / self.period_cycles if self.period_cycles > 0 else 0.0
 
     def to_dict(self) -> dict[str, float]:
-        return {"period_cycles": self.period_cycles, "bound_cycles": self.bound_cycles,
-                "throughput_ips": self.throughput_ips, "bound_throughput_ips": self.bound_throughput_ips,
-                "fraction_of_bound": self.fraction_of_bound, "images_per_round": self.images_per_round,
-                "cycles_per_image": self.cycles_per_image, "iteration_cycles": self.iteration_cycles,
-                "in_flight": self.in_flight, "unroll": self.unroll}
+        return {
+            "period_cycles": self.period_cycles,
+            "bound_cycles": self.bound_cycles,
+            "throughput_ips": self.throughput_ips,
+            "bound_throughput_ips": self.bound_throughput_ips,
+            "fraction_of_bound": self.fraction_of_bound,
+            "images_per_round": self.images_per_round,
+            "cycles_per_image": self.cycles_per_image,
+            "iteration_cycles": self.iteration_cycles,
+            "in_flight": self.in_flight,
+            "unroll": self.unroll,
+        }
 
 
 class _Circle:
@@ -122,8 +129,9 @@ class _Circle:
                 self.lv[k] += r
 
 
-def modulo_schedule(g: TaskGraph, core: np.ndarray, period: float, contention: bool
-                    ) -> tuple[np.ndarray, np.ndarray] | None:
+def modulo_schedule(
+    g: TaskGraph, core: np.ndarray, period: float, contention: bool
+) -> tuple[np.ndarray, np.ndarray] | None:
     """Offsets (start, end) of one round's tasks in a timetable of period ``period``, or None.
 
     The busiest core's tasks sit back to back on its circle in as-soon-as-possible order (a
@@ -184,8 +192,15 @@ def _one_after_another(g: TaskGraph, core: np.ndarray, dur: np.ndarray) -> tuple
     return start, end
 
 
-def steady_state(workload: Workload, hw: Hardware | str, *, contention: bool = True, unroll: int = 1,
-                 rounds: int | None = None, tolerance: float = 0.002) -> SteadyState:
+def steady_state(
+    workload: Workload,
+    hw: Hardware | str,
+    *,
+    contention: bool = True,
+    unroll: int = 1,
+    rounds: int | None = None,
+    tolerance: float = 0.002,
+) -> SteadyState:
     """The software-pipelined period of ``workload``'s mix (see the module docstring).
 
     ``rounds`` is accepted for backward compatibility and ignored."""
@@ -199,8 +214,12 @@ def steady_state(workload: Workload, hw: Hardware | str, *, contention: bool = T
     core = g.default_core
     dur = g.cost[np.arange(len(g)), core]
     dram = float(g.dram_bytes[np.arange(len(g)), core].sum()) / hw.dram_bytes_per_cycle
-    lo = max(float(np.bincount(core, weights=dur, minlength=g.n_cores).max()), dram if contention else 0.0,
-             float(dur.max()), 1.0)
+    lo = max(
+        float(np.bincount(core, weights=dur, minlength=g.n_cores).max()),
+        dram if contention else 0.0,
+        float(dur.max()),
+        1.0,
+    )
     # one round after another (each task alone on the machine) is always a valid timetable
     seq = max(float(dur.sum()), lo)
     hi, sol = lo, modulo_schedule(g, core, lo, contention)
@@ -222,5 +241,12 @@ def steady_state(workload: Workload, hw: Hardware | str, *, contention: bool = T
     bound = max(b.joint, b.core_work, b.dram) / unroll
     ipr = one.total_images
     clock = hw.clock_mhz * 1e6
-    return SteadyState(per_round, bound, ipr * clock / per_round, ipr, ipr * clock / bound,
-                       float(end.max() - start.min()), unroll)
+    return SteadyState(
+        per_round,
+        bound,
+        ipr * clock / per_round,
+        ipr,
+        ipr * clock / bound,
+        float(end.max() - start.min()),
+        unroll,
+    )

@@ -86,5 +86,7 @@ class Workload:
 
     def describe(self) -> list[dict[str, object]]:
         """JSON-ready description (name, input shape, images) used to rebuild it."""
-        return [{"model": n.name, "input_shape": list(n.input_shape), "images": int(k)}
-                for n, k in zip(self.networks, self.images)]
+        return [
+            {"model": n.name, "input_shape": list(n.input_shape), "images": int(k)}
+            for n, k in zip(self.networks, self.images)
+        ]
