@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from dualopu.report.reproduce import SEED_CLAIMS
 
@@ -51,6 +52,30 @@ def test_reproduce_quick(tmp_path: Path) -> None:
     assert {"regular,depthwise", "unified"} <= set(energy["family"]) and (energy["energy_uj"] > 0).all()
     assert not energy.duplicated(["workload", "family"]).any()
     assert "## Energy per image" in md and "does not re-time schedules" in md  # quick: says no simulation
+    # the headline under both area models: the FPGA budget is the dual-opu preset's fpga-xc7 resources
+    from dualopu.hw import Hardware, load_hardware
+    from dualopu.hw.area_fpga import fpga_totals
+
+    budget_fpga = summary["budget_fpga"]
+    preset = fpga_totals(load_hardware("dual-opu"))
+    assert set(budget_fpga) == {"dsp", "bram", "lut"} and all(budget_fpga[k] == preset[k] for k in budget_fpga)
+    both = pd.read_csv(out / "headline_area_models.csv")
+    gains = [f"{k}_{m}" for k in ("throughput_gain", "pe_eff_gain") for m in ("mac-equivalent", "fpga-xc7")]
+    assert set(gains) <= set(both.columns) and both[gains].notna().all().all()
+    assert list(both["network"]) == [*per["network"], "mean"]
+    assert (both[gains[0]].iloc[:-1].to_numpy() == per["throughput_gain"].to_numpy()).all()
+    assert abs(both[gains[1]].iloc[:-1].mean() - both[gains[1]].iloc[-1]) < 1e-12
+    assert summary["headline_by_area_model"]["fpga-xc7"] == both[gains[1]].iloc[-1]
+    assert "## Headline under the FPGA area model" in md and "extrapolated" in md
+    fpga_designs = []
+    for d in stored:  # each fpga-xc7 winner, its resources recomputed from the stored design
+        request_budget = json.loads(d["request"])[1]
+        if isinstance(request_budget, list):
+            assert dict(request_budget) == pytest.approx(budget_fpga)
+            use = fpga_totals(Hardware.model_validate(d["hardware"]))
+            assert all(use[k] <= budget_fpga[k] * (1 + 1e-9) for k in budget_fpga), use
+            fpga_designs.append(json.loads(d["request"])[2])
+    assert sorted(fpga_designs) == sorted(["regular,depthwise", "unified"] * len(per))
 
 
 def test_headline_designs_simulated_beside_scheduled(tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 from dualopu.hw.config import CoreType, Hardware
 from dualopu.ir.network import Network
 from dualopu.tune import tune
+from dualopu.tune.budget import Budget
 from dualopu.tune.tuner import TuneCache
 
 #: Candidates confirmed by schedules per tuned design of the report (in this process: the
@@ -33,25 +34,34 @@ def _default_dram(cores: str) -> float | None:
     return default if not listed or list(listed) == [default] else None
 
 
-def request_key(nets: Sequence[Network], budget: float, cores: str, pe_counts: dict[str, list[int]] | None,
+def _budget_key(budget: float | Budget) -> float | list[tuple[str, float]]:
+    """A budget as it enters a request key: a MAC-equivalent area as a number (the key of
+    before), limits per FPGA resource as sorted pairs."""
+    if isinstance(budget, (int, float)):
+        return round(budget, 9)
+    return sorted((k, round(float(v), 9)) for k, v in budget.items())
+
+
+def request_key(nets: Sequence[Network], budget: float | Budget, cores: str, pe_counts: dict[str, list[int]] | None,
                 input_sizes: dict[str, list[int]] | None, dram: float | None) -> str:
     """What a tuned design depends on (its name aside). A DRAM bandwidth equal to the one the
     tuner uses by default is the same request as none (the sweep's 64 B/cycle point is the
     headline design)."""
     if dram is not None and float(dram) == _default_dram(cores):
         dram = None
-    return json.dumps([[(n.name, list(n.input_shape)) for n in nets], round(budget, 9), cores, pe_counts,
+    return json.dumps([[(n.name, list(n.input_shape)) for n in nets], _budget_key(budget), cores, pe_counts,
                        input_sizes, dram], sort_keys=True)
 
 
 def tuned_hardware(
-    nets: Sequence[Network], budget: float, cores: str, *, name: str = "tuned",
+    nets: Sequence[Network], budget: float | Budget, cores: str, *, name: str = "tuned",
     pe_counts: dict[str, list[int]] | None = None, input_sizes: dict[str, list[int]] | None = None,
     dram: float | None = None, cache: Mapping[str, Hardware] | None = None, shared: TuneCache | None = None,
 ) -> Hardware:
     """Best design of a family (``regular,depthwise``, ``unified``, ``unified:systolic``) under
     ``budget``, by the project's tuner (the same procedure for every family, buffers tuned on
-    every side, the family's preset always a candidate); ``pe_counts`` / ``input_sizes`` pin a
+    every side, the family's preset always a candidate; ``budget``: MAC-equivalents or limits per
+    FPGA resource, `dualopu.tune.budget`); ``pe_counts`` / ``input_sizes`` pin a
     core type's candidates (ablations). The report reads only the design (its energy comes
     from the schedules), so the tuner skips energy pricing (same design: the objective is throughput). ``cache``: designs tuned ahead (`prefetch`); ``shared``:
     prices and confirmations shared with other tunes of the same workload (results unchanged)."""
@@ -62,7 +72,7 @@ def tuned_hardware(
                 confirm_top=REPORT_CONFIRM_TOP, workers=1, cache=shared, price_energy=False).best
 
 
-def _tune_job(nets: Sequence[Network], budget: float, cores: str, pe_counts: dict[str, list[int]] | None,
+def _tune_job(nets: Sequence[Network], budget: float | Budget, cores: str, pe_counts: dict[str, list[int]] | None,
               input_sizes: dict[str, list[int]] | None, dram: float | None,
               shared: dict[str, Any] | None = None) -> dict[str, Any]:
     """One tuned design as a sweep point's JSON row (``shared``: the group's dict, `run_points`)."""
@@ -72,7 +82,7 @@ def _tune_job(nets: Sequence[Network], budget: float, cores: str, pe_counts: dic
             "hardware": hw.model_dump(mode="json")}
 
 
-def prefetch(requests: Sequence[tuple[Sequence[Network], float, str, dict[str, list[int]] | None,
+def prefetch(requests: Sequence[tuple[Sequence[Network], float | Budget, str, dict[str, list[int]] | None,
                                       dict[str, list[int]] | None, float | None]],
              executor: str = "local", store: Path | None = None) -> dict[str, Hardware]:
     """Tune every distinct request at once, as sweep points through the sweep's runner
@@ -169,7 +179,7 @@ class Bench:
     simulate: Simulate | None = None
     runs: dict[str, Run] = field(default_factory=dict)
 
-    def tuned(self, nets: Sequence[Network], budget: float, cores: str, *, name: str = "tuned",
+    def tuned(self, nets: Sequence[Network], budget: float | Budget, cores: str, *, name: str = "tuned",
               pe_counts: dict[str, list[int]] | None = None, input_sizes: dict[str, list[int]] | None = None,
               dram: float | None = None) -> Hardware:
         return tuned_hardware(nets, budget, cores, name=name, pe_counts=pe_counts, input_sizes=input_sizes,
