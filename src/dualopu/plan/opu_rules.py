@@ -124,9 +124,9 @@ def square_spatial_tile(
     stride: ArrayLike,
     c_in: ArrayLike,
     c_out: ArrayLike,
-    fmap_words: float,
-    word_elems: float,
-    simd: float,
+    fmap_words: ArrayLike,
+    word_elems: ArrayLike,
+    simd: ArrayLike,
 ) -> np.ndarray:
     """The opu-compiler's spatial tile (``FindTilingFactorConv2D``, LowerConv2d.cpp:20-69): the
     square tile ``t`` (input positions, ``t`` from ``min(r+1, H)`` to ``H-r+1``) whose input
@@ -137,12 +137,12 @@ def square_spatial_tile(
     blocks. The best cost is kept in an int (truncated, lines 33 and 63-64); ties go to the
     larger tile. ``h_in`` is the (padded) square input extent; vectorized over broadcast inputs.
 
-    Not yet used by `plan_tiles` (its tiles are full-width row bands): the compiler, the
-    simulators and the ISA have no column tiles (docs/assumptions.md, "what remains")."""
+    `plan.rules.spatial_tiles` uses it under ``spatial_tiling: opu``."""
     h, r, st = (np.asarray(x, dtype=np.float64) for x in (h_in, kernel, stride))
     c, k = np.asarray(c_in, dtype=np.float64), np.asarray(c_out, dtype=np.float64)
-    h, r, st, c, k = np.broadcast_arrays(h, r, st, c, k)
-    e = float(word_elems)
+    fmap_words, simd = np.asarray(fmap_words, dtype=np.float64), np.asarray(simd, dtype=np.float64)
+    h, r, st, c, k, _ = np.broadcast_arrays(h, r, st, c, k, fmap_words + simd)
+    e = np.asarray(word_elems, dtype=np.float64)
     spatial_k = np.minimum(np.floor(simd / e), k)
     blocks = np.ceil(c / np.minimum(e, c)) * np.ceil(k / e)
     span = h - r + 1.0
