@@ -188,7 +188,8 @@ def test_dilation_4_evaluate_and_compile_agree_on_refusal(tmp_path: Path, kib: f
     and refuse the same buffers, with the same one-line message naming the input buffer.
     Before the plan `evaluate` accepted 48 KiB (it planned 3 rows) and the compiler refused."""
     net = import_onnx(_dilated_onnx(tmp_path, 4))
-    hw = load_hardware("dual-opu").replace_core(0, input_buffer_kib=kib)
+    # row bands: the minimum tile below (square tiles, spatial_tiling: opu, need fewer columns)
+    hw = load_hardware("dual-opu").replace_core(0, input_buffer_kib=kib, spatial_tiling="rows")
     try:
         evaluate(net, hw)
         accepted = True

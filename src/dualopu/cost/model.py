@@ -127,7 +127,8 @@ def _compute_cycles(t: LayerTable, p: CoreParams, plan: TilePlan) -> np.ndarray:
             out[:, c.idx] = c.cout * _cdiv(kk, isz) * (c.hout * c.wout + n_rt * (isz + 1))
         else:
             n_cols = get("depthwise", "n_cols")
-            fill = (c.kh_ext - 1) * get("depthwise", "in_cols") + (c.kw_ext - 1)  # per tile, its input width
+            width = np.where(n_cols > 1, get("depthwise", "in_cols_mean"), c.win)  # a tile's input width
+            fill = (c.kh_ext - 1) * width + (c.kw_ext - 1)
             pw = get("depthwise", "pw")
             # balanced column tiles (`compiler.codegen.split_rows`): ceil(width / pw) per tile
             base = np.floor(c.wout / n_cols)
@@ -173,8 +174,9 @@ def price(
     if dram is not None and dram.mode == "burst":  # fixed latency per burst row, as port-equivalent bytes
         lat = burst_latency_cycles(
             plan.in_load_bytes,
-            np.where(plan.n_cols > 1, plan.in_cols, t.win.astype(np.float64)),  # bytes of one tile row
-            plan.in_rows,
+            # one burst row per tile row: square tiles by their mean tile (balanced, smaller than full)
+            np.where(plan.n_cols > 1, plan.in_cols_mean, t.win.astype(np.float64)),
+            np.where(plan.n_cols > 1, plan.in_rows_mean, plan.in_rows),
             plan.in_ch,
             plan.load_instrs,
             stages,

@@ -87,6 +87,8 @@ PLAN_FIELDS: dict[str, tuple[type, float]] = {
     "in_rows": (np.float64, 0.0),
     "in_ch": (np.float64, 0.0),
     "in_cols": (np.float64, 0.0),
+    "in_rows_mean": (np.float64, 0.0),
+    "in_cols_mean": (np.float64, 0.0),
     "w_tile_bytes": (np.float64, 0.0),
     "in_tile_bytes": (np.float64, 0.0),
     "out_tile_bytes": (np.float64, 0.0),
@@ -127,6 +129,8 @@ class TilePlan:
     in_rows: np.ndarray  # input rows a full tile reads (halo included)
     in_ch: np.ndarray  # input channels a full tile reads
     in_cols: np.ndarray  # input columns a full tile reads (halo included)
+    in_rows_mean: np.ndarray  # square tiles: mean input rows / columns of a tile (balanced tiles are
+    in_cols_mean: np.ndarray  # smaller than full ones; DRAM burst rows follow these); 0 for row bands
     w_tile_bytes: np.ndarray  # DRAM bytes of one full weight tile (weights + parameters)
     in_tile_bytes: np.ndarray  # DRAM bytes of one full input tile (all inputs)
     out_tile_bytes: np.ndarray  # DRAM bytes of one full output tile
@@ -255,10 +259,29 @@ def input_cols_per_tile(
     return np.where(n_cols > 1, np.minimum((tw - 1.0) * sw + kw, win), win)
 
 
-def input_pass_cols(win: np.ndarray, n_cols: np.ndarray, in_cols: np.ndarray) -> np.ndarray:
-    """Input columns one pass over the column tiles reads (halo columns re-read, at most the
-    width; the whole width for row bands)."""
-    return np.where(n_cols > 1, np.minimum(win, n_cols * in_cols), win)
+def tiled_pass_extent(
+    full: np.ndarray, n: np.ndarray, per_tile: np.ndarray, k: np.ndarray, s: np.ndarray
+) -> np.ndarray:
+    """Input rows (or columns) ``n`` adjacent tiles read in all: the plane plus the ``k - s``
+    halo re-read at each of the ``n - 1`` inner boundaries, at most ``n`` full tiles."""
+    return np.minimum(n * per_tile, full + (n - 1.0) * np.maximum(k - s, 0.0))
+
+
+def square_pass(
+    c: LayerColumns, n_rows: np.ndarray, tr: np.ndarray, n_cols: np.ndarray, in_cols: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Input elements per channel one pass over the spatial tiles reads, and the mean input rows
+    and columns of a tile: square tiles use `tiled_pass_extent` on both axes; row bands (one
+    column tile) keep `input_pass_rows` over the whole width (means 0: not used)."""
+    rows_sq = tiled_pass_extent(c.hin, n_rows, input_rows_per_tile(tr, c.kh_ext, c.sh), c.kh_ext, c.sh)
+    cols_sq = tiled_pass_extent(c.win, n_cols, in_cols, c.kw_ext, c.sw)
+    bands = input_pass_rows(c.hin, n_rows, tr, c.kh_ext, c.sh) * c.win
+    sq = n_cols > 1
+    return (
+        np.where(sq, rows_sq * cols_sq, bands),
+        np.where(sq, rows_sq / n_rows, 0.0),
+        np.where(sq, cols_sq / n_cols, 0.0),
+    )
 
 
 # ---- regular layers (conv, pointwise, grouped, FC) -----------------------------------------
@@ -418,7 +441,8 @@ def _regular(b: TilePlan, c: LayerColumns, p: CoreParams, db: float) -> None:
     ok_w = np.floor(half_w / w_per_oc) >= 1.0
     ok_out = (np.floor(half_out / np.maximum(tw * db, 1.0)) >= 1.0) & ok_out_rows
     feasible, limit, need = _refusal(ok_in, ok_w, ok_out, kh * in_cols * cin * db, w_per_oc, tw * db)
-    in_pass = input_pass_rows(hin, n_in, tr, kh, sh) * input_pass_cols(win, n_cols, in_cols) * cin * db
+    pass_elems, rows_mean, cols_mean = square_pass(c, n_in, tr, n_cols, in_cols)
+    in_pass = pass_elems * cin * db
     w_only = c.weight_elems * db
     w_out = weights_outer(w_only, in_pass, n_w, n_in * n_cols)
     w_full = cout * (w_per_oc + param_bytes_per_oc(has_bias))
@@ -453,6 +477,8 @@ def _regular(b: TilePlan, c: LayerColumns, p: CoreParams, db: float) -> None:
         in_rows=in_rows,
         in_ch=cin,
         in_cols=in_cols,
+        in_rows_mean=rows_mean,
+        in_cols_mean=cols_mean,
         w_tile_bytes=toc * (w_per_oc + param_bytes_per_oc(has_bias)),
         in_tile_bytes=in_rows * in_cols * cin * db,
         out_tile_bytes=toc * tr * tw * db,
@@ -496,7 +522,8 @@ def _depthwise(b: TilePlan, c: LayerColumns, p: CoreParams, db: float) -> None:
     n_rt = _cdiv(hout, tr)
     ok_w = tc * kk * db <= half_w
     feasible, limit, need = _refusal(ok_in, ok_w, ok_out, kh * in_cols * db, kk * db, tw * db)
-    in_pass = input_pass_rows(hin, n_rt, tr, kh, sh) * input_pass_cols(win, n_cols, in_cols) * cin * db
+    pass_elems, rows_mean, cols_mean = square_pass(c, n_rt, tr, n_cols, in_cols)
+    in_pass = pass_elems * cin * db
     per_load = depthwise_weight_tiles_per_load(half_w, tc * kk * db)
     w_full = cout * (kk * db + param_bytes_per_oc(has_bias))
     table = c.table_act * TABLE_BYTES
@@ -523,6 +550,8 @@ def _depthwise(b: TilePlan, c: LayerColumns, p: CoreParams, db: float) -> None:
         in_rows=in_rows,
         in_ch=in_ch,
         in_cols=in_cols,
+        in_rows_mean=rows_mean,
+        in_cols_mean=cols_mean,
         w_tile_bytes=tc * (kk * db + param_bytes_per_oc(has_bias)),
         in_tile_bytes=in_rows * in_cols * in_ch * db,
         out_tile_bytes=tc * tr * tw * db,
