@@ -56,6 +56,11 @@ ORDER = {o: i for i, o in enumerate(ORDERS)}
 LIMITS = ("", "input_buffer_kib", "weight_buffer_kib", "output_buffer_kib")
 LIMIT = {name: i for i, name in enumerate(LIMITS)}
 
+#: The opu-compiler's array constants its tile search is written for (Arch.h: 64 elements per
+#: DRAM word, 1024 multipliers): `spatial_tiles` applies the search with these on every core.
+OPU_COMPILER_WORD_ELEMS = 64.0
+OPU_COMPILER_MULTIPLIERS = 1024.0
+
 _K = KIND_CODES
 REGULAR_CODES = (_K[LayerKind.CONV], _K[LayerKind.POINTWISE], _K[LayerKind.GROUPED], _K[LayerKind.FC])
 DEPTHWISE_CODES = (_K[LayerKind.DEPTHWISE],)
@@ -236,16 +241,19 @@ def spatial_tiles(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(tr_cap, tw, n_cols)``: with ``spatial_tiling: opu``, layers where ``square``
     take the opu-compiler's square tile (`square_spatial_tile`, searched over the extent the
-    outputs read, ``(Hout-1)*s + k``; its word = ``ic_parallel`` channels, its feature bank =
-    half the input buffer in words) as ``ceil(t / s)`` output rows and columns; the others (and
-    ``rows``) are full-width row bands (``tr_cap`` = Hout, one column tile)."""
+    outputs read, ``(Hout-1)*s + k``, with the compiler's own array constants, Arch.h: 64-element
+    words, 1024 multipliers; its feature bank = half our input buffer in words) as ``ceil(t / s)``
+    output rows and columns; the others (and ``rows``) are full-width row bands (``tr_cap`` =
+    Hout, one column tile). Fixed constants: the tiles follow the buffers and the layer, not the
+    array size (the search is the compiler's, written for its array)."""
     if p.spatial_tiling != "opu":
         one = np.ones(np.broadcast_shapes(hout.shape, p.pe_count.shape))
         return hout * one, wout * one, one
-    word = p.ic_parallel
-    fmap_words = np.floor(p.input_buffer_bytes / BUFFER_SLOTS / (word * db))
+    fmap_words = np.floor(p.input_buffer_bytes / BUFFER_SLOTS / (OPU_COMPILER_WORD_ELEMS * db))
     extent = (hout - 1.0) * stride + k_ext
-    t = square_spatial_tile(extent, k_ext, stride, red, cout, fmap_words, word, p.pe_count * p.input_size)
+    t = square_spatial_tile(
+        extent, k_ext, stride, red, cout, fmap_words, OPU_COMPILER_WORD_ELEMS, OPU_COMPILER_MULTIPLIERS
+    )
     side = np.ceil(t / stride)
     tw = np.where(square, np.minimum(side, wout), wout)
     tr_cap = np.where(square, np.minimum(side, hout), hout)
@@ -426,7 +434,7 @@ def _regular(b: TilePlan, c: LayerColumns, p: CoreParams, db: float) -> None:
     pic, poc, widen = regular_mapping(cin_red, p)
     # square tiles where one input tile is one word of channels (no partial-sum tiles here)
     # (square kernels and strides; an enhanced conv's search runs over its im2col'd 1x1 conv)
-    square = (groups == 1) & (cin_red <= p.ic_parallel) & (c.kh_ext == c.kw_ext) & (sh == c.sw)
+    square = (groups == 1) & (cin_red <= OPU_COMPILER_WORD_ELEMS) & (c.kh_ext == c.kw_ext) & (sh == c.sw)
     k_sq = np.where(enhanced, 1.0, kh)
     tr_cap, tw, n_cols = spatial_tiles(p, square, hout, wout, k_sq, sh, cin_red, cout, db)
     in_cols = input_cols_per_tile(tw, n_cols, c.kw_ext, c.sw, win)
@@ -506,8 +514,8 @@ def _depthwise(b: TilePlan, c: LayerColumns, p: CoreParams, db: float) -> None:
     systolic = p.dataflow == "systolic"
     # square tiles: the search with one word of channels in and out (the engine's 64-channel group)
     square = (c.kh_ext == c.kw_ext) & (sh == c.sw) & (not systolic)
-    word = p.ic_parallel
-    tr_cap, tw, n_cols = spatial_tiles(p, square, hout, wout, kh, sh, word + 0.0 * cout, word + 0.0 * cout, db)
+    group = OPU_COMPILER_WORD_ELEMS + 0.0 * cout
+    tr_cap, tw, n_cols = spatial_tiles(p, square, hout, wout, kh, sh, group, group, db)
     in_cols = input_cols_per_tile(tw, n_cols, c.kw_ext, c.sw, win)
     ci = np.floor(half_in / np.maximum(kh * in_cols * db, 1.0))  # input channels of kh rows
     cap_in = np.where(ci >= 1, (ci + 1) * mult - 1, 0.0)
