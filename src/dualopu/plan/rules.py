@@ -251,9 +251,12 @@ def spatial_tiles(
         return hout * one, wout * one, one
     fmap_words = np.floor(p.input_buffer_bytes / BUFFER_SLOTS / (OPU_COMPILER_WORD_ELEMS * db))
     extent = (hout - 1.0) * stride + k_ext
+    if np.all(fmap_words == fmap_words.flat[0]):  # the tile depends on the buffer only: search once
+        fmap_words = fmap_words[:1]
     t = square_spatial_tile(
         extent, k_ext, stride, red, cout, fmap_words, OPU_COMPILER_WORD_ELEMS, OPU_COMPILER_MULTIPLIERS
     )
+    t = np.broadcast_to(t, np.broadcast_shapes(t.shape, p.pe_count.shape, hout.shape))
     side = np.ceil(t / stride)
     tw = np.where(square, np.minimum(side, wout), wout)
     tr_cap = np.where(square, np.minimum(side, hout), hout)
