@@ -28,7 +28,6 @@ _NON_NUMERIC = (
     "runs_elementwise",
     # OPU-fidelity DRAM layout (issue 12): a switch, not a tunable array
     "layout",
-    "spatial_tiling",
 )
 
 
@@ -58,7 +57,6 @@ class CoreParams:
     arrays: Mapping[str, np.ndarray]
     runs_elementwise: bool = True
     layout: str = "planar"  # DRAM layout of the core's tensors (`Core.layout`)
-    spatial_tiling: str = "rows"  # `Core.spatial_tiling`
 
     def __getattr__(self, name: str) -> np.ndarray:
         arrays = self.__dict__.get("arrays")
@@ -75,10 +73,7 @@ class CoreParams:
         """Scalar parameters of one configured core (shape ``(1, 1)``)."""
         values = {k: getattr(core, k) for k in NUMERIC_FIELDS}
         return CoreParams.batch(
-            core.type, core.dataflow, runs_elementwise=core.runs_elementwise,
-            layout=core.layout,
-            spatial_tiling=core.spatial_tiling,
-            **values,
+            core.type, core.dataflow, runs_elementwise=core.runs_elementwise, layout=core.layout, **values
         )
 
     @staticmethod
@@ -88,7 +83,6 @@ class CoreParams:
         *,
         runs_elementwise: bool = True,
         layout: str = "planar",
-        spatial_tiling: str = "rows",
         **fields: ArrayLike,
     ) -> CoreParams:
         """Parameters for many configurations: each numeric `Core` field a scalar or a 1-D
@@ -114,7 +108,6 @@ class CoreParams:
             arrays=cols,
             runs_elementwise=runs_elementwise,
             layout=layout,
-            spatial_tiling=spatial_tiling,
         )
 
     @staticmethod
@@ -127,6 +120,5 @@ class CoreParams:
             template.dataflow,
             runs_elementwise=template.runs_elementwise,
             layout=template.layout,
-            spatial_tiling=template.spatial_tiling,
             **values,
         )
