@@ -19,35 +19,10 @@ import numpy as np
 import pytest
 
 from dualopu.hw.config import hardware_from_dict, list_presets, load_hardware
+from dualopu.rtl.cases import tiny_hw
 from dualopu.rtl.export import check_verilog, core_verilog, module_name, write_rtl
 from dualopu.rtl.params import core_rtl, pack
 from dualopu.rtl.requant import encode_mult, requant_int
-
-TINY = {
-    "name": "tiny",
-    "dram_bytes_per_cycle": 8,
-    "cores": [
-        {
-            "name": "regular",
-            "type": "regular",
-            "pe_count": 4,
-            "input_size": 4,
-            "ic_parallel": 8,
-            "input_buffer_kib": 2,
-            "weight_buffer_kib": 1,
-            "output_buffer_kib": 1,
-        },
-        {
-            "name": "dw",
-            "type": "depthwise",
-            "pe_count": 2,
-            "input_size": 9,
-            "input_buffer_kib": 1,
-            "weight_buffer_kib": 1,
-            "output_buffer_kib": 1,
-        },
-    ],
-}
 
 
 def test_requant_matches_float32() -> None:
@@ -75,7 +50,7 @@ def test_pack_rejects_out_of_range_field() -> None:
 
 
 def test_tiny_verilog_elaborates(tmp_path: Path) -> None:
-    hw = hardware_from_dict(TINY)
+    hw = tiny_hw()  # the tiny cores the RTL simulation tests run (dualopu.rtl.cases)
     paths = write_rtl(hw, tmp_path, line_width=12)
     assert [p.name for p in paths] == ["opu_regular.v", "opu_dw.v"]
     text = paths[0].read_text()
