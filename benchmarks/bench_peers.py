@@ -9,7 +9,8 @@ Without a peer Python (``--peer-python`` or ``$DUALOPU_PEER_PYTHON``; default /w
 or without the peers in it, the benchmark says so, writes ``{"skipped": ...}`` and exits 0.
 
 Usage: ``python benchmarks/bench_peers.py [--peer-python PY] [--repeat 3] [--peer-repeat 1]
-[--nets mobilenet_v2,squeezenet1_1] [--peers zigzag,stream] [--out results/peers.json]``.
+[--nets mobilenet_v2,squeezenet1_1] [--peers zigzag,stream] [--stream-fusion default|per-layer]
+[--out results/peers.json]``.
 """
 
 from __future__ import annotations
@@ -80,10 +81,12 @@ def dualopu_run(onnx_path: Path) -> dict[str, Any]:
     return run
 
 
-def peer_run(python: Path, tool: str, onnx_path: Path) -> dict[str, Any]:
+def peer_run(python: Path, tool: str, onnx_path: Path, stream_fusion: str = "default") -> dict[str, Any]:
+    extra = [f"--stream-fusion={stream_fusion}"] if tool == "stream" else []
     with tempfile.TemporaryDirectory(prefix=f"peer-{tool}-") as work:
         run = timed(
-            [str(python), str(HERE / "peer_eval.py"), tool, str(onnx_path), work], timeout=PEER_TIMEOUT_S
+            [str(python), str(HERE / "peer_eval.py"), tool, str(onnx_path), work, *extra],
+            timeout=PEER_TIMEOUT_S,
         )
     if run["rc"]:
         return {**run, "error": run["stderr"].strip().splitlines()[-1] if run["stderr"].strip() else "failed"}
@@ -140,6 +143,12 @@ def main() -> int:
     ap.add_argument("--nets", default="mobilenet_v2,squeezenet1_1")
     ap.add_argument("--peers", default="zigzag,stream")
     ap.add_argument("--models", default=str(MODELS), help="folder of the ONNX exports")
+    ap.add_argument(
+        "--stream-fusion",
+        choices=("default", "per-layer"),
+        default="default",
+        help="Stream's layer fusion: its own generator (falls back to per-layer if infeasible) or per-layer",
+    )
     ap.add_argument("--out", default=str(HERE / "results" / "peers.json"))
     args = ap.parse_args()
     out = Path(args.out)
@@ -164,13 +173,16 @@ def main() -> int:
         "versions": {p: versions.get(p) for p in wanted},
         "expected_versions": {p: PEERS[p][1] for p in wanted},
         "not_installed": [p for p in wanted if p not in present],
+        "stream_fusion": args.stream_fusion,
         "nets": {},
     }
     for net in nets:
         path = Path(args.models) / f"{net}.onnx"
         row: dict[str, Any] = {"dualopu": best([dualopu_run(path) for _ in range(args.repeat)])}
         for tool in present:
-            row[tool] = best([peer_run(python, tool, path) for _ in range(args.peer_repeat)])
+            row[tool] = best(
+                [peer_run(python, tool, path, args.stream_fusion) for _ in range(args.peer_repeat)]
+            )
         base = row["dualopu"]
         for tool in present:
             if "cpu_s" in row[tool]:
