@@ -12,7 +12,6 @@ authors' code itself gets wrong, or details it is silent on (see the stated choi
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 
@@ -63,6 +62,10 @@ class OpuLayerCycles:
     channel_enhanced: bool
 
 
+#: ``std::numeric_limits<int>::max()``, the search's initial best cost.
+_INT_MAX = 2**31 - 1
+
+
 def _cdiv(a: int, b: int) -> int:
     return -(-a // b)
 
@@ -93,11 +96,14 @@ def channel_enhance(s: LayerShape, a: OpuArch) -> tuple[LayerShape, bool]:
 
 
 def choose_tile(h: int, r: int, stride: int, c: int, k: int, a: OpuArch) -> int:
-    """The compiler's square-tile search (h = w, in input positions); ties go to the larger tile."""
+    """The compiler's square-tile search (h = w, in input positions; LowerConv2d.cpp:20-69); ties
+    go to the larger tile."""
     spatial_k = min(a.parallel_k, k)
     e = a.word_elems
     span = h - r + 1
-    best, best_cost = min(r + 1, h), math.inf
+    # the source keeps the best cost in an int (LowerConv2d.cpp:33, 63-64): truncated, so a
+    # later tile within 1 cycle of the best also wins
+    best, best_cost = min(r + 1, h), _INT_MAX
     for t in range(min(r + 1, h), span + 1):
         if (t + r - 1) ** 2 > a.fmap_buffer_words:
             continue
@@ -114,7 +120,7 @@ def choose_tile(h: int, r: int, stride: int, c: int, k: int, a: OpuArch) -> int:
             cost += 2 * cnt * blocks * one(res, t)
             cost += blocks * one(res, res)
         if cost <= best_cost:
-            best, best_cost = t, cost
+            best, best_cost = t, int(cost)
     return best
 
 

@@ -114,3 +114,56 @@ def regular_passes(
     return np.where((np.asarray(per_tile) > 0) & (red > pic), split, plain)
 
 
+#: ``std::numeric_limits<int>::max()``: the square-tile search's initial best cost.
+_SEARCH_INT_MAX = float(2**31 - 1)
+
+
+def square_spatial_tile(
+    h_in: ArrayLike,
+    kernel: ArrayLike,
+    stride: ArrayLike,
+    c_in: ArrayLike,
+    c_out: ArrayLike,
+    fmap_words: ArrayLike,
+    word_elems: ArrayLike,
+    simd: ArrayLike,
+) -> np.ndarray:
+    """The opu-compiler's spatial tile (``FindTilingFactorConv2D``, LowerConv2d.cpp:20-69): the
+    square tile ``t`` (input positions, ``t`` from ``min(r+1, H)`` to ``H-r+1``) whose input
+    ``(t+r-1)^2`` fits ``fmap_words`` feature-buffer words and minimises the summed per-tile
+    ``max(compute, memory)`` over full and remainder tiles, with
+    ``compute = r^2 ceil(t/s)^2 word / min(simd/word, K)`` and
+    ``memory = ((t+r-1)^2 + r^2 word^2) / word``, times ``ceil(C/word) ceil(K/word)`` channel
+    blocks. The best cost is kept in an int (truncated, lines 33 and 63-64); ties go to the
+    larger tile. ``h_in`` is the (padded) square input extent; vectorized over broadcast inputs.
+
+    `plan.rules.spatial_tiles` uses it under ``spatial_tiling: opu``."""
+    h, r, st = (np.asarray(x, dtype=np.float64) for x in (h_in, kernel, stride))
+    c, k = np.asarray(c_in, dtype=np.float64), np.asarray(c_out, dtype=np.float64)
+    fmap_words, simd = np.asarray(fmap_words, dtype=np.float64), np.asarray(simd, dtype=np.float64)
+    h, r, st, c, k, _ = np.broadcast_arrays(h, r, st, c, k, fmap_words + simd)
+    e = np.asarray(word_elems, dtype=np.float64)
+    spatial_k = np.minimum(np.floor(simd / e), k)
+    blocks = np.ceil(c / np.minimum(e, c)) * np.ceil(k / e)
+    span = h - r + 1.0
+    lo = np.minimum(r + 1.0, h)
+    best = lo.copy()
+    best_cost = np.full(h.shape, _SEARCH_INT_MAX)
+
+    def one(ht: np.ndarray, wt: np.ndarray) -> np.ndarray:
+        comp = r * r * np.ceil(ht / st) * np.ceil(wt / st) * e / spatial_k
+        mem = ((ht + r - 1.0) * (wt + r - 1.0) + r * r * e * e) / e
+        return np.maximum(comp, mem)
+
+    top = int(np.max(span)) if span.size else 0
+    for t in range(int(np.min(lo)) if lo.size else 1, top + 1):
+        tt = float(t)
+        ok = (tt >= lo) & (tt <= span) & ((tt + r - 1.0) ** 2 <= fmap_words)
+        cnt = np.floor(span / tt)
+        res = span - cnt * tt
+        cost = cnt * cnt * blocks * one(tt, tt)
+        cost = cost + np.where(res > 0, 2.0 * cnt * blocks * one(res, tt) + blocks * one(res, res), 0.0)
+        win = ok & (cost <= best_cost)
+        best = np.where(win, tt, best)
+        best_cost = np.where(win, np.trunc(cost), best_cost)
+    return best
