@@ -314,6 +314,34 @@ def test_plan_square_tile_vectorized_matches_scalar() -> None:
     assert want[0] == 38  # a 226-px plane: 38x38 squares, the largest whose input fits 1444 words
 
 
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(1, 40))
+def test_square_tiles_of_is_the_rule_per_entry(seed: int, n: int) -> None:
+    """The planner's batched search (`square_tiles_of`: distinct configurations, then distinct
+    inputs, searched once and memoized) gives `square_spatial_tile` of every square entry,
+    and the oracle's tile, on batches with repeated and varying feature-bank sizes."""
+    from dualopu.plan.rules import square_tiles_of
+
+    rng = np.random.default_rng(seed)
+    layers = 7
+    r = rng.choice([1.0, 3.0, 5.0], (1, layers))
+    s = rng.choice([1.0, 2.0], (1, layers))
+    extent = rng.integers(5, 120, (1, layers)).astype(float)
+    cout = rng.integers(1, 300, (1, layers)).astype(float)
+    fmap = rng.choice([16.0, 100.0, 400.0, 1444.0], (n, 1))
+    red = np.where(rng.random((n, layers)) < 0.3, 27.0, rng.choice([3.0, 64.0], (1, layers)))
+    square = rng.random((n, layers)) < 0.8
+    got = square_tiles_of(square, extent, r, s, red, cout, fmap)
+    a = OpuArch()
+    want = square_spatial_tile(extent, r, s, red, cout, fmap, a.word_elems, a.multipliers)
+    assert np.array_equal(np.isnan(got), ~square)
+    assert np.array_equal(got[square], np.broadcast_to(want, got.shape)[square])
+    for i, j in np.argwhere(square)[:3]:  # and the oracle's, with its feature bank set to the entry's
+        arch = OpuArch(fmap_buffer_words=int(fmap[i, 0]))
+        h, rr, ss = int(extent[0, j]), int(r[0, j]), int(s[0, j])
+        assert got[i, j] == choose_tile(h, rr, ss, int(red[i, j]), int(cout[0, j]), arch)
+
+
 def test_spatial_tiling_option() -> None:
     """`spatial_tiling: opu` needs the opu dataflow; on the `opu` preset MobileNetV2's first conv
     and first depthwise layer take the compiler's square tiles (columns as well as rows), while a

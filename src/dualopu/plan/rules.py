@@ -31,6 +31,8 @@ is a small named function below; docs/assumptions.md gives their sources.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from dualopu.hw.config import CoreType
@@ -228,6 +230,74 @@ def input_pass_rows(
     return np.minimum(hin, n_rows * input_rows_per_tile(tr, kh, sh))
 
 
+#: Square tiles found so far, keyed by the search's inputs ``(extent, k, stride, c_in, c_out,
+#: fmap_words)``: the search is a pure function of them (not of the array), and one process
+#: plans the same few layer shapes on the same few buffer sizes many times (tuner batches,
+#: confirmation, compiler, simulators). Cleared when it reaches `SQUARE_TILE_MEMO_SIZE`.
+_SQUARE_TILE_MEMO: dict[tuple[float, ...], float] = {}
+SQUARE_TILE_MEMO_SIZE = 1 << 16
+_GOLDEN = (5.0**0.5 - 1.0) / 2.0
+
+
+def _distinct_rows(arrays: Sequence[np.ndarray], n: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(first, inverse)``: one configuration (row of the ``(n, .)`` arrays) per distinct
+    combination of the rows of ``arrays`` that vary per configuration, and each row's index
+    into ``first``; rows of ``(1, .)`` arrays are shared by all. Rows are grouped by a fixed
+    linear hash, then checked equal to their group's first row (exact; a collision falls back
+    to sorting the rows' bytes)."""
+    varying = [np.asarray(a, dtype=np.float64) for a in arrays if a.ndim == 2 and a.shape[0] > 1]
+    if n == 1 or not varying:
+        return np.zeros(1, dtype=np.intp), np.zeros(n, dtype=np.intp)
+    h = np.zeros(n)
+    for i, a in enumerate(varying):
+        w = 1.0 + ((np.arange(a.shape[1]) + 1.0 + 7.0 * i) * _GOLDEN) % 1.0  # distinct, irregular weights
+        h += np.einsum("nl,l->n", a, w)  # einsum: no BLAS threads
+    _, first, inverse = np.unique(h, return_index=True, return_inverse=True)
+    inverse = inverse.ravel()
+    if all(np.array_equal(a, a[first][inverse]) for a in varying):
+        return first, inverse
+    key = np.ascontiguousarray(np.concatenate([np.broadcast_to(a, (n, a.shape[1])) for a in varying], axis=1))
+    rows = key.view(np.dtype((np.void, key.shape[1] * key.itemsize))).ravel()
+    _, first, inverse = np.unique(rows, return_index=True, return_inverse=True)
+    return first, inverse.ravel()
+
+
+def square_tiles_of(
+    square: np.ndarray,
+    extent: np.ndarray,
+    k_ext: np.ndarray,
+    stride: np.ndarray,
+    red: np.ndarray,
+    cout: np.ndarray,
+    fmap_words: np.ndarray,
+) -> np.ndarray:
+    """`square_spatial_tile` on the entries where ``square`` (``NaN`` elsewhere), broadcast over
+    its inputs, each distinct configuration and each distinct input combination searched once
+    (`_distinct_rows`, `_SQUARE_TILE_MEMO`): the result is the rule's, only cheaper."""
+    args = [np.asarray(a, dtype=np.float64) for a in (extent, k_ext, stride, red, cout, fmap_words)]
+    sq = np.asarray(square, dtype=bool)
+    shape = np.broadcast_shapes(sq.shape, *(a.shape for a in args))
+    if len(shape) != 2:
+        raise ValueError(f"square_tiles_of: (configurations, layers) arrays expected, got {shape}")
+    first, inverse = _distinct_rows([sq, *args], shape[0])
+    rows = [np.broadcast_to(a, shape)[first] if a.ndim == 2 and a.shape[0] > 1 else a for a in (sq, *args)]
+    sub = (len(first), shape[1])
+    sel = np.broadcast_to(rows[0], sub)
+    cols = [np.broadcast_to(a, sub)[sel] for a in rows[1:]]
+    keys = list(zip(*(col.tolist() for col in cols)))
+    memo = _SQUARE_TILE_MEMO
+    miss = list(dict.fromkeys(k for k in keys if k not in memo))
+    if miss:
+        if len(memo) + len(miss) > SQUARE_TILE_MEMO_SIZE:
+            memo.clear()
+        m = np.array(miss, dtype=np.float64).reshape(len(miss), 6)
+        found = square_spatial_tile(*m.T, OPU_COMPILER_WORD_ELEMS, OPU_COMPILER_MULTIPLIERS)
+        memo.update(zip(miss, found.tolist()))
+    t_u = np.full(sub, np.nan)
+    t_u[sel] = [memo[k] for k in keys]
+    return t_u[inverse]
+
+
 def spatial_tiles(
     p: CoreParams,
     square: np.ndarray,
@@ -245,21 +315,19 @@ def spatial_tiles(
     words, 1024 multipliers; its feature bank = half our input buffer in words) as ``ceil(t / s)``
     output rows and columns; the others (and ``rows``) are full-width row bands (``tr_cap`` =
     Hout, one column tile). Fixed constants: the tiles follow the buffers and the layer, not the
-    array size (the search is the compiler's, written for its array)."""
+    array size (the search is the compiler's, written for its array; `square_tiles_of` runs it
+    once per distinct input)."""
+    shape = np.broadcast_shapes(hout.shape, p.pe_count.shape)
     if p.spatial_tiling != "opu":
-        one = np.ones(np.broadcast_shapes(hout.shape, p.pe_count.shape))
+        one = np.ones(shape)
         return hout * one, wout * one, one
     fmap_words = np.floor(p.input_buffer_bytes / BUFFER_SLOTS / (OPU_COMPILER_WORD_ELEMS * db))
     extent = (hout - 1.0) * stride + k_ext
-    if np.all(fmap_words == fmap_words.flat[0]):  # the tile depends on the buffer only: search once
-        fmap_words = fmap_words[:1]
-    t = square_spatial_tile(
-        extent, k_ext, stride, red, cout, fmap_words, OPU_COMPILER_WORD_ELEMS, OPU_COMPILER_MULTIPLIERS
-    )
-    t = np.broadcast_to(t, np.broadcast_shapes(t.shape, p.pe_count.shape, hout.shape))
-    side = np.ceil(t / stride)
-    tw = np.where(square, np.minimum(side, wout), wout)
-    tr_cap = np.where(square, np.minimum(side, hout), hout)
+    sq = np.broadcast_to(square, np.broadcast_shapes(shape, np.shape(square)))
+    t = square_tiles_of(sq, extent, k_ext, stride, red, cout, fmap_words)
+    side = np.ceil(np.where(sq, t, 1.0) / stride)
+    tw = np.where(sq, np.minimum(side, wout), wout)
+    tr_cap = np.where(sq, np.minimum(side, hout), hout)
     return tr_cap, tw, _cdiv(wout, tw)
 
 
