@@ -262,7 +262,7 @@ def _distinct_rows(arrays: Sequence[np.ndarray], n: int) -> tuple[np.ndarray, np
     return first, inverse.ravel()
 
 
-def square_tiles_of(
+def _square_tiles_distinct(
     square: np.ndarray,
     extent: np.ndarray,
     k_ext: np.ndarray,
@@ -270,15 +270,15 @@ def square_tiles_of(
     red: np.ndarray,
     cout: np.ndarray,
     fmap_words: np.ndarray,
-) -> np.ndarray:
-    """`square_spatial_tile` on the entries where ``square`` (``NaN`` elsewhere), broadcast over
-    its inputs, each distinct configuration and each distinct input combination searched once
-    (`_distinct_rows`, `_SQUARE_TILE_MEMO`): the result is the rule's, only cheaper."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(t, square, inverse)`` on the distinct configurations (`_distinct_rows`): the tile of
+    every square entry (``NaN`` elsewhere), each distinct input searched once (`_SQUARE_TILE_MEMO`);
+    ``x[inverse]`` spreads a distinct-row array ``x`` back to every configuration."""
     args = [np.asarray(a, dtype=np.float64) for a in (extent, k_ext, stride, red, cout, fmap_words)]
     sq = np.asarray(square, dtype=bool)
     shape = np.broadcast_shapes(sq.shape, *(a.shape for a in args))
     if len(shape) != 2:
-        raise ValueError(f"square_tiles_of: (configurations, layers) arrays expected, got {shape}")
+        raise ValueError(f"square tiles: (configurations, layers) arrays expected, got {shape}")
     first, inverse = _distinct_rows([sq, *args], shape[0])
     rows = [np.broadcast_to(a, shape)[first] if a.ndim == 2 and a.shape[0] > 1 else a for a in (sq, *args)]
     sub = (len(first), shape[1])
@@ -295,6 +295,22 @@ def square_tiles_of(
         memo.update(zip(miss, found.tolist()))
     t_u = np.full(sub, np.nan)
     t_u[sel] = [memo[k] for k in keys]
+    return t_u, sel, inverse
+
+
+def square_tiles_of(
+    square: np.ndarray,
+    extent: np.ndarray,
+    k_ext: np.ndarray,
+    stride: np.ndarray,
+    red: np.ndarray,
+    cout: np.ndarray,
+    fmap_words: np.ndarray,
+) -> np.ndarray:
+    """`square_spatial_tile` on the entries where ``square`` (``NaN`` elsewhere), broadcast over
+    its inputs, each distinct configuration and each distinct input combination searched once
+    (`_distinct_rows`, `_SQUARE_TILE_MEMO`): the result is the rule's, only cheaper."""
+    t_u, _, inverse = _square_tiles_distinct(square, extent, k_ext, stride, red, cout, fmap_words)
     return t_u[inverse]
 
 
@@ -315,8 +331,8 @@ def spatial_tiles(
     words, 1024 multipliers; its feature bank = half our input buffer in words) as ``ceil(t / s)``
     output rows and columns; the others (and ``rows``) are full-width row bands (``tr_cap`` =
     Hout, one column tile). Fixed constants: the tiles follow the buffers and the layer, not the
-    array size (the search is the compiler's, written for its array; `square_tiles_of` runs it
-    once per distinct input)."""
+    array size (the search is the compiler's, written for its array; it runs once per distinct
+    input, and these follow on the distinct configurations, `_square_tiles_distinct`)."""
     shape = np.broadcast_shapes(hout.shape, p.pe_count.shape)
     if p.spatial_tiling != "opu":
         one = np.ones(shape)
@@ -324,11 +340,14 @@ def spatial_tiles(
     fmap_words = np.floor(p.input_buffer_bytes / BUFFER_SLOTS / (OPU_COMPILER_WORD_ELEMS * db))
     extent = (hout - 1.0) * stride + k_ext
     sq = np.broadcast_to(square, np.broadcast_shapes(shape, np.shape(square)))
-    t = square_tiles_of(sq, extent, k_ext, stride, red, cout, fmap_words)
-    side = np.ceil(np.where(sq, t, 1.0) / stride)
-    tw = np.where(sq, np.minimum(side, wout), wout)
-    tr_cap = np.where(sq, np.minimum(side, hout), hout)
-    return tr_cap, tw, _cdiv(wout, tw)
+    t, sq_u, inverse = _square_tiles_distinct(sq, extent, k_ext, stride, red, cout, fmap_words)
+    st, ho, wo = (np.asarray(x, dtype=np.float64) for x in (stride, hout, wout))
+    if any(x.ndim == 2 and x.shape[0] > 1 for x in (st, ho, wo)):  # per-configuration layer columns
+        t, sq_u, inverse = t[inverse], np.broadcast_to(sq_u, t.shape)[inverse], np.arange(len(inverse))
+    side = np.ceil(np.where(sq_u, t, 1.0) / st)
+    tw = np.where(sq_u, np.minimum(side, wo), wo)
+    tr_cap = np.where(sq_u, np.minimum(side, ho), ho)
+    return tr_cap[inverse], tw[inverse], _cdiv(wo, tw)[inverse]
 
 
 def input_cols_per_tile(
