@@ -245,7 +245,11 @@ def _distinct_rows(arrays: Sequence[np.ndarray], n: int) -> tuple[np.ndarray, np
     into ``first``; rows of ``(1, .)`` arrays are shared by all. Rows are grouped by a fixed
     linear hash, then checked equal to their group's first row (exact; a collision falls back
     to sorting the rows' bytes)."""
-    varying = [np.asarray(a, dtype=np.float64) for a in arrays if a.ndim == 2 and a.shape[0] > 1]
+    varying = [
+        np.asarray(a, dtype=np.float64)
+        for a in arrays
+        if a.ndim == 2 and a.shape[0] > 1 and not (a == a[:1]).all()  # rows all equal: shared
+    ]
     if n == 1 or not varying:
         return np.zeros(1, dtype=np.intp), np.zeros(n, dtype=np.intp)
     h = np.zeros(n)
