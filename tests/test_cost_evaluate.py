@@ -97,7 +97,7 @@ def test_depthwise_less_efficient_on_unified_core(mnv2: Network) -> None:
                 output_buffer_kib=unified.output_buffer_kib)
     # the unified core's depthwise mapping options (the OPU machine model of the preset)
     bufs |= {k: getattr(unified, k) for k in ("instr_overhead_cycles", "compute_overhead_cycles", "layout",
-                                              "dw_channel_group", "store_elems_per_cycle")}
+                                              "dw_channel_group", "store_elems_per_cycle", "spatial_tiling")}
     dw_same_pes = Core(name="dw", type="depthwise", pe_count=64, input_size=9, **bufs)  # type: ignore[arg-type]
     dw_same_macs = Core(name="dw", type="depthwise", pe_count=113, input_size=9, **bufs)  # type: ignore[arg-type]
     u_end, u_pe = _dw_efficiency(mnv2, unified)

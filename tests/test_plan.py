@@ -34,7 +34,7 @@ def test_core_params_follow_core_fields() -> None:
     for k in NUMERIC_FIELDS:
         scale = 1024.0 if k.endswith("_kib") else 1.0
         assert float(getattr(p, array_name(k))[0, 0]) == float(getattr(core, k)) * scale
-    switches = {"layout"}
+    switches = {"layout", "spatial_tiling"}
     fields = set(Core.model_fields) - {"name", "type", "dataflow", "runs_elementwise"} - switches
     assert set(NUMERIC_FIELDS) == fields
     many = CoreParams.like(core, pe_count=[4, 8, 16])
@@ -61,7 +61,7 @@ def test_compiled_tiles_are_the_plans(layer: Layer, core: Core) -> None:
 def _opu_rules(core: Core) -> Core:
     """``core`` with every OPU-fidelity rule on (issue 12), as the presets set them."""
     extra: dict[str, object] = {"layout": "opu64", "compute_overhead_cycles": 30, "instr_overhead_cycles": 0,
-                                "store_elems_per_cycle": 64.0}
+                                "store_elems_per_cycle": 64.0, "spatial_tiling": "opu"}
     if core.type is not CoreType.DEPTHWISE:
         extra |= {"channel_enhance": True, "widen_per_tile": True}
     if core.type is not CoreType.REGULAR:
@@ -113,6 +113,8 @@ def _check_compiled_is_plan(layer: Layer, core: Core, hw: Hardware) -> Program |
     assert len(execs) == plan.stages[0, 0] == evaluate(net, hw).matrix.stages[0, 0]
     assert len({(i.c0, i.c1) for i in execs}) == lp.tiling.n_oc
     assert len({(i.r0, i.r1) for i in execs}) == lp.tiling.n_rows
+    assert len({(i.q0, i.q1) for i in execs if isinstance(i, Compute)} or {0}) == lp.tiling.n_cols
+    assert (lp.tiling.tw, lp.tiling.n_cols) == (plan.column(0)["tw"], plan.column(0)["n_cols"])
     assert max(i.c1 - i.c0 for i in execs) <= lp.tiling.toc and max(i.r1 - i.r0 for i in execs) <= lp.tiling.tr
     w_loads = [i for i in lp.instrs if isinstance(i, Load) and i.buf == "w"]
     if layer.kind is LayerKind.DEPTHWISE:
@@ -186,7 +188,8 @@ def test_dilation_4_evaluate_and_compile_agree_on_refusal(tmp_path: Path, kib: f
     and refuse the same buffers, with the same one-line message naming the input buffer.
     Before the plan `evaluate` accepted 48 KiB (it planned 3 rows) and the compiler refused."""
     net = import_onnx(_dilated_onnx(tmp_path, 4))
-    hw = load_hardware("dual-opu").replace_core(0, input_buffer_kib=kib)
+    # row bands: the minimum tile below (square tiles, spatial_tiling: opu, need fewer columns)
+    hw = load_hardware("dual-opu").replace_core(0, input_buffer_kib=kib, spatial_tiling="rows")
     try:
         evaluate(net, hw)
         accepted = True

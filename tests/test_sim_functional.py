@@ -178,7 +178,8 @@ def test_tampered_program_refused() -> None:
     for ins in d2["layers"][0]["instructions"]:  # loads a row too few
         if ins["op"] == "LOAD" and ins["buf"] == "in":
             ins["r1"] -= 1
-            ins["bytes"] -= ins["c1"] * 32
+            width = ins.get("q1", 32) - ins.get("q0", 0)  # a column tile (spatial_tiling: opu) or the row
+            ins["bytes"] -= (ins["c1"] - ins["c0"]) * width
             break
     with pytest.raises(ProgramError, match="slot holds"):
         run_functional(Program.from_json(json.dumps(d2)), q, _input(q, 0))

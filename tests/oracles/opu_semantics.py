@@ -15,6 +15,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
+
 
 @dataclass(frozen=True)
 class OpuArch:
@@ -63,6 +65,10 @@ class OpuLayerCycles:
     channel_enhanced: bool
 
 
+#: ``std::numeric_limits<int>::max()``, the search's initial best cost.
+_INT_MAX = 2**31 - 1
+
+
 def _cdiv(a: int, b: int) -> int:
     return -(-a // b)
 
@@ -93,28 +99,39 @@ def channel_enhance(s: LayerShape, a: OpuArch) -> tuple[LayerShape, bool]:
 
 
 def choose_tile(h: int, r: int, stride: int, c: int, k: int, a: OpuArch) -> int:
-    """The compiler's square-tile search (h = w, in input positions); ties go to the larger tile."""
+    """The compiler's square-tile search (h = w, in input positions; LowerConv2d.cpp:20-69); ties
+    go to the larger tile. Its costs are C++ ``float``s (single precision, one rounding per
+    operation in source order, the two remainder strips added one after the other), here numpy
+    float32 scalars."""
+    f32 = np.float32
     spatial_k = min(a.parallel_k, k)
     e = a.word_elems
+    spatial_c = min(e, c)
     span = h - r + 1
-    best, best_cost = min(r + 1, h), math.inf
+
+    def ceil_div(x: int, y: int) -> np.float32:  # LowerConv2d.cpp:12-14
+        return f32(math.ceil(f32(x) / f32(y)))
+
+    def one(ht: int, wt: int) -> np.float32:
+        comp = f32(r * r) * ceil_div(ht, stride) * ceil_div(wt, stride) * f32(e) / f32(spatial_k)
+        mem = f32((ht + r - 1) * (wt + r - 1) + r * r * e * e) / f32(e)
+        return max(comp, mem)
+
+    blocks = (ceil_div(c, spatial_c), ceil_div(k, e))
+    # the source keeps the best cost in an int (LowerConv2d.cpp:33, 63-64): truncated, so a
+    # later tile within 1 cycle of the best also wins
+    best, best_cost = min(r + 1, h), _INT_MAX
     for t in range(min(r + 1, h), span + 1):
         if (t + r - 1) ** 2 > a.fmap_buffer_words:
             continue
         cnt, res = divmod(span, t)
-        blocks = _cdiv(c, e) * _cdiv(k, e)
-
-        def one(ht: int, wt: int) -> float:
-            comp = r * r * _cdiv(ht, stride) * _cdiv(wt, stride) * e / spatial_k
-            mem = ((ht + r - 1) * (wt + r - 1) + r * r * e * e) / e
-            return max(comp, mem)
-
-        cost = cnt * cnt * blocks * one(t, t)
+        cost = f32(0.0) + f32(cnt * cnt) * blocks[0] * blocks[1] * one(t, t)
         if res:
-            cost += 2 * cnt * blocks * one(res, t)
-            cost += blocks * one(res, res)
-        if cost <= best_cost:
-            best, best_cost = t, cost
+            cost += f32(cnt) * blocks[0] * blocks[1] * one(res, t)
+            cost += f32(cnt) * blocks[0] * blocks[1] * one(t, res)
+            cost += blocks[0] * blocks[1] * one(res, res)
+        if cost <= f32(best_cost):
+            best, best_cost = t, int(cost)
     return best
 
 

@@ -62,6 +62,16 @@ def in_rows(layer: Layer, r0: int, r1: int) -> tuple[int, int]:
     return lo, max(hi, lo)
 
 
+def in_cols(layer: Layer, q0: int, q1: int) -> tuple[int, int]:
+    """Input columns (clipped to the tensor) that output columns ``[q0, q1)`` read."""
+    _, kw = kernel_extent(layer)
+    lo = q0 * layer.stride[1] - layer.padding[1]
+    hi = (q1 - 1) * layer.stride[1] - layer.padding[1] + kw
+    win = layer.in_shape[3]
+    lo, hi = max(lo, 0), min(hi, win)
+    return lo, max(hi, lo)
+
+
 def split_rows(n: int, parts: int) -> list[tuple[int, int]]:
     """``parts`` balanced row ranges covering ``[0, n)`` (sizes differ by at most one).
 
@@ -201,17 +211,23 @@ def _mac_stages(layer: Layer, tiling: Tiling, mapping: Mapping, per_load: int, d
     mult = max(cout // max(cin, 1), 1)
     oc_tiles = split_channels(cout, tiling.toc, tiling.n_oc, 1 if dw else _oc_unit(mapping))
     row_tiles = split_rows(hout, tiling.n_rows)
+    # column tiles (spatial_tiling: opu): spatial tiles in row-major order, as one spatial index
+    col_tiles = split_rows(wout, tiling.n_cols) if tiling.n_cols > 1 else [(0, 0)]
+    spatial = [(k, m) for k in range(tiling.n_rows) for m in range(len(col_tiles))]
     if tiling.order == "inputs_outer":
-        order = [(j, k) for k in range(tiling.n_rows) for j in range(tiling.n_oc)]
+        order = [(j, sp) for sp in spatial for j in range(tiling.n_oc)]
     else:  # weights_outer, channels_outer (depthwise)
-        order = [(j, k) for j in range(tiling.n_oc) for k in range(tiling.n_rows)]
+        order = [(j, sp) for j in range(tiling.n_oc) for sp in spatial]
     slots = _Slots()
     stages: list[_Stage] = []
     first_w = True
     tags = _post_tags(layer)
-    for n, (j, k) in enumerate(order):
+    for n, (j, (k, m)) in enumerate(order):
         o0, o1 = oc_tiles[j]
         r0, r1 = row_tiles[k]
+        q0, q1 = col_tiles[m]  # (0, 0): all columns
+        x0, x1 = in_cols(layer, q0, q1) if q1 else (0, 0)
+        width_in, width_out = (x1 - x0, q1 - q0) if q1 else (win, wout)
         i0, i1 = in_rows(layer, r0, r1)
         c0, c1 = (o0 // mult, (o1 - 1) // mult + 1) if dw else (0, cin)
         loads: list[Load] = []
@@ -221,15 +237,16 @@ def _mac_stages(layer: Layer, tiling: Tiling, mapping: Mapping, per_load: int, d
             w1 = oc_tiles[min(len(oc_tiles), (j // per_load + 1) * per_load) - 1][1]
             loads.append(Load("w", ws, 0, "", w0, w1, 0, 0, weight_tile_bytes(layer, w1 - w0, first_w, db)))
             first_w = False
-        xs, load_x = slots.need("in", (k, c0, c1))
+        xs, load_x = slots.need("in", (k, m, c0, c1))
         if load_x:
-            loads.append(Load("in", xs, 0, layer.inputs[0], c0, c1, i0, i1, (c1 - c0) * (i1 - i0) * win * db))
-        macs = (o1 - o0) * (r1 - r0) * wout * cin_g * kk
+            loads.append(Load("in", xs, 0, layer.inputs[0], c0, c1, i0, i1,
+                              (c1 - c0) * (i1 - i0) * width_in * db, x0, x1))
+        macs = (o1 - o0) * (r1 - r0) * width_out * cin_g * kk
         out = n % 2
         stages.append(_Stage(
             tuple(loads),
-            Compute(xs, ws, out, o0, o1, r0, r1, macs, tags),
-            Store(out, layer.name, o0, o1, r0, r1, (o1 - o0) * (r1 - r0) * wout * db),
+            Compute(xs, ws, out, o0, o1, r0, r1, macs, tags, q0, q1),
+            Store(out, layer.name, o0, o1, r0, r1, (o1 - o0) * (r1 - r0) * width_out * db, q0, q1),
         ))
     return stages
 

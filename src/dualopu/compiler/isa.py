@@ -49,6 +49,8 @@ class Load:
     r0: int
     r1: int
     bytes: int
+    q0: int = 0  # columns [q0, q1) of an input LOAD; q1 = 0: all columns (row bands)
+    q1: int = 0
 
     op = "LOAD"
 
@@ -56,7 +58,7 @@ class Load:
         if self.buf == "w":
             return f"LOAD    w[{self.slot}]            <- weights oc[{self.c0}:{self.c1}]  {self.bytes} B"
         return (f"LOAD    in[{self.slot}].{self.port}         <- {self.src} c[{self.c0}:{self.c1}] "
-                f"r[{self.r0}:{self.r1}]  {self.bytes} B")
+                f"r[{self.r0}:{self.r1}]{_cols_text(self)}  {self.bytes} B")
 
 
 @dataclass(frozen=True)
@@ -70,12 +72,14 @@ class Compute:
     r1: int
     work: int  # useful MACs
     post: tuple[str, ...] = ()
+    q0: int = 0  # output columns [q0, q1); q1 = 0: all columns
+    q1: int = 0
 
     op = "COMPUTE"
 
     def text(self) -> str:
         return (f"COMPUTE out[{self.out_slot}] <- in[{self.in_slot}] * w[{self.w_slot}]  oc[{self.c0}:{self.c1}] "
-                f"r[{self.r0}:{self.r1}]  {self.work} MAC  post={'+'.join(self.post) or '-'}")
+                f"r[{self.r0}:{self.r1}]{_cols_text(self)}  {self.work} MAC  post={'+'.join(self.post) or '-'}")
 
 
 @dataclass(frozen=True)
@@ -105,21 +109,36 @@ class Store:
     r0: int
     r1: int
     bytes: int
+    q0: int = 0  # output columns [q0, q1); q1 = 0: all columns
+    q1: int = 0
 
     op = "STORE"
 
     def text(self) -> str:
-        return f"STORE   out[{self.slot}] -> {self.dst} c[{self.c0}:{self.c1}] r[{self.r0}:{self.r1}]  {self.bytes} B"
+        return (f"STORE   out[{self.slot}] -> {self.dst} c[{self.c0}:{self.c1}] r[{self.r0}:{self.r1}]"
+                f"{_cols_text(self)}  {self.bytes} B")
 
 
 Instr = Load | Compute | Post | Store
 
+
+def _cols_text(ins: Load | Compute | Store) -> str:
+    return f" q[{ins.q0}:{ins.q1}]" if ins.q1 else ""
+
+
+def columns(ins: Instr, width: int) -> tuple[int, int]:
+    """Columns ``[q0, q1)`` an instruction covers of a ``width``-column plane (all when ``q1 = 0``)."""
+    q1 = getattr(ins, "q1", 0)
+    return (getattr(ins, "q0", 0), q1) if q1 else (0, width)
+
 _FIELDS: dict[str, tuple[type, tuple[str, ...]]] = {
-    "LOAD": (Load, ("buf", "slot", "port", "src", "c0", "c1", "r0", "r1", "bytes")),
-    "COMPUTE": (Compute, ("in_slot", "w_slot", "out_slot", "c0", "c1", "r0", "r1", "work", "post")),
+    "LOAD": (Load, ("buf", "slot", "port", "src", "c0", "c1", "r0", "r1", "bytes", "q0", "q1")),
+    "COMPUTE": (Compute, ("in_slot", "w_slot", "out_slot", "c0", "c1", "r0", "r1", "work", "post", "q0", "q1")),
     "POST": (Post, ("in_slot", "w_slot", "out_slot", "c0", "c1", "r0", "r1", "work")),
-    "STORE": (Store, ("slot", "dst", "c0", "c1", "r0", "r1", "bytes")),
+    "STORE": (Store, ("slot", "dst", "c0", "c1", "r0", "r1", "bytes", "q0", "q1")),
 }
+#: Fields a serialized instruction may omit (column tiles; older programs have none).
+_OPTIONAL = ("q0", "q1")
 
 
 def instr_to_dict(ins: Instr) -> dict[str, Any]:
@@ -128,6 +147,8 @@ def instr_to_dict(ins: Instr) -> dict[str, Any]:
     d: dict[str, Any] = {"op": ins.op}
     for n in names:
         v = getattr(ins, n)
+        if n in _OPTIONAL and not getattr(ins, "q1", 0):
+            continue  # row bands: no column fields
         d[n] = list(v) if isinstance(v, tuple) else v
     return d
 
@@ -155,6 +176,8 @@ def instr_from_dict(d: Any, where: str) -> Instr:
     kw: dict[str, Any] = {}
     for n in names:
         if n not in d:
+            if n in _OPTIONAL:
+                continue
             raise ProgramError(f"{where}: {op} is missing field '{n}'")
         if n in ("buf", "src", "dst"):
             if not isinstance(d[n], str):
@@ -173,6 +196,8 @@ def instr_from_dict(d: Any, where: str) -> Instr:
             raise ProgramError(f"{where}: field '{n}' must be 0 or 1 (double buffer), got {kw[n]}")
     if "port" in kw and kw["port"] > 1:
         raise ProgramError(f"{where}: field 'port' must be 0 or 1, got {kw['port']}")
+    if kw.get("q1", 0) and kw["q1"] <= kw.get("q0", 0):
+        raise ProgramError(f"{where}: empty or reversed columns q[{kw.get('q0', 0)}:{kw['q1']}]")
     if kw["c1"] <= kw["c0"] or kw["r1"] < kw["r0"]:
         raise ProgramError(f"{where}: empty or reversed range c[{kw['c0']}:{kw['c1']}] r[{kw['r0']}:{kw['r1']}]")
     return cls(**kw)  # type: ignore[no-any-return]

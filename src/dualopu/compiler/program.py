@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 from pydantic import ValidationError
 
-from dualopu.compiler.isa import Compute, Instr, Load, Post, Store, instr_from_dict, instr_to_dict
+from dualopu.compiler.isa import Compute, Instr, Load, Post, Store, columns, instr_from_dict, instr_to_dict
 from dualopu.compiler.tiling import MODES, ORDERS, Tiling, layer_tiles
 from dualopu.compiler.tiling import Mapping as LayerMapping
 from dualopu.errors import DualOpuError, ProgramError
@@ -101,11 +101,12 @@ class TensorInfo:
     def plane(self) -> int:
         return self.shape[2] * self.shape[3]
 
-    def addresses(self, c0: int, c1: int, r0: int, r1: int) -> np.ndarray:
-        """Byte addresses of channels ``[c0, c1)`` x rows ``[r0, r1)``, shape ``(c, r, W)``."""
+    def addresses(self, c0: int, c1: int, r0: int, r1: int, q0: int = 0, q1: int = 0) -> np.ndarray:
+        """Byte addresses of channels ``[c0, c1)`` x rows ``[r0, r1)`` x columns ``[q0, q1)``
+        (all columns when ``q1 = 0``), shape ``(c, r, q)``."""
         w = self.shape[3]
         rows = np.arange(r0, r1, dtype=np.int64) * w
-        cols = np.arange(w, dtype=np.int64)
+        cols = np.arange(q0, q1 or w, dtype=np.int64)
         return self.chan_addr[c0:c1, None, None] + rows[None, :, None] + cols[None, None, :]
 
     def to_dict(self) -> dict[str, Any]:
@@ -335,9 +336,10 @@ def _parse_tiling(d: Any, where: str) -> Tiling | None:
     if order not in ORDERS:
         raise ProgramError(f"{where}: unknown loop order {order!r}")
     vals = [_get(d, k, int, where) for k in ("toc", "tr", "n_oc", "n_rows")]
-    if min(vals) < 1:
+    cols = [_get(d, k, int, where) if k in d else 1 for k in ("tw", "n_cols")]  # absent: row bands
+    if min(vals + cols) < 1:
         raise ProgramError(f"{where}: tiling sizes must be positive")
-    return Tiling(order, *vals)
+    return Tiling(order, *vals, *cols)
 
 
 def _pos_ints(v: Any, n: int, minimum: int = 1) -> bool:
@@ -378,22 +380,24 @@ def _check_instr(ins: Instr, ly: Layer, tensors: Mapping[str, TensorInfo], db: i
         if ins.port >= len(ly.inputs) or ins.src != ly.inputs[ins.port]:
             raise ProgramError(f"{where}: LOAD port {ins.port} reads {ins.src!r}, not an input of {ly.name!r}")
         t = tensors[ins.src]
-        if ins.c1 > t.shape[1] or ins.r1 > t.shape[2]:
-            raise ProgramError(f"{where}: LOAD region c[{ins.c0}:{ins.c1}] r[{ins.r0}:{ins.r1}] outside "
+        q0, q1 = columns(ins, t.shape[3])
+        if ins.c1 > t.shape[1] or ins.r1 > t.shape[2] or q1 > t.shape[3]:
+            raise ProgramError(f"{where}: LOAD region c[{ins.c0}:{ins.c1}] r[{ins.r0}:{ins.r1}] q[{q0}:{q1}] outside "
                                f"{ins.src!r} {list(t.shape)}")
-        if ins.bytes != (ins.c1 - ins.c0) * (ins.r1 - ins.r0) * t.shape[3] * db:
+        if ins.bytes != (ins.c1 - ins.c0) * (ins.r1 - ins.r0) * (q1 - q0) * db:
             raise ProgramError(f"{where}: LOAD bytes {ins.bytes} do not match its region")
     elif isinstance(ins, Store):
         if ins.dst != ly.name:
             raise ProgramError(f"{where}: STORE writes {ins.dst!r}, layer {ly.name!r} may only write its output")
-        if ins.c1 > cout or ins.r1 > hout:
+        q0, q1 = columns(ins, ly.out_shape[3])
+        if ins.c1 > cout or ins.r1 > hout or q1 > ly.out_shape[3]:
             raise ProgramError(f"{where}: STORE region outside output {list(ly.out_shape)}")
-        if ins.bytes != (ins.c1 - ins.c0) * (ins.r1 - ins.r0) * ly.out_shape[3] * db:
+        if ins.bytes != (ins.c1 - ins.c0) * (ins.r1 - ins.r0) * (q1 - q0) * db:
             raise ProgramError(f"{where}: STORE bytes {ins.bytes} do not match its region")
     elif isinstance(ins, Compute):
         if ly.kind not in MAC_KINDS:
             raise ProgramError(f"{where}: COMPUTE in {ly.kind.value} layer {ly.name!r} (only MAC layers)")
-        if ins.c1 > cout or ins.r1 > hout:
+        if ins.c1 > cout or ins.r1 > hout or columns(ins, ly.out_shape[3])[1] > ly.out_shape[3]:
             raise ProgramError(f"{where}: COMPUTE region outside output {list(ly.out_shape)}")
     elif isinstance(ins, Post):
         copy = ly.op == "channel_shuffle"  # a shuffle copied through the post-processing unit (opu64)
@@ -521,10 +525,12 @@ def _check_layer_plan(lp: LayerProgram, core: Core, plan: TilePlan, j: int, db: 
     execs = [i for i in lp.instrs if isinstance(i, Compute | Post)]
     if len(execs) != tiling.stages:
         raise ProgramError(f"{where}: {len(execs)} COMPUTE/POST tiles, the plan has {tiling.stages} stages")
+    wout = ly.out_shape[3]
     for ins in execs:
-        if ins.c1 - ins.c0 > tiling.toc or ins.r1 - ins.r0 > tiling.tr:
-            raise ProgramError(f"{where}: tile c[{ins.c0}:{ins.c1}] r[{ins.r0}:{ins.r1}] larger than the plan's "
-                               f"{tiling.toc} channels x {tiling.tr} rows")
+        q0, q1 = columns(ins, wout)
+        if ins.c1 - ins.c0 > tiling.toc or ins.r1 - ins.r0 > tiling.tr or (tiling.n_cols > 1 and q1 - q0 > tiling.tw):
+            raise ProgramError(f"{where}: tile c[{ins.c0}:{ins.c1}] r[{ins.r0}:{ins.r1}] q[{q0}:{q1}] larger than "
+                               f"the plan's {tiling.toc} channels x {tiling.tr} rows x {tiling.tw} columns")
     loads = [i for i in lp.instrs if isinstance(i, Load)]
     w_loads = [i for i in loads if i.buf == "w"]
     mac = ly.kind in MAC_KINDS
@@ -541,7 +547,8 @@ def _check_layer_plan(lp: LayerProgram, core: Core, plan: TilePlan, j: int, db: 
     if not _close(w_total, col["w_load_bytes"]):
         raise ProgramError(f"{where}: weight LOADs move {w_total} B in all, the plan says {col['w_load_bytes']:.0f} B")
     for ins in loads:
-        if ins.buf == "in" and (ins.r1 - ins.r0 > col["in_rows"] or ins.c1 - ins.c0 > col["in_ch"]):
+        wide = tiling.n_cols > 1 and ins.buf == "in" and columns(ins, ly.in_shape[3])[1] - ins.q0 > col["in_cols"]
+        if ins.buf == "in" and (ins.r1 - ins.r0 > col["in_rows"] or ins.c1 - ins.c0 > col["in_ch"] or wide):
             raise ProgramError(f"{where}: input LOAD c[{ins.c0}:{ins.c1}] r[{ins.r0}:{ins.r1}] larger than the "
                                f"plan's input tile ({col['in_ch']:.0f} channels x {col['in_rows']:.0f} rows)")
     # the plan counts one input LOAD per stage; a depthwise tile (channel multiplier > 1) whose

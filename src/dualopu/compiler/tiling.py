@@ -46,17 +46,19 @@ class Mapping:
 
 @dataclass(frozen=True)
 class Tiling:
-    """Tile sizes and loop order of one layer (``stages = n_oc * n_rows`` tiles)."""
+    """Tile sizes and loop order of one layer (``stages = n_oc * n_rows * n_cols`` tiles)."""
 
     order: str
     toc: int  # output channels per tile
     tr: int  # output rows per tile
     n_oc: int
     n_rows: int
+    tw: int = 1  # output columns per tile (the whole width when n_cols = 1)
+    n_cols: int = 1  # column tiles (1: full-width row bands)
 
     @property
     def stages(self) -> int:
-        return self.n_oc * self.n_rows
+        return self.n_oc * self.n_rows * self.n_cols
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "stages": self.stages}
@@ -94,6 +96,8 @@ def layer_tiles(
         tr=int(plan.tr[0, j]),
         n_oc=int(plan.n_oc[0, j]),
         n_rows=int(plan.n_rows[0, j]),
+        tw=int(plan.tw[0, j]),
+        n_cols=int(plan.n_cols[0, j]),
     )
     return mapping, tiling
 

@@ -94,7 +94,7 @@ def access_counts(
     # tile; depthwise: inputs once into the line buffer, each weight once per row tile
     in_reads = np.where(conv, comp * plan.pic * db, np.where(sa, comp * p.input_size * db, zero))
     in_reads = np.where(dw | post, in_load, in_reads)
-    w_reads = np.where(conv, slots * db, np.where(sa | dw, w_bytes * plan.n_rows, zero))
+    w_reads = np.where(conv, slots * db, np.where(sa | dw, w_bytes * plan.n_rows * plan.n_cols, zero))
     return AccessCounts(
         mac_slots=np.where(mac, slots, zero),
         adder_inputs=np.where(mac, slots, zero),
@@ -339,7 +339,13 @@ def candidate_dynamic_pj(
         c = np.asarray(cand, dtype=np.float64).reshape(-1, 2)
         fields: dict[str, Any] = {k: getattr(core, k) for k in NUMERIC_FIELDS}
         fields.update(pe_count=c[:, 0], input_size=c[:, 1])
-        p = CoreParams.batch(core.type, core.dataflow, runs_elementwise=core.runs_elementwise, **fields)
+        p = CoreParams.batch(
+            core.type,
+            core.dataflow,
+            runs_elementwise=core.runs_elementwise,
+            spatial_tiling=core.spatial_tiling,
+            **fields,
+        )
         total = np.zeros(len(c))
         for net, w, place in zip(nets, weights, placements):
             costs = core_costs(net.table, p, template.dram_bytes_per_cycle, template.data_bytes)

@@ -126,9 +126,15 @@ def _compute_cycles(t: LayerTable, p: CoreParams, plan: TilePlan) -> np.ndarray:
         if int(get("depthwise", "mode")) == MODE["sa_dw"]:
             out[:, c.idx] = c.cout * _cdiv(kk, isz) * (c.hout * c.wout + n_rt * (isz + 1))
         else:
-            fill = (c.kh_ext - 1) * c.win + (c.kw_ext - 1)
+            n_cols = get("depthwise", "n_cols")
+            width = np.where(n_cols > 1, get("depthwise", "in_cols_mean"), c.win)  # a tile's input width
+            fill = (c.kh_ext - 1) * width + (c.kw_ext - 1)
             pw = get("depthwise", "pw")
-            out[:, c.idx] = n_ct * c.hout * _cdiv(c.wout, pw) * _cdiv(kk, isz) + n_ct * n_rt * fill
+            # balanced column tiles (`compiler.codegen.split_rows`): ceil(width / pw) per tile
+            base = np.floor(c.wout / n_cols)
+            extra = c.wout - base * n_cols
+            col_steps = extra * _cdiv(base + 1.0, pw) + (n_cols - extra) * _cdiv(base, pw)
+            out[:, c.idx] = n_ct * c.hout * col_steps * _cdiv(kk, isz) + n_ct * n_rt * n_cols * fill
     if plan.planned("elementwise"):
         c = fam["elementwise"]
         out[:, c.idx] = _cdiv(c.elementwise_ops, p.post_ops_per_cycle)
@@ -168,8 +174,9 @@ def price(
     if dram is not None and dram.mode == "burst":  # fixed latency per burst row, as port-equivalent bytes
         lat = burst_latency_cycles(
             plan.in_load_bytes,
-            t.win.astype(np.float64),
-            plan.in_rows,
+            # one burst row per tile row: square tiles by their mean tile (balanced, smaller than full)
+            np.where(plan.n_cols > 1, plan.in_cols_mean, t.win.astype(np.float64)),
+            np.where(plan.n_cols > 1, plan.in_rows_mean, plan.in_rows),
             plan.in_ch,
             plan.load_instrs,
             stages,

@@ -122,6 +122,13 @@ class Core(_Strict):
         "(opu-sim: 30 per COMPUTE, with no other issue cost)",
     )
 
+    spatial_tiling: Literal["rows", "opu"] = Field(
+        default="rows",
+        description="spatial tiles of conv/depthwise layers: 'rows' (full-width row bands as tall as the "
+        "buffers hold) or 'opu' (the opu-compiler's square tiles, LowerConv2d.cpp:20-69, for layers whose "
+        "reduction fits one ic_parallel-channel word: depthwise and few-channel convs; others keep row bands)",
+    )
+
     @property
     def macs_per_cycle(self) -> int:
         return self.pe_count * self.input_size
@@ -144,6 +151,8 @@ class Core(_Strict):
                     f"ic_parallel={self.ic_parallel} must be a multiple of input_size={self.input_size} "
                     "(a PE's inputs are input channels)"
                 )
+        if self.spatial_tiling == "opu" and self.dataflow != "opu":
+            raise ValueError("spatial_tiling 'opu' needs the opu dataflow (the opu-compiler's tile search)")
         if self.dw_channel_group and self.type is CoreType.REGULAR:
             raise ValueError("dw_channel_group applies to depthwise-capable cores only")
         return self

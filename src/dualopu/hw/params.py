@@ -28,6 +28,7 @@ _NON_NUMERIC = (
     "runs_elementwise",
     # OPU-fidelity DRAM layout (issue 12): a switch, not a tunable array
     "layout",
+    "spatial_tiling",
 )
 
 
@@ -57,6 +58,7 @@ class CoreParams:
     arrays: Mapping[str, np.ndarray]
     runs_elementwise: bool = True
     layout: str = "planar"  # DRAM layout of the core's tensors (`Core.layout`)
+    spatial_tiling: str = "rows"  # `Core.spatial_tiling`
 
     def __getattr__(self, name: str) -> np.ndarray:
         arrays = self.__dict__.get("arrays")
@@ -73,7 +75,10 @@ class CoreParams:
         """Scalar parameters of one configured core (shape ``(1, 1)``)."""
         values = {k: getattr(core, k) for k in NUMERIC_FIELDS}
         return CoreParams.batch(
-            core.type, core.dataflow, runs_elementwise=core.runs_elementwise, layout=core.layout, **values
+            core.type, core.dataflow, runs_elementwise=core.runs_elementwise,
+            layout=core.layout,
+            spatial_tiling=core.spatial_tiling,
+            **values,
         )
 
     @staticmethod
@@ -83,6 +88,7 @@ class CoreParams:
         *,
         runs_elementwise: bool = True,
         layout: str = "planar",
+        spatial_tiling: str = "rows",
         **fields: ArrayLike,
     ) -> CoreParams:
         """Parameters for many configurations: each numeric `Core` field a scalar or a 1-D
@@ -108,6 +114,7 @@ class CoreParams:
             arrays=cols,
             runs_elementwise=runs_elementwise,
             layout=layout,
+            spatial_tiling=spatial_tiling,
         )
 
     @staticmethod
@@ -120,5 +127,6 @@ class CoreParams:
             template.dataflow,
             runs_elementwise=template.runs_elementwise,
             layout=template.layout,
+            spatial_tiling=template.spatial_tiling,
             **values,
         )

@@ -20,7 +20,8 @@ from dualopu.plan.rules import LIMITS, MODES, ORDERS, TilePlan, plan_tiles
 #: the compiler or the tuner produces (stores and programs written by another version are refused).
 #: 2: one plan (dilated kernel extent, element-wise tiles as compiled).
 #: 3: OPU rules read by the plan (per-tile widening, COMPUTE overhead, shuffle copies on opu64).
-MODEL_VERSION = 3
+#: 4: the opu-compiler's square spatial tiles (``spatial_tiling: opu``), column ranges in the ISA.
+MODEL_VERSION = 4
 
 __all__ = [
     "LIMITS",

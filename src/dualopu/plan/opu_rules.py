@@ -114,3 +114,76 @@ def regular_passes(
     return np.where((np.asarray(per_tile) > 0) & (red > pic), split, plain)
 
 
+#: ``std::numeric_limits<int>::max()``: the square-tile search's initial best cost.
+_SEARCH_INT_MAX = float(2**31 - 1)
+_F32 = np.float32
+
+
+def square_spatial_tile(
+    h_in: ArrayLike,
+    kernel: ArrayLike,
+    stride: ArrayLike,
+    c_in: ArrayLike,
+    c_out: ArrayLike,
+    fmap_words: ArrayLike,
+    word_elems: ArrayLike,
+    simd: ArrayLike,
+) -> np.ndarray:
+    """The opu-compiler's spatial tile (``FindTilingFactorConv2D``, LowerConv2d.cpp:20-69): the
+    square tile ``t`` (input positions, ``t`` from ``min(r+1, H)`` to ``H-r+1``) whose input
+    ``(t+r-1)^2`` fits ``fmap_words`` feature-buffer words and minimises the summed per-tile
+    ``max(compute, memory)`` over full and remainder tiles, with
+    ``compute = r^2 ceil(t/s)^2 word / min(simd/word, K)`` and
+    ``memory = ((t+r-1)^2 + r^2 word^2) / word``, times ``ceil(C/min(word, C)) ceil(K/word)``
+    channel blocks. As in the source, the costs are single-precision floats evaluated in its
+    order (lines 12-14, 42-60: the two remainder strips are added one after the other) and the
+    best cost is kept in an int (truncated, lines 33 and 63-64), so ties and near-ties go to
+    the larger tile. ``h_in`` is the (padded) square input extent; vectorized over broadcast
+    inputs.
+
+    `plan.rules.spatial_tiles` uses it under ``spatial_tiling: opu``."""
+    h, r, st, c, k, fw, simd_ = np.broadcast_arrays(
+        *(np.asarray(x, dtype=np.float64) for x in (h_in, kernel, stride, c_in, c_out, fmap_words, simd))
+    )
+    e = float(np.asarray(word_elems))
+    spatial_k = np.minimum(np.floor(simd_ / e), k)  # ints, as in the source
+    spatial_c = np.minimum(e, c)
+    span = h - r + 1.0
+    lo = np.minimum(r + 1.0, h)
+    best = lo.copy()
+    best_cost = np.full(h.shape, _SEARCH_INT_MAX)  # an int (exact in float64)
+
+    def cdiv(x: np.ndarray | float, y: np.ndarray | float) -> np.ndarray:
+        """``ceil((float)x / (float)y)`` (the source's ``ceil_div``, in float)."""
+        return np.ceil(_F32(x) / _F32(y))
+
+    r2 = _F32(r * r)  # ``I->r * I->s``: an int product
+    blocks_c, blocks_k = cdiv(c, spatial_c), cdiv(k, e)
+    e32, sk32 = _F32(e), _F32(spatial_k)
+
+    def one(ht: np.ndarray | float, wt: np.ndarray | float) -> np.ndarray:
+        comp = r2 * cdiv(ht, st) * cdiv(wt, st) * e32 / sk32
+        mem = _F32((ht + r - 1.0) * (wt + r - 1.0) + r * r * e * e) / e32
+        return np.maximum(comp, mem)
+
+    def term(count: np.ndarray | float, ht: np.ndarray | float, wt: np.ndarray | float) -> np.ndarray:
+        """``count * ceil_div(C, spatial_c) * ceil_div(K, word) * max(...)``, left to right."""
+        return _F32(count) * blocks_c * blocks_k * one(ht, wt)
+
+    # the loop runs over the t some element admits: ``lo <= t <= span`` and ``(t+r-1)^2 <= fmap``
+    fits = np.floor(np.sqrt(np.maximum(fw, 0.0))) - r + 1.0  # largest t whose input fits
+    top = int(np.max(np.minimum(span, fits + 1.0))) if span.size else 0  # +1: float sqrt guard
+    for t in range(int(np.min(lo)) if lo.size else 1, top + 1):
+        tt = float(t)
+        ok = (tt >= lo) & (tt <= span) & ((tt + r - 1.0) ** 2 <= fw)
+        cnt = np.floor(span / tt)
+        res = span - cnt * tt
+        cost = _F32(0.0) + term(cnt * cnt, tt, tt)
+        part = res > 0
+        cost = np.where(part, cost + term(cnt, res, tt), cost)  # the h remainder strip
+        cost = np.where(part, cost + term(cnt, tt, res), cost)  # the w remainder strip
+        cost = np.where(part, cost + blocks_c * blocks_k * one(res, res), cost)  # the corner
+        win = ok & (cost <= _F32(best_cost))  # ``cycle <= cycle_min``: the int as a float
+        best = np.where(win, tt, best)
+        best_cost = np.where(win, np.trunc(cost.astype(np.float64)), best_cost)
+    return best

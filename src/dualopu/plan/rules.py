@@ -31,6 +31,8 @@ is a small named function below; docs/assumptions.md gives their sources.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from dualopu.hw.config import CoreType
@@ -42,6 +44,7 @@ from dualopu.plan.opu_rules import (
     depthwise_lanes,
     depthwise_pes_per_channel,
     reduction_per_position,
+    square_spatial_tile,
     widen_factor,
 )
 
@@ -54,6 +57,11 @@ ORDER = {o: i for i, o in enumerate(ORDERS)}
 #: Which buffer refuses the minimum tile (the `Core` field to enlarge); "" when it fits.
 LIMITS = ("", "input_buffer_kib", "weight_buffer_kib", "output_buffer_kib")
 LIMIT = {name: i for i, name in enumerate(LIMITS)}
+
+#: The opu-compiler's array constants its tile search is written for (Arch.h: 64 elements per
+#: DRAM word, 1024 multipliers): `spatial_tiles` applies the search with these on every core.
+OPU_COMPILER_WORD_ELEMS = 64.0
+OPU_COMPILER_MULTIPLIERS = 1024.0
 
 _K = KIND_CODES
 REGULAR_CODES = (_K[LayerKind.CONV], _K[LayerKind.POINTWISE], _K[LayerKind.GROUPED], _K[LayerKind.FC])
@@ -80,9 +88,14 @@ PLAN_FIELDS: dict[str, tuple[type, float]] = {
     "tr": (np.float64, 0.0),
     "n_oc": (np.float64, 1.0),
     "n_rows": (np.float64, 1.0),
+    "tw": (np.float64, 0.0),
+    "n_cols": (np.float64, 1.0),
     "w_tiles_per_load": (np.float64, 1.0),
     "in_rows": (np.float64, 0.0),
     "in_ch": (np.float64, 0.0),
+    "in_cols": (np.float64, 0.0),
+    "in_rows_mean": (np.float64, 0.0),
+    "in_cols_mean": (np.float64, 0.0),
     "w_tile_bytes": (np.float64, 0.0),
     "in_tile_bytes": (np.float64, 0.0),
     "out_tile_bytes": (np.float64, 0.0),
@@ -117,9 +130,14 @@ class TilePlan:
     tr: np.ndarray  # output rows per tile
     n_oc: np.ndarray  # channel tiles
     n_rows: np.ndarray  # row tiles
+    tw: np.ndarray  # output columns per tile (the whole width for row bands)
+    n_cols: np.ndarray  # column tiles (1: full-width row bands)
     w_tiles_per_load: np.ndarray  # channel tiles whose weights one LOAD brings (depthwise > 1)
     in_rows: np.ndarray  # input rows a full tile reads (halo included)
     in_ch: np.ndarray  # input channels a full tile reads
+    in_cols: np.ndarray  # input columns a full tile reads (halo included)
+    in_rows_mean: np.ndarray  # square tiles: mean input rows / columns of a tile (balanced tiles are
+    in_cols_mean: np.ndarray  # smaller than full ones; DRAM burst rows follow these); 0 for row bands
     w_tile_bytes: np.ndarray  # DRAM bytes of one full weight tile (weights + parameters)
     in_tile_bytes: np.ndarray  # DRAM bytes of one full input tile (all inputs)
     out_tile_bytes: np.ndarray  # DRAM bytes of one full output tile
@@ -164,7 +182,7 @@ class TilePlan:
     @property
     def stages(self) -> np.ndarray:
         """Double-buffered pipeline stages (tiles); 0 for free layers."""
-        return self.n_oc * self.n_rows
+        return self.n_oc * self.n_rows * self.n_cols
 
     @property
     def load_bytes(self) -> np.ndarray:
@@ -210,6 +228,162 @@ def input_pass_rows(
 ) -> np.ndarray:
     """Input rows one pass over all row tiles reads (halo rows re-read, at most the plane)."""
     return np.minimum(hin, n_rows * input_rows_per_tile(tr, kh, sh))
+
+
+#: Square tiles found so far, keyed by the search's inputs ``(extent, k, stride, c_in, c_out,
+#: fmap_words)``: the search is a pure function of them (not of the array), and one process
+#: plans the same few layer shapes on the same few buffer sizes many times (tuner batches,
+#: confirmation, compiler, simulators). Cleared when it reaches `SQUARE_TILE_MEMO_SIZE`.
+_SQUARE_TILE_MEMO: dict[tuple[float, ...], float] = {}
+SQUARE_TILE_MEMO_SIZE = 1 << 16
+_GOLDEN = (5.0**0.5 - 1.0) / 2.0
+
+
+def _distinct_rows(arrays: Sequence[np.ndarray], n: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(first, inverse)``: one configuration (row of the ``(n, .)`` arrays) per distinct
+    combination of the rows of ``arrays`` that vary per configuration, and each row's index
+    into ``first``; rows of ``(1, .)`` arrays are shared by all. Rows are grouped by a fixed
+    linear hash, then checked equal to their group's first row (exact; a collision falls back
+    to sorting the rows' bytes)."""
+    varying = [
+        np.asarray(a, dtype=np.float64)
+        for a in arrays
+        if a.ndim == 2 and a.shape[0] > 1 and not (a == a[:1]).all()  # rows all equal: shared
+    ]
+    if n == 1 or not varying:
+        return np.zeros(1, dtype=np.intp), np.zeros(n, dtype=np.intp)
+    h = np.zeros(n)
+    for i, a in enumerate(varying):
+        w = 1.0 + ((np.arange(a.shape[1]) + 1.0 + 7.0 * i) * _GOLDEN) % 1.0  # distinct, irregular weights
+        h += np.einsum("nl,l->n", a, w)  # einsum: no BLAS threads
+    _, first, inverse = np.unique(h, return_index=True, return_inverse=True)
+    inverse = inverse.ravel()
+    if all(np.array_equal(a, a[first][inverse]) for a in varying):
+        return first, inverse
+    key = np.ascontiguousarray(np.concatenate([np.broadcast_to(a, (n, a.shape[1])) for a in varying], axis=1))
+    rows = key.view(np.dtype((np.void, key.shape[1] * key.itemsize))).ravel()
+    _, first, inverse = np.unique(rows, return_index=True, return_inverse=True)
+    return first, inverse.ravel()
+
+
+def _square_tiles_distinct(
+    square: np.ndarray,
+    extent: np.ndarray,
+    k_ext: np.ndarray,
+    stride: np.ndarray,
+    red: np.ndarray,
+    cout: np.ndarray,
+    fmap_words: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(t, square, inverse)`` on the distinct configurations (`_distinct_rows`): the tile of
+    every square entry (``NaN`` elsewhere), each distinct input searched once (`_SQUARE_TILE_MEMO`);
+    ``x[inverse]`` spreads a distinct-row array ``x`` back to every configuration."""
+    args = [np.asarray(a, dtype=np.float64) for a in (extent, k_ext, stride, red, cout, fmap_words)]
+    sq = np.asarray(square, dtype=bool)
+    shape = np.broadcast_shapes(sq.shape, *(a.shape for a in args))
+    if len(shape) != 2:
+        raise ValueError(f"square tiles: (configurations, layers) arrays expected, got {shape}")
+    first, inverse = _distinct_rows([sq, *args], shape[0])
+    rows = [np.broadcast_to(a, shape)[first] if a.ndim == 2 and a.shape[0] > 1 else a for a in (sq, *args)]
+    sub = (len(first), shape[1])
+    sel = np.broadcast_to(rows[0], sub)
+    cols = [np.broadcast_to(a, sub)[sel] for a in rows[1:]]
+    keys = list(zip(*(col.tolist() for col in cols)))
+    memo = _SQUARE_TILE_MEMO
+    miss = list(dict.fromkeys(k for k in keys if k not in memo))
+    if miss:
+        if len(memo) + len(miss) > SQUARE_TILE_MEMO_SIZE:
+            memo.clear()
+        m = np.array(miss, dtype=np.float64).reshape(len(miss), 6)
+        found = square_spatial_tile(*m.T, OPU_COMPILER_WORD_ELEMS, OPU_COMPILER_MULTIPLIERS)
+        memo.update(zip(miss, found.tolist()))
+    t_u = np.full(sub, np.nan)
+    t_u[sel] = [memo[k] for k in keys]
+    return t_u, sel, inverse
+
+
+def square_tiles_of(
+    square: np.ndarray,
+    extent: np.ndarray,
+    k_ext: np.ndarray,
+    stride: np.ndarray,
+    red: np.ndarray,
+    cout: np.ndarray,
+    fmap_words: np.ndarray,
+) -> np.ndarray:
+    """`square_spatial_tile` on the entries where ``square`` (``NaN`` elsewhere), broadcast over
+    its inputs, each distinct configuration and each distinct input combination searched once
+    (`_distinct_rows`, `_SQUARE_TILE_MEMO`): the result is the rule's, only cheaper."""
+    t_u, _, inverse = _square_tiles_distinct(square, extent, k_ext, stride, red, cout, fmap_words)
+    return t_u[inverse]
+
+
+def spatial_tiles(
+    p: CoreParams,
+    square: np.ndarray,
+    hout: np.ndarray,
+    wout: np.ndarray,
+    k_ext: np.ndarray,
+    stride: np.ndarray,
+    red: np.ndarray,
+    cout: np.ndarray,
+    db: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(tr_cap, tw, n_cols)``: with ``spatial_tiling: opu``, layers where ``square``
+    take the opu-compiler's square tile (`square_spatial_tile`, searched over the extent the
+    outputs read, ``(Hout-1)*s + k``, with the compiler's own array constants, Arch.h: 64-element
+    words, 1024 multipliers; its feature bank = half our input buffer in words) as ``ceil(t / s)``
+    output rows and columns; the others (and ``rows``) are full-width row bands (``tr_cap`` =
+    Hout, one column tile). Fixed constants: the tiles follow the buffers and the layer, not the
+    array size (the search is the compiler's, written for its array; it runs once per distinct
+    input, and these follow on the distinct configurations, `_square_tiles_distinct`)."""
+    shape = np.broadcast_shapes(hout.shape, p.pe_count.shape)
+    if p.spatial_tiling != "opu":
+        one = np.ones(shape)
+        return hout * one, wout * one, one
+    fmap_words = np.floor(p.input_buffer_bytes / BUFFER_SLOTS / (OPU_COMPILER_WORD_ELEMS * db))
+    extent = (hout - 1.0) * stride + k_ext
+    sq = np.broadcast_to(square, np.broadcast_shapes(shape, np.shape(square)))
+    t, sq_u, inverse = _square_tiles_distinct(sq, extent, k_ext, stride, red, cout, fmap_words)
+    st, ho, wo = (np.asarray(x, dtype=np.float64) for x in (stride, hout, wout))
+    if any(x.ndim == 2 and x.shape[0] > 1 for x in (st, ho, wo)):  # per-configuration layer columns
+        t, sq_u, inverse = t[inverse], np.broadcast_to(sq_u, t.shape)[inverse], np.arange(len(inverse))
+    side = np.ceil(np.where(sq_u, t, 1.0) / st)
+    tw = np.where(sq_u, np.minimum(side, wo), wo)
+    tr_cap = np.where(sq_u, np.minimum(side, ho), ho)
+    return tr_cap[inverse], tw[inverse], _cdiv(wo, tw)[inverse]
+
+
+def input_cols_per_tile(
+    tw: np.ndarray, n_cols: np.ndarray, kw: np.ndarray, sw: np.ndarray, win: np.ndarray
+) -> np.ndarray:
+    """Input columns a full column tile of ``tw`` outputs reads (the whole width for row bands)."""
+    return np.where(n_cols > 1, np.minimum((tw - 1.0) * sw + kw, win), win)
+
+
+def tiled_pass_extent(
+    full: np.ndarray, n: np.ndarray, per_tile: np.ndarray, k: np.ndarray, s: np.ndarray
+) -> np.ndarray:
+    """Input rows (or columns) ``n`` adjacent tiles read in all: the plane plus the ``k - s``
+    halo re-read at each of the ``n - 1`` inner boundaries, at most ``n`` full tiles."""
+    return np.minimum(n * per_tile, full + (n - 1.0) * np.maximum(k - s, 0.0))
+
+
+def square_pass(
+    c: LayerColumns, n_rows: np.ndarray, tr: np.ndarray, n_cols: np.ndarray, in_cols: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Input elements per channel one pass over the spatial tiles reads, and the mean input rows
+    and columns of a tile: square tiles use `tiled_pass_extent` on both axes; row bands (one
+    column tile) keep `input_pass_rows` over the whole width (means 0: not used)."""
+    rows_sq = tiled_pass_extent(c.hin, n_rows, input_rows_per_tile(tr, c.kh_ext, c.sh), c.kh_ext, c.sh)
+    cols_sq = tiled_pass_extent(c.win, n_cols, in_cols, c.kw_ext, c.sw)
+    bands = input_pass_rows(c.hin, n_rows, tr, c.kh_ext, c.sh) * c.win
+    sq = n_cols > 1
+    return (
+        np.where(sq, rows_sq * cols_sq, bands),
+        np.where(sq, rows_sq / n_rows, 0.0),
+        np.where(sq, cols_sq / n_cols, 0.0),
+    )
 
 
 # ---- regular layers (conv, pointwise, grouped, FC) -----------------------------------------
@@ -352,25 +526,34 @@ def _regular(b: TilePlan, c: LayerColumns, p: CoreParams, db: float) -> None:
     enhanced = channel_enhanced(cin_g, kk, p.ic_parallel, p.channel_enhance)
     cin_red, _ = reduction_per_position(cin_g, kk, enhanced)
     pic, poc, widen = regular_mapping(cin_red, p)
+    # square tiles where one input tile is one word of channels (no partial-sum tiles here)
+    # (square kernels and strides; an enhanced conv's search runs over its im2col'd 1x1 conv)
+    square = (groups == 1) & (cin_red <= OPU_COMPILER_WORD_ELEMS) & (c.kh_ext == c.kw_ext) & (sh == c.sw)
+    k_sq = np.where(enhanced, 1.0, kh)
+    tr_cap, tw, n_cols = spatial_tiles(p, square, hout, wout, k_sq, sh, cin_red, cout, db)
+    in_cols = input_cols_per_tile(tw, n_cols, c.kw_ext, c.sw, win)
     w_per_oc = cin_g * kk * db
-    cap = np.minimum(np.floor(half_w / w_per_oc), np.floor(half_out / np.maximum(wout * db, 1.0)))
+    cap = np.minimum(np.floor(half_w / w_per_oc), np.floor(half_out / np.maximum(tw * db, 1.0)))
     toc_raw = regular_channel_tile(cout, cap, poc)
     toc = np.maximum(toc_raw, 1.0)
     n_w = _cdiv(cout, toc)
-    tr, ok_in, ok_out_rows = rows_per_tile(half_in, win * cin * db, kh, sh, half_out, wout * toc * db, hout)
+    tr, ok_in, ok_out_rows = rows_per_tile(half_in, in_cols * cin * db, kh, sh, half_out, tw * toc * db, hout)
+    tr = np.minimum(tr, tr_cap)
     n_in = _cdiv(hout, tr)
     ok_w = np.floor(half_w / w_per_oc) >= 1.0
-    ok_out = (np.floor(half_out / np.maximum(wout * db, 1.0)) >= 1.0) & ok_out_rows
-    feasible, limit, need = _refusal(ok_in, ok_w, ok_out, kh * win * cin * db, w_per_oc, wout * db)
-    in_pass = input_pass_rows(hin, n_in, tr, kh, sh) * win * cin * db
+    ok_out = (np.floor(half_out / np.maximum(tw * db, 1.0)) >= 1.0) & ok_out_rows
+    feasible, limit, need = _refusal(ok_in, ok_w, ok_out, kh * in_cols * cin * db, w_per_oc, tw * db)
+    pass_elems, rows_mean, cols_mean = square_pass(c, n_in, tr, n_cols, in_cols)
+    in_pass = pass_elems * cin * db
     w_only = c.weight_elems * db
-    w_out = weights_outer(w_only, in_pass, n_w, n_in)
+    w_out = weights_outer(w_only, in_pass, n_w, n_in * n_cols)
     w_full = cout * (w_per_oc + param_bytes_per_oc(has_bias))
     table = c.table_act * TABLE_BYTES
-    w_load = np.where(w_out, w_full, w_full * np.where(n_w > 1, n_in, 1.0)) + table
-    in_load = np.where(w_out, in_pass * np.where(n_in > 1, n_w, 1.0), in_pass)
+    w_load = np.where(w_out, w_full, w_full * np.where(n_w > 1, n_in * n_cols, 1.0)) + table
+    n_sp = n_in * n_cols  # spatial tiles
+    in_load = np.where(w_out, in_pass * np.where(n_sp > 1, n_w, 1.0), in_pass)
     instrs = np.where(
-        w_out, n_w + np.where(n_in > 1, n_w * n_in, 1.0), n_in + np.where(n_w > 1, n_in * n_w, 1.0)
+        w_out, n_w + np.where(n_sp > 1, n_w * n_sp, 1.0), n_sp + np.where(n_w > 1, n_sp * n_w, 1.0)
     )
     in_rows = np.minimum(input_rows_per_tile(tr, kh, sh), hin)
     mode = MODE["sa"] if p.dataflow == "systolic" else MODE["conv"]
@@ -391,11 +574,16 @@ def _regular(b: TilePlan, c: LayerColumns, p: CoreParams, db: float) -> None:
         tr=tr,
         n_oc=n_w,
         n_rows=n_in,
+        tw=tw,
+        n_cols=n_cols,
         in_rows=in_rows,
         in_ch=cin,
+        in_cols=in_cols,
+        in_rows_mean=rows_mean,
+        in_cols_mean=cols_mean,
         w_tile_bytes=toc * (w_per_oc + param_bytes_per_oc(has_bias)),
-        in_tile_bytes=in_rows * win * cin * db,
-        out_tile_bytes=toc * tr * wout * db,
+        in_tile_bytes=in_rows * in_cols * cin * db,
+        out_tile_bytes=toc * tr * tw * db,
         w_load_bytes=w_load,
         in_load_bytes=in_load,
         store_bytes=c.out_elems * db,
@@ -417,20 +605,27 @@ def _depthwise(b: TilePlan, c: LayerColumns, p: CoreParams, db: float) -> None:
     )
     P = p.pe_count
     mult = np.maximum(cout / np.maximum(cin, 1.0), 1.0)
-    ci = np.floor(half_in / np.maximum(kh * win * db, 1.0))  # input channels of kh rows
+    systolic = p.dataflow == "systolic"
+    # square tiles: the search with one word of channels in and out (the engine's 64-channel group)
+    square = (c.kh_ext == c.kw_ext) & (sh == c.sw) & (not systolic)
+    group = OPU_COMPILER_WORD_ELEMS + 0.0 * cout
+    tr_cap, tw, n_cols = spatial_tiles(p, square, hout, wout, kh, sh, group, group, db)
+    in_cols = input_cols_per_tile(tw, n_cols, c.kw_ext, c.sw, win)
+    ci = np.floor(half_in / np.maximum(kh * in_cols * db, 1.0))  # input channels of kh rows
     cap_in = np.where(ci >= 1, (ci + 1) * mult - 1, 0.0)
     cap_w = np.floor(half_w / (kk * db))
-    cap_out = np.floor(half_out / np.maximum(wout * db, 1.0))
-    systolic = p.dataflow == "systolic"
+    cap_out = np.floor(half_out / np.maximum(tw * db, 1.0))
     group = p.dw_channel_group
     lanes = cout if systolic else depthwise_lanes(cout, P, group)  # systolic: one column works at a time
     tc, n_ct = depthwise_channel_tile(cout, lanes, cap_w, cap_out, cap_in)
     tc_in = np.maximum(np.floor(tc / mult), 1.0)
-    tr, ok_in, ok_out = rows_per_tile(half_in, win * tc_in * db, kh, sh, half_out, wout * tc * db, hout)
+    tr, ok_in, ok_out = rows_per_tile(half_in, in_cols * tc_in * db, kh, sh, half_out, tw * tc * db, hout)
+    tr = np.minimum(tr, tr_cap)
     n_rt = _cdiv(hout, tr)
     ok_w = tc * kk * db <= half_w
-    feasible, limit, need = _refusal(ok_in, ok_w, ok_out, kh * win * db, kk * db, wout * db)
-    in_pass = input_pass_rows(hin, n_rt, tr, kh, sh) * win * cin * db
+    feasible, limit, need = _refusal(ok_in, ok_w, ok_out, kh * in_cols * db, kk * db, tw * db)
+    pass_elems, rows_mean, cols_mean = square_pass(c, n_rt, tr, n_cols, in_cols)
+    in_pass = pass_elems * cin * db
     per_load = depthwise_weight_tiles_per_load(half_w, tc * kk * db)
     w_full = cout * (kk * db + param_bytes_per_oc(has_bias))
     table = c.table_act * TABLE_BYTES
@@ -451,16 +646,21 @@ def _depthwise(b: TilePlan, c: LayerColumns, p: CoreParams, db: float) -> None:
         tr=tr,
         n_oc=n_ct,
         n_rows=n_rt,
+        tw=tw,
+        n_cols=n_cols,
         w_tiles_per_load=per_load,
         in_rows=in_rows,
         in_ch=in_ch,
+        in_cols=in_cols,
+        in_rows_mean=rows_mean,
+        in_cols_mean=cols_mean,
         w_tile_bytes=tc * (kk * db + param_bytes_per_oc(has_bias)),
-        in_tile_bytes=in_rows * win * in_ch * db,
-        out_tile_bytes=tc * tr * wout * db,
+        in_tile_bytes=in_rows * in_cols * in_ch * db,
+        out_tile_bytes=tc * tr * tw * db,
         w_load_bytes=w_full + table,
         in_load_bytes=in_pass,
         store_bytes=c.out_elems * db,
-        load_instrs=n_ct * n_rt + _cdiv(n_ct, per_load),
+        load_instrs=n_ct * n_rt * n_cols + _cdiv(n_ct, per_load),
     )
 
 
@@ -525,8 +725,10 @@ def _elementwise(b: TilePlan, c: LayerColumns, p: CoreParams, db: float) -> None
         tr=tr,
         n_oc=n_oc,
         n_rows=n_rows,
+        tw=wout,
         in_rows=in_rows,
         in_ch=tc,
+        in_cols=win,
         in_tile_bytes=tc * db * (in_rows * win * full + bcast),
         out_tile_bytes=tc * tr * wout * db,
         w_load_bytes=table,
@@ -573,8 +775,10 @@ def _copy(b: TilePlan, c: LayerColumns, p: CoreParams, db: float) -> None:
         tr=tr,
         n_oc=1.0,
         n_rows=n_rows,
+        tw=wout,
         in_rows=in_rows,
         in_ch=cin,
+        in_cols=win,
         in_tile_bytes=in_rows * win * cin * db,
         out_tile_bytes=tr * wout * cout * db,
         w_load_bytes=0.0,
@@ -601,6 +805,7 @@ def plan_tiles(t: LayerTable, p: CoreParams, data_bytes: int = 1) -> TilePlan:
         p.dataflow,
         p.runs_elementwise,
         p.layout,
+        p.spatial_tiling,
         data_bytes,
         tuple(float(a[0, 0]) for a in p.arrays.values()),
     )

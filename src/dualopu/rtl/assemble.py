@@ -192,6 +192,9 @@ def assemble_layer(
     all of that unit's earlier layers (the drain between layers)."""
     lp = program.layers[layer]
     _check_layer(lp, p)
+    if lp.tiling is not None and lp.tiling.n_cols > 1:
+        raise RtlError(f"layer {lp.name!r}: column tiles (spatial_tiling: opu) are not in the RTL, which moves "
+                       "whole rows; use spatial_tiling: rows")
     ly = lp.layer
     q = qnet.layers[lp.index]
     assert q.weight is not None

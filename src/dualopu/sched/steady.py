@@ -172,7 +172,9 @@ def modulo_schedule(
                     nxt = dram.rate_clash(s, d, r, bw)
                 if nxt is None:
                     break
-                s = max(nxt, s + 1e-9)
+                # strictly later: at large absolute times ``s + 1e-9`` rounds back to ``s`` (an
+                # offset taken modulo P can sit a few ulps inside a reservation's end)
+                s = max(nxt, s + 1e-9, float(np.nextafter(s, np.inf)))
             cores[k].reserve(s, d)
             if k == anchor:
                 slot = s + d

@@ -29,7 +29,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from dualopu.compiler.isa import Compute, Load, Post, Store
+from dualopu.compiler.isa import Compute, Load, Post, Store, columns
 from dualopu.compiler.program import LayerProgram, Program
 from dualopu.compiler.quant import QLayer, QuantizedNetwork
 from dualopu.errors import ProgramError, ShapeError
@@ -39,11 +39,12 @@ from dualopu.plan.bytes import PARAM_BYTES_BIAS, PARAM_BYTES_MULT, TABLE_BYTES, 
 
 @dataclass(frozen=True)
 class _Tile:
-    """On-chip data: channels from ``c0``, rows from ``r0``, shape ``(c, r, W)``."""
+    """On-chip data: channels from ``c0``, rows from ``r0``, columns from ``q0``, shape ``(c, r, q)``."""
 
     data: np.ndarray
     c0: int
     r0: int
+    q0: int = 0
 
 
 @dataclass(frozen=True)
@@ -114,40 +115,43 @@ def _table(x: np.ndarray, q: QLayer) -> np.ndarray:
     return q.table[x.astype(np.int16) + 128]
 
 
-def _rows_from(tile: _Tile, lo: int, hi: int, c0: int, c1: int, where: str) -> np.ndarray:
-    """Rows ``[lo, hi)`` x channels ``[c0, c1)`` of a loaded tile (ProgramError if not loaded)."""
+def _rows_from(tile: _Tile, lo: int, hi: int, c0: int, c1: int, where: str,
+               cols: tuple[int, int] | None = None) -> np.ndarray:
+    """Rows ``[lo, hi)`` x channels ``[c0, c1)`` (x columns ``cols``, default all the tile holds)
+    of a loaded tile (ProgramError if not loaded)."""
     t0 = tile.r0
-    nr = tile.data.shape[1]
-    nc = tile.data.shape[0]
-    if lo < t0 or hi > t0 + nr or c0 < tile.c0 or c1 > tile.c0 + nc:
-        raise ProgramError(f"{where}: reads c[{c0}:{c1}] r[{lo}:{hi}] but the slot holds "
-                           f"c[{tile.c0}:{tile.c0 + nc}] r[{t0}:{t0 + nr}]")
-    return tile.data[c0 - tile.c0:c1 - tile.c0, lo - t0:hi - t0]
+    nc, nr, nq = tile.data.shape
+    q0, q1 = cols if cols is not None else (tile.q0, tile.q0 + nq)
+    if lo < t0 or hi > t0 + nr or c0 < tile.c0 or c1 > tile.c0 + nc or q0 < tile.q0 or q1 > tile.q0 + nq:
+        raise ProgramError(f"{where}: reads c[{c0}:{c1}] r[{lo}:{hi}] q[{q0}:{q1}] but the slot holds "
+                           f"c[{tile.c0}:{tile.c0 + nc}] r[{t0}:{t0 + nr}] q[{tile.q0}:{tile.q0 + nq}]")
+    return tile.data[c0 - tile.c0:c1 - tile.c0, lo - t0:hi - t0, q0 - tile.q0:q1 - tile.q0]
 
 
-def _block(tile: _Tile, ly: Layer, r0: int, r1: int, c0: int, c1: int, fill: int, dtype: type, where: str
-           ) -> np.ndarray:
-    """The padded input block that output rows ``[r0, r1)`` read, ``(c, Hneed, Wneed)``."""
+def _block(tile: _Tile, ly: Layer, r0: int, r1: int, c0: int, c1: int, fill: int, dtype: type, where: str,
+           q0: int = 0, q1: int = 0) -> np.ndarray:
+    """The padded input block that output rows ``[r0, r1)`` x columns ``[q0, q1)`` (all when
+    ``q1 = 0``) read, ``(c, Hneed, Wneed)``."""
     _, _, hin, win = ly.in_shape
-    wout = ly.out_shape[3]
+    q1 = q1 or ly.out_shape[3]
     kh = (ly.kernel[0] - 1) * ly.dilation[0] + 1
     kw = (ly.kernel[1] - 1) * ly.dilation[1] + 1
     lo = r0 * ly.stride[0] - ly.padding[0]
     hn = (r1 - r0 - 1) * ly.stride[0] + kh
-    wn = (wout - 1) * ly.stride[1] + kw
+    lo_q = q0 * ly.stride[1] - ly.padding[1]
+    wn = (q1 - q0 - 1) * ly.stride[1] + kw
     a, b = max(lo, 0), min(lo + hn, hin)
-    src = _rows_from(tile, a, max(a, b), c0, c1, where)
+    qa, qb = max(lo_q, 0), min(lo_q + wn, win)
     blk = np.full((c1 - c0, hn, wn), fill, dtype=dtype)
-    pl = ly.padding[1]
-    ww = min(win, wn - pl)
-    if b > a and ww > 0:
-        blk[:, a - lo:b - lo, pl:pl + ww] = src[:, :, :ww]
+    if b > a and qb > qa:
+        src = _rows_from(tile, a, b, c0, c1, where, (qa, qb))
+        blk[:, a - lo:b - lo, qa - lo_q:qb - lo_q] = src
     return blk
 
 
-def _windows(blk: np.ndarray, ly: Layer, rows: int) -> list[np.ndarray]:
-    """Per kernel position, the ``(c, rows, Wout)`` strided view of the block."""
-    wout = ly.out_shape[3]
+def _windows(blk: np.ndarray, ly: Layer, rows: int, cols: int = 0) -> list[np.ndarray]:
+    """Per kernel position, the ``(c, rows, cols)`` strided view of the block (``cols = 0``: Wout)."""
+    wout = cols or ly.out_shape[3]
     sh, sw = ly.stride
     dh, dw = ly.dilation
     return [blk[:, i * dh: i * dh + (rows - 1) * sh + 1: sh, j * dw: j * dw + (wout - 1) * sw + 1: sw]
@@ -161,22 +165,23 @@ def _conv_tile(lp: LayerProgram, ins: Compute, tile: _Tile, q: QLayer, where: st
     _, cin, _, _ = ly.in_shape
     cout = ly.out_channels
     rows = ins.r1 - ins.r0
-    wout = ly.out_shape[3]
+    q0, q1 = columns(ins, ly.out_shape[3])
+    wout = q1 - q0
     if ly.kind is LayerKind.DEPTHWISE:
         m = max(cout // cin, 1)
         i0, i1 = ins.c0 // m, (ins.c1 - 1) // m + 1
-        blk = _block(tile, ly, ins.r0, ins.r1, i0, i1, 0, np.int32, where)
+        blk = _block(tile, ly, ins.r0, ins.r1, i0, i1, 0, np.int32, where, q0, q1)
         sel = np.arange(ins.c0, ins.c1) // m - i0
         wts = q.weight[ins.c0:ins.c1, 0].reshape(ins.c1 - ins.c0, -1).astype(np.int32)
         acc = np.zeros((ins.c1 - ins.c0, rows, wout), dtype=np.int32)
-        for k, win in enumerate(_windows(blk, ly, rows)):
+        for k, win in enumerate(_windows(blk, ly, rows, wout)):
             acc += win[sel] * wts[:, k, None, None]
         return acc.astype(np.int64)
     g = ly.groups
     og, cg = cout // g, cin // g
     g0, g1 = ins.c0 // og, (ins.c1 - 1) // og + 1
-    blk = _block(tile, ly, ins.r0, ins.r1, g0 * cg, g1 * cg, 0, np.float64, where)
-    cols = np.stack(_windows(blk, ly, rows), axis=1)  # (c, kk, rows, wout)
+    blk = _block(tile, ly, ins.r0, ins.r1, g0 * cg, g1 * cg, 0, np.float64, where, q0, q1)
+    cols = np.stack(_windows(blk, ly, rows, wout), axis=1)  # (c, kk, rows, wout)
     cols = cols.reshape(g1 - g0, cg * cols.shape[1], rows * wout)
     w = q.weight[g0 * og:g1 * og].reshape(g1 - g0, og, -1).astype(np.float64)
     acc = np.matmul(w, cols).reshape((g1 - g0) * og, rows, wout)
@@ -282,8 +287,8 @@ def _execute(program: Program, qnet: QuantizedNetwork, x: np.ndarray) -> np.ndar
                     wslots[(lp.core, ins.slot)] = _WTile(lp.index, ins.c0, ins.c1, data, with_table)
                     continue
                 t = program.tensors[ins.src]
-                data = dram[t.addresses(ins.c0, ins.c1, ins.r0, ins.r1)]
-                slots[(lp.core, "in", ins.slot, ins.port)] = _Tile(data, ins.c0, ins.r0)
+                data = dram[t.addresses(ins.c0, ins.c1, ins.r0, ins.r1, ins.q0, ins.q1)]
+                slots[(lp.core, "in", ins.slot, ins.port)] = _Tile(data, ins.c0, ins.r0, ins.q0)
             elif isinstance(ins, Compute):
                 wt = wslots.get((lp.core, ins.w_slot))
                 if wt is None or wt.layer != lp.index or ins.c0 < wt.c0 or ins.c1 > wt.c1:
@@ -295,7 +300,7 @@ def _execute(program: Program, qnet: QuantizedNetwork, x: np.ndarray) -> np.ndar
                     raise ProgramError(f"{where}: the activation table is not loaded")
                 ql = _loaded_params(lp, ins, wt, q, where)
                 y = _compute(lp, ins, tile, ql if table is None else replace(ql, table=table), where)
-                slots[(lp.core, "out", ins.out_slot, 0)] = _Tile(y, ins.c0, ins.r0)
+                slots[(lp.core, "out", ins.out_slot, 0)] = _Tile(y, ins.c0, ins.r0, ins.q0)
             elif isinstance(ins, Post):
                 tiles = []
                 for port in range(len(lp.layer.inputs)):
@@ -314,8 +319,9 @@ def _execute(program: Program, qnet: QuantizedNetwork, x: np.ndarray) -> np.ndar
                 tile = slots.get((lp.core, "out", ins.slot, 0))
                 if tile is None:
                     raise ProgramError(f"{where}: out[{ins.slot}] is empty")
-                data = _rows_from(tile, ins.r0, ins.r1, ins.c0, ins.c1, where)
-                dram[program.tensors[ins.dst].addresses(ins.c0, ins.c1, ins.r0, ins.r1)] = data
+                cols = columns(ins, program.tensors[ins.dst].shape[3])
+                data = _rows_from(tile, ins.r0, ins.r1, ins.c0, ins.c1, where, cols)
+                dram[program.tensors[ins.dst].addresses(ins.c0, ins.c1, ins.r0, ins.r1, ins.q0, ins.q1)] = data
     return dram
 
 

@@ -40,7 +40,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dualopu.compiler.isa import Compute, Load, Post, Store
+from dualopu.compiler.codegen import in_cols
+from dualopu.compiler.isa import Compute, Load, Post, Store, columns
 from dualopu.compiler.program import LayerProgram
 from dualopu.errors import ProgramError
 from dualopu.hw.config import Core, DramModel
@@ -78,6 +79,11 @@ def compute_cycles(lp: LayerProgram, ins: Compute, core: Core) -> float:
     _, cout, _, wout = ly.out_shape
     kk = ly.kernel[0] * ly.kernel[1]
     rows = ins.r1 - ins.r0
+    q0, q1 = columns(ins, wout)
+    wout = q1 - q0  # this tile's output columns
+    if q1 - q0 != ly.out_shape[3]:  # a column tile reads its own input columns (halo included)
+        x0, x1 = in_cols(ly, q0, q1)
+        win = x1 - x0
     if m.mode == "conv":
         if m.pic <= 0 or m.poc <= 0 or m.pic > core.ic_parallel or m.pic * m.poc > core.macs_per_cycle * (1 + 1e-9):
             raise ProgramError(f"layer {ly.name!r}: mapping pic={m.pic} x poc={m.poc} does not fit core {core.name!r} "
@@ -212,7 +218,8 @@ def time_layer(
         else:
             d = read(("in", ins.in_slot), i) + read(("w", ins.w_slot), i)
             d += write(("out", ins.out_slot), i, new_generation=True)
-            out_bytes = (ins.c1 - ins.c0) * (ins.r1 - ins.r0) * lp.layer.out_shape[3] * data_bytes
+            q0, q1 = columns(ins, lp.layer.out_shape[3])
+            out_bytes = (ins.c1 - ins.c0) * (ins.r1 - ins.r0) * (q1 - q0) * data_bytes
             if out_bytes > half["out"] + 1e-9:
                 raise ProgramError(f"layer {lp.name!r}: instruction {i} writes a {out_bytes} B tile, more than "
                                    f"half the output buffer ({half['out']:.0f} B)")
