@@ -338,3 +338,54 @@ def test_spatial_tiling_option() -> None:
         assert plan.n_cols[0, j] > 1 and plan.tw[0, j] < net.layers[j].out_shape[3] and rows.n_cols[0, j] == 1
     assert plan.n_cols[0, wide] == 1 and plan.tw[0, wide] == net.layers[wide].out_shape[3]
     assert np.all(rows.n_cols == 1)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    cout=st.integers(1, 2048),
+    toc_frac=st.floats(0.01, 1.0),
+    unit=st.sampled_from([1, 2, 3, 7, 9, 16, 32, 48, 64]),
+    in_units=st.booleans(),
+    balanced=st.booleans(),
+)
+def test_channel_tile_words_is_the_compiled_tiles(cout: int, toc_frac: float, unit: int, in_units: bool,
+                                                  balanced: bool) -> None:
+    """The plan's closed-form count of the 64-channel words a layer's channel tiles touch is the
+    sum over the tiles the compiler emits (`split_channels`, or `split_rows` for element-wise
+    channel tiles). Fails if the closed form or the split drifts from the other."""
+    from dualopu.plan.split import channel_tile_words, split_channels, split_rows, word_groups
+
+    toc = max(1, round(cout * toc_frac))
+    if in_units:
+        toc = unit * max(1, toc // unit)
+    n = -(-cout // toc)
+    tiles = split_rows(cout, n) if balanced else split_channels(cout, toc, n, unit)
+    assume(tiles[-1][1] == cout and all(a < b for a, b in tiles))
+    want = sum(word_groups(a, b, 64) for a, b in tiles)
+    assert float(channel_tile_words(cout, toc, n, unit, 64, balanced)) == want
+
+
+@pytest.mark.parametrize("cout,words", [(16, 1), (64, 1), (96, 2), (160, 3)])
+def test_store_drains_whole_words_on_opu64(cout: int, words: int) -> None:
+    """On an opu64 core a STORE drains one 64-channel word of one pixel per cycle however few of
+    its channels the tile holds (opu-sim RunPostProcess, accelerator.cc:245-253, one initiate per
+    output position and word): 16 output channels cost as much drain as 64. The plan counts the
+    lanes per layer, the cycle simulator per STORE; they agree. A planar core drains elements."""
+    from dualopu.compiler.codegen import compile_network
+    from dualopu.compiler.isa import Store
+    from dualopu.hw.params import CoreParams
+    from dualopu.plan import plan_tiles
+    from dualopu.sim.timing import time_layer
+
+    net = _one_layer("pw", 64, cout, 28)
+    hw = load_hardware("opu")
+    pixels = 28 * 28
+    plan = plan_tiles(net.table, CoreParams.of(hw.cores[0]))
+    assert float(plan.store_lanes[0, 0]) == pixels * words * 64
+    planar = hw.replace_core(0, layout="planar")
+    assert float(plan_tiles(net.table, CoreParams.of(planar.cores[0])).store_lanes[0, 0]) == pixels * cout
+    lp = compile_network(net, hw).layers[0]
+    t = time_layer(lp, hw.cores[0], hw.data_bytes, hw.dram_bytes_per_cycle, hw.dram_model)
+    stores = [i for i, ins in enumerate(lp.instrs) if isinstance(ins, Store)]
+    drain = sum(t.fixed[i] - hw.dram_model.row_latency_cycles + t.work[i] / hw.dram_bytes_per_cycle for i in stores)
+    assert drain == pytest.approx(pixels * words)

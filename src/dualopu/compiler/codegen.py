@@ -22,7 +22,6 @@ a table load it with one LOAD ``w``.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -48,6 +47,7 @@ from dualopu.ir.network import (
 )
 from dualopu.plan import TABLE_BYTES, TilePlan, plan_tiles, weight_tile_bytes
 from dualopu.plan.rules import MODE
+from dualopu.plan.split import split_channels, split_rows
 
 __all__ = ["compile_layer", "compile_network", "in_rows", "split_channels", "split_rows", "weight_tile_bytes"]
 
@@ -70,32 +70,6 @@ def in_cols(layer: Layer, q0: int, q1: int) -> tuple[int, int]:
     win = layer.in_shape[3]
     lo, hi = max(lo, 0), min(hi, win)
     return lo, max(hi, lo)
-
-
-def split_rows(n: int, parts: int) -> list[tuple[int, int]]:
-    """``parts`` balanced row ranges covering ``[0, n)`` (sizes differ by at most one).
-
-    The model's ``n_rows = ceil(Hout / tr)`` tiles, each at most ``tr`` rows; balancing
-    avoids a short last tile that could not hide the next tile's load.
-    """
-    base, extra = divmod(n, parts)
-    out: list[tuple[int, int]] = []
-    r = 0
-    for k in range(parts):
-        size = base + (1 if k < extra else 0)
-        out.append((r, r + size))
-        r += size
-    return out
-
-
-def split_channels(cout: int, toc: int, n_oc: int, unit: int) -> list[tuple[int, int]]:
-    """``n_oc`` output-channel tiles of at most ``toc`` channels, balanced in whole multiples
-    of ``unit`` (the array's output channels per pass) when ``toc`` is such a multiple, so
-    that no tile wastes more of the array than the model's ``ceil(cout / unit)`` passes."""
-    if unit > 1 and toc % unit == 0:
-        units = math.ceil(cout / unit)
-        return [(a * unit, min(cout, b * unit)) for a, b in split_rows(units, n_oc)]
-    return [(j * toc, min(cout, (j + 1) * toc)) for j in range(n_oc)]
 
 
 # ---- DRAM layout --------------------------------------------------------------------------

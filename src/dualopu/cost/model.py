@@ -169,7 +169,7 @@ def price(
     load = plan.load_bytes
     store = plan.store_bytes
     stages = plan.stages
-    store_port = store_drain_bytes(store, data_bytes, p.store_elems_per_cycle, bw)
+    store_port = store_drain_bytes(store, plan.store_lanes, p.store_elems_per_cycle, bw)
     load_port = load
     if dram is not None and dram.mode == "burst":  # fixed latency per burst row, as port-equivalent bytes
         lat = burst_latency_cycles(
@@ -177,7 +177,7 @@ def price(
             # one burst row per tile row: square tiles by their mean tile (balanced, smaller than full)
             np.where(plan.n_cols > 1, plan.in_cols_mean, t.win.astype(np.float64)),
             np.where(plan.n_cols > 1, plan.in_rows_mean, plan.in_rows),
-            plan.in_ch,
+            np.where(plan.in_ch_mean > 0, plan.in_ch_mean, plan.in_ch),
             plan.load_instrs,
             stages,
             data_bytes,

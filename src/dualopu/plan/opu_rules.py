@@ -26,12 +26,14 @@ def depthwise_pes_per_channel(tc: np.ndarray, pe_count: np.ndarray, channel_grou
 
 
 def store_drain_bytes(
-    store_bytes: np.ndarray, data_bytes: float, elems_per_cycle: np.ndarray, bw: float
+    store_bytes: np.ndarray, lanes: np.ndarray, elems_per_cycle: np.ndarray, bw: float
 ) -> np.ndarray:
     """Port-equivalent bytes of a store drained through the post-processing unit at
     ``elems_per_cycle`` (opu-sim RunPostProcess: one output word per cycle): the store holds
-    the DRAM port ``max(bytes / bw, elements / rate)`` cycles. ``elems_per_cycle = 0``: off."""
-    drain_cycles = np.where(elems_per_cycle > 0, store_bytes / data_bytes / np.maximum(elems_per_cycle, 1e-12), 0.0)
+    the DRAM port ``max(bytes / bw, lanes / rate)`` cycles, ``lanes`` being the elements it
+    drains (whole 64-channel words on an ``opu64`` core: `plan.rules.store_lanes`,
+    `plan.split.word_groups`). ``elems_per_cycle = 0``: off."""
+    drain_cycles = np.where(elems_per_cycle > 0, lanes / np.maximum(elems_per_cycle, 1e-12), 0.0)
     return np.maximum(store_bytes, drain_cycles * bw)
 
 

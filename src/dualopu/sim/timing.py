@@ -48,6 +48,7 @@ from dualopu.hw.config import Core, DramModel
 from dualopu.ir.network import MAC_KINDS, LayerKind, kernel_extent
 from dualopu.plan.bytes import half_buffers, weights_per_oc_bytes
 from dualopu.plan.opu_rules import burst_rows_of_load, regular_passes, store_drain_bytes
+from dualopu.plan.split import OPU64_WORD_BYTES, word_groups
 
 DMA = 0
 EXEC = 1
@@ -137,6 +138,17 @@ def post_cycles(lp: LayerProgram, ins: Post, core: Core) -> float:
     return float(math.ceil(ops / core.post_ops_per_cycle))
 
 
+def _store_lanes(lp: LayerProgram, ins: Store, core: Core, data_bytes: int) -> np.ndarray:
+    """Elements a STORE drains: its elements, or on an ``opu64`` core its pixels times the
+    whole words its channels touch (`dualopu.plan.rules.store_lanes` counts the same per layer)."""
+    elems = ins.bytes / data_bytes
+    if core.layout != "opu64":
+        return np.asarray(elems, dtype=np.float64)
+    per_word = OPU64_WORD_BYTES // data_bytes
+    pixels = elems / (ins.c1 - ins.c0)
+    return np.asarray(pixels * word_groups(ins.c0, ins.c1, per_word) * per_word, dtype=np.float64)
+
+
 def _weight_bytes(lp: LayerProgram, ins: Load, db: int) -> int:
     """Weight-buffer bytes a weight LOAD fills (its parameters go to the post-processing unit);
     an element-wise layer's only weight LOAD is its activation table, which fills the slot whole."""
@@ -210,7 +222,8 @@ def time_layer(
             if core.store_elems_per_cycle > 0 and dram_bytes_per_cycle:
                 bw = float(dram_bytes_per_cycle)
                 elems = np.asarray(core.store_elems_per_cycle, dtype=np.float64)
-                port = store_drain_bytes(np.asarray(ins.bytes, dtype=np.float64), data_bytes, elems, bw)
+                lanes = _store_lanes(lp, ins, core, data_bytes)
+                port = store_drain_bytes(np.asarray(ins.bytes, dtype=np.float64), lanes, elems, bw)
                 extra += (float(port) - ins.bytes) / bw
             if extra:
                 fixed.append(ovh + extra)
