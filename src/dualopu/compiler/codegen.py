@@ -154,7 +154,7 @@ class _Slots:
 class _Stage:
     loads: tuple[Load, ...]
     exe: Compute | Post
-    store: Store
+    store: Store | None  # None: the tile stays in its out slot (a later STORE drains it)
 
 
 def _post_tags(layer: Layer) -> tuple[str, ...]:
@@ -171,11 +171,15 @@ def _oc_unit(mapping: Mapping) -> int:
     return max(int(unit), 1) if float(unit).is_integer() else 1
 
 
-def _mac_stages(layer: Layer, tiling: Tiling, mapping: Mapping, per_load: int, db: int) -> list[_Stage]:
+def _mac_stages(
+    layer: Layer, tiling: Tiling, mapping: Mapping, per_load: int, db: int, store_once: bool = False
+) -> list[_Stage]:
     """Stages of a conv / pointwise / grouped / FC / depthwise layer.
 
     One LOAD fetches the weights of ``per_load`` channel tiles (the plan's
     ``w_tiles_per_load``: depthwise weights are small, so several channel tiles share one).
+    ``store_once`` (an FC under ``fc_store_once``, the plan's single STORE): every tile goes into
+    ``out`` slot 0 after the previous one (``append``) and the last stage stores them all.
     """
     _, cin, _, win = layer.in_shape
     _, cout, hout, wout = layer.out_shape
@@ -216,11 +220,16 @@ def _mac_stages(layer: Layer, tiling: Tiling, mapping: Mapping, per_load: int, d
             loads.append(Load("in", xs, 0, layer.inputs[0], c0, c1, i0, i1,
                               (c1 - c0) * (i1 - i0) * width_in * db, x0, x1))
         macs = (o1 - o0) * (r1 - r0) * width_out * cin_g * kk
-        out = n % 2
+        out = 0 if store_once else n % 2
+        if store_once:
+            last = n == len(order) - 1
+            store = Store(out, layer.name, 0, cout, r0, r1, cout * (r1 - r0) * width_out * db) if last else None
+        else:
+            store = Store(out, layer.name, o0, o1, r0, r1, (o1 - o0) * (r1 - r0) * width_out * db, q0, q1)
         stages.append(_Stage(
             tuple(loads),
-            Compute(xs, ws, out, o0, o1, r0, r1, macs, tags, q0, q1),
-            Store(out, layer.name, o0, o1, r0, r1, (o1 - o0) * (r1 - r0) * width_out * db, q0, q1),
+            Compute(xs, ws, out, o0, o1, r0, r1, macs, tags, q0, q1, int(store_once and n > 0)),
+            store,
         ))
     return stages
 
@@ -292,7 +301,8 @@ def _pipeline(stages: Sequence[_Stage]) -> tuple[Instr, ...]:
         if i + 1 < len(stages):
             out.extend(stages[i + 1].loads)
         out.append(st.exe)
-        out.append(st.store)
+        if st.store is not None:
+            out.append(st.store)
     return tuple(out)
 
 
@@ -326,7 +336,8 @@ def compile_layer(
         instrs: tuple[Instr, ...] = ()
     elif layer.kind in MAC_KINDS:
         per_load = int(plan.w_tiles_per_load[0, column])
-        instrs = _pipeline(_mac_stages(layer, tiling, mapping, per_load, hw.data_bytes))
+        store_once = int(plan.store_instrs[0, column]) < tiling.stages  # fc_store_once: one STORE
+        instrs = _pipeline(_mac_stages(layer, tiling, mapping, per_load, hw.data_bytes, store_once))
     elif layer.kind is LayerKind.SHUFFLE:
         instrs = _pipeline(_copy_stages(layer, tiling, hw.data_bytes))
     else:

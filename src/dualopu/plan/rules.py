@@ -68,6 +68,7 @@ DEPTHWISE_CODES = (_K[LayerKind.DEPTHWISE],)
 ELEMENTWISE_CODES = (_K[LayerKind.POOL], _K[LayerKind.ADD], _K[LayerKind.MUL], _K[LayerKind.ACTIVATION])
 FREE_CODES = (_K[LayerKind.CONCAT], _K[LayerKind.SHUFFLE])
 _POOL = _K[LayerKind.POOL]
+_FC = _K[LayerKind.FC]
 
 
 #: Every TilePlan field: dtype and value for layers no rule sets (kinds the core cannot run).
@@ -104,6 +105,7 @@ PLAN_FIELDS: dict[str, tuple[type, float]] = {
     "store_bytes": (np.float64, 0.0),
     "store_lanes": (np.float64, 0.0),
     "load_instrs": (np.float64, 0.0),
+    "store_instrs": (np.float64, 0.0),
 }
 
 
@@ -148,6 +150,7 @@ class TilePlan:
     store_bytes: np.ndarray  # total output bytes stored
     store_lanes: np.ndarray  # output elements the stores drain, in whole DRAM words on opu64 (`store_lanes`)
     load_instrs: np.ndarray  # LOAD instructions in all
+    store_instrs: np.ndarray  # STORE instructions in all (one per stage, or one for an FC under fc_store_once)
 
     def __init__(self, shape: tuple[int, int]) -> None:
         self.shape = shape
@@ -298,6 +301,16 @@ def square_pass(
         np.where(sq, rows_sq / n_rows, 0.0),
         np.where(sq, cols_sq / n_cols, 0.0),
     )
+
+
+def fc_stored_once(
+    is_fc: np.ndarray, enabled: np.ndarray, n_oc: np.ndarray, out_bytes: np.ndarray, half_out: np.ndarray
+) -> np.ndarray:
+    """Whether an FC layer's output-channel tiles accumulate in one output slot and one STORE
+    writes them all (``fc_store_once``; opu-sim RunComputeFC writes each COMPUTE's outputs to the
+    next partial-sum address and a store drains them, accelerator.cc:557, :650-654): an FC with
+    more than one tile whose whole output fits half the output buffer."""
+    return is_fc & (enabled > 0) & (n_oc > 1) & (out_bytes <= half_out)
 
 
 def store_lanes(
@@ -500,6 +513,13 @@ def _regular(b: TilePlan, c: LayerColumns, p: CoreParams, db: float) -> None:
     )
     in_rows = np.minimum(input_rows_per_tile(tr, kh, sh), hin)
     mode = MODE["sa"] if p.dataflow == "systolic" else MODE["conv"]
+    once = fc_stored_once(c.kind == _FC, p.fc_store_once, n_w, cout * db, half_out)
+    unit = p.pe_count if p.dataflow == "systolic" else poc
+    lanes = np.where(
+        once,
+        store_lanes(p, c.out_elems, cout, cout, 1.0, unit, db),
+        store_lanes(p, c.out_elems, cout, toc, n_w, unit, db),
+    )
     b.put(
         "regular",
         cols,
@@ -526,12 +546,13 @@ def _regular(b: TilePlan, c: LayerColumns, p: CoreParams, db: float) -> None:
         in_cols_mean=cols_mean,
         w_tile_bytes=toc * (w_per_oc + param_bytes_per_oc(has_bias)),
         in_tile_bytes=in_rows * in_cols * cin * db,
-        out_tile_bytes=toc * tr * tw * db,
+        out_tile_bytes=np.where(once, cout * db, toc * tr * tw * db),
         w_load_bytes=w_load,
         in_load_bytes=in_load,
         store_bytes=c.out_elems * db,
-        store_lanes=store_lanes(p, c.out_elems, cout, toc, n_w, p.pe_count if p.dataflow == "systolic" else poc, db),
+        store_lanes=lanes,
         load_instrs=instrs,
+        store_instrs=np.where(once, 1.0, n_w * n_sp),
     )
 
 
@@ -561,7 +582,10 @@ def _depthwise(b: TilePlan, c: LayerColumns, p: CoreParams, db: float) -> None:
     cap_out = np.floor(half_out / np.maximum(tw * db, 1.0))
     group = p.dw_channel_group
     lanes = cout if systolic else depthwise_lanes(cout, P, group)  # systolic: one column works at a time
-    tc, n_ct = depthwise_channel_tile(cout, lanes, cap_w, cap_out, cap_in, 0.0 if systolic else group)
+    # word-aligned tiles on a grouped engine (channel multiplier 1; a multiplier > 1 keeps the spread,
+    # whose tiles line up with their input channels)
+    aligned = np.where(mult == 1.0, group, 0.0) if not systolic else 0.0
+    tc, n_ct = depthwise_channel_tile(cout, lanes, cap_w, cap_out, cap_in, aligned)
     tc_in = np.maximum(np.floor(tc / mult), 1.0)
     tr, ok_in, ok_out = rows_per_tile(half_in, in_cols * tc_in * db, kh, sh, half_out, tw * tc * db, hout)
     tr = np.minimum(tr, tr_cap)
@@ -607,6 +631,7 @@ def _depthwise(b: TilePlan, c: LayerColumns, p: CoreParams, db: float) -> None:
         store_bytes=c.out_elems * db,
         store_lanes=store_lanes(p, c.out_elems, cout, tc, n_ct, 1.0, db),
         load_instrs=n_ct * n_rt * n_cols + _cdiv(n_ct, per_load),
+        store_instrs=n_ct * n_rt * n_cols,
     )
 
 
@@ -682,6 +707,7 @@ def _elementwise(b: TilePlan, c: LayerColumns, p: CoreParams, db: float) -> None
         store_bytes=c.out_elems * db,
         store_lanes=store_lanes(p, c.out_elems, cout, tc, n_oc, 1.0, db, balanced=True),
         load_instrs=n_oc * n_rows * n_in + (table > 0),
+        store_instrs=n_oc * n_rows,
     )
 
 
@@ -733,6 +759,7 @@ def _copy(b: TilePlan, c: LayerColumns, p: CoreParams, db: float) -> None:
         store_bytes=c.out_elems * db,
         store_lanes=store_lanes(p, c.out_elems, cout, cout, 1.0, 1.0, db),
         load_instrs=n_rows,
+        store_instrs=n_rows,
     )
 
 

@@ -182,6 +182,7 @@ def time_layer(
     readers: dict[tuple[str, int], list[int]] = {}
     prev_readers: dict[tuple[str, int], list[int]] = {}
     fill: dict[tuple[str, int], float] = {}
+    out_fill: dict[int, int] = {}  # bytes an out slot holds (appending COMPUTEs add up)
 
     def write(key: tuple[str, int], i: int, new_generation: bool) -> list[int]:
         if new_generation or readers.get(key):
@@ -211,7 +212,8 @@ def time_layer(
             work.append(float(ins.bytes))
             deps.append(tuple(d))
             if burst:  # fixed latency per burst row (input rows x word-wide channel groups; weights: one)
-                rows = burst_rows_of_load(ins.r1 - ins.r0, ins.c1 - ins.c0, data_bytes, word) if ins.buf != "w" else 1.0
+                plane = math.prod(lp.layer.in_shapes[ins.port][2:]) if ins.buf != "w" else 1
+                rows = burst_rows_of_load(ins.r1 - ins.r0, ins.c1 - ins.c0, data_bytes, word, plane) if ins.buf != "w" else 1.0
                 fixed.append(ovh + lat * rows)
                 continue
         elif isinstance(ins, Store):
@@ -229,10 +231,13 @@ def time_layer(
                 fixed.append(ovh + extra)
                 continue
         else:
+            append = isinstance(ins, Compute) and ins.append  # fc_store_once: next channels of the slot
             d = read(("in", ins.in_slot), i) + read(("w", ins.w_slot), i)
-            d += write(("out", ins.out_slot), i, new_generation=True)
+            d += write(("out", ins.out_slot), i, new_generation=not append)
             q0, q1 = columns(ins, lp.layer.out_shape[3])
             out_bytes = (ins.c1 - ins.c0) * (ins.r1 - ins.r0) * (q1 - q0) * data_bytes
+            out_bytes += out_fill.get(ins.out_slot, 0) if append else 0
+            out_fill[ins.out_slot] = out_bytes
             if out_bytes > half["out"] + 1e-9:
                 raise ProgramError(f"layer {lp.name!r}: instruction {i} writes a {out_bytes} B tile, more than "
                                    f"half the output buffer ({half['out']:.0f} B)")
