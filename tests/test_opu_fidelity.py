@@ -89,6 +89,7 @@ def test_new_hardware_fields_default_to_original_behaviour() -> None:
     assert hw.dram_model.mode == "bandwidth"
     for core in hw.cores:
         assert core.layout == "planar" and not core.channel_enhance and not core.widen_per_tile
+        assert not core.fc_store_once
         assert core.dw_channel_group == 0 and core.compute_overhead_cycles == 0
 
 
@@ -104,7 +105,7 @@ def test_seed_presets_use_the_authors_machine_model(name: str) -> None:
         assert core.layout == "opu64" and core.compute_overhead_cycles == opu.cores[0].compute_overhead_cycles
         assert core.instr_overhead_cycles == 0 and core.store_elems_per_cycle == opu.cores[0].store_elems_per_cycle
         if core.type.value != "depthwise":
-            assert core.channel_enhance and core.widen_per_tile
+            assert core.channel_enhance and core.widen_per_tile and core.fc_store_once
         if core.type.value != "regular":
             assert core.dw_channel_group == opu.cores[0].dw_channel_group
 
@@ -117,6 +118,7 @@ def test_opu_preset_carries_the_authors_choices() -> None:
     assert core.macs_per_cycle == A.multipliers and core.dw_channel_group == 64
     assert (
         core.layout == "opu64"
+        and core.fc_store_once
         and core.widen_per_tile
         and core.compute_overhead_cycles == A.compute_epilogue_cycles
     )

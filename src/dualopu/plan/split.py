@@ -46,7 +46,16 @@ def word_groups(c0: int, c1: int, word_elems: int) -> int:
     return (c1 - 1) // word_elems - c0 // word_elems + 1
 
 
-def _count_residue(lo: np.ndarray, hi: np.ndarray, r: float, m: np.ndarray) -> np.ndarray:
+def _inverse_mod_pow2(x: np.ndarray, m: np.ndarray) -> np.ndarray:
+    """``x^-1 mod m`` for odd ``x`` and ``m`` a power of two up to ``2**24`` (Newton's iteration
+    doubles the correct low bits: 3, 6, 12, 24); 0 where ``m = 1``."""
+    y = x.copy()
+    for _ in range(3):
+        y = np.mod(y * (2 - x * y), np.maximum(m, 1))
+    return np.where(m > 1, y, 0)
+
+
+def _count_residue(lo: np.ndarray, hi: np.ndarray, r: np.ndarray | float, m: np.ndarray) -> np.ndarray:
     """Integers ``k`` in ``[lo, hi]`` with ``k = r (mod m)`` (0 when the range is empty)."""
     n = np.floor((hi - r) / m) - np.floor((lo - 1.0 - r) / m)
     return np.where(hi >= lo, np.maximum(n, 0.0), 0.0)
@@ -67,6 +76,8 @@ def channel_tile_words(
     Closed form, vectorized over broadcast plan arrays."""
     cout, toc, n_oc, unit = (np.asarray(x, dtype=np.float64) for x in (cout, toc, n_oc, unit))
     cout, toc, n_oc, unit = np.broadcast_arrays(cout, toc, n_oc, unit)
+    if word_elems < 1 or word_elems & (word_elems - 1):
+        raise ValueError(f"channels per word must be a power of two, got {word_elems}")
     e = float(word_elems)
     n = np.maximum(n_oc, 1.0)
     inner = n - 1.0
@@ -84,17 +95,19 @@ def channel_tile_words(
     m_plain = e / np.gcd(toc.astype(np.int64), int(e)).astype(np.float64)
     aligned = np.where(bal, 0.0, np.floor(inner / m_plain))
     # balanced (split_rows of `units`): u_k = k (base + 1) for k <= extra, k base + extra beyond
-    one = np.ones_like(cout)
-    lo_a, hi_a = one, np.minimum(extra, inner)
-    lo_b, hi_b = extra + 1.0, inner
-    top = int(np.max(np.where(bal, m, 1.0))) if cout.size else 1
-    for r in range(top):
-        live = bal & (r < m)
-        if not live.any():
-            continue
-        ok_a = np.mod(r * (base + 1.0), m) == 0
-        ok_b = np.mod(r * base + extra, m) == 0
-        add = np.where(ok_a, _count_residue(lo_a, hi_a, r, m), 0.0)
-        add = add + np.where(ok_b, _count_residue(lo_b, hi_b, r, m), 0.0)
-        aligned = aligned + np.where(live, add, 0.0)
+    mi = m.astype(np.int64)
+    # k <= extra: k (base + 1) = 0 (mod m) iff k = 0 (mod m / gcd(base + 1, m))
+    m_a = m / np.gcd((base + 1.0).astype(np.int64), mi)
+    count_a = np.floor(np.minimum(extra, inner) / m_a)
+    # k > extra: k base = -extra (mod m); with d = gcd(base, m) solvable iff d | extra, then
+    # k = k0 (mod m / d), k0 = (-extra / d) (base / d)^-1; m is a power of two (a divisor of the word)
+    d = np.gcd(base.astype(np.int64), mi)
+    m_b = mi // d
+    inv = _inverse_mod_pow2(base.astype(np.int64) // d, m_b)
+    k0 = np.mod(-(extra.astype(np.int64) // d) * inv, m_b)
+    solvable = np.mod(extra.astype(np.int64), d) == 0
+    count_b = np.where(
+        solvable, _count_residue(extra + 1.0, inner, k0.astype(np.float64), m_b.astype(np.float64)), 0.0
+    )
+    aligned = np.where(bal, count_a + count_b, aligned)
     return np.ceil(cout / e) + inner - aligned
