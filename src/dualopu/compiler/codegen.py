@@ -22,7 +22,6 @@ a table load it with one LOAD ``w``.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -48,6 +47,7 @@ from dualopu.ir.network import (
 )
 from dualopu.plan import TABLE_BYTES, TilePlan, plan_tiles, weight_tile_bytes
 from dualopu.plan.rules import MODE
+from dualopu.plan.split import split_channels, split_rows
 
 __all__ = ["compile_layer", "compile_network", "in_rows", "split_channels", "split_rows", "weight_tile_bytes"]
 
@@ -70,32 +70,6 @@ def in_cols(layer: Layer, q0: int, q1: int) -> tuple[int, int]:
     win = layer.in_shape[3]
     lo, hi = max(lo, 0), min(hi, win)
     return lo, max(hi, lo)
-
-
-def split_rows(n: int, parts: int) -> list[tuple[int, int]]:
-    """``parts`` balanced row ranges covering ``[0, n)`` (sizes differ by at most one).
-
-    The model's ``n_rows = ceil(Hout / tr)`` tiles, each at most ``tr`` rows; balancing
-    avoids a short last tile that could not hide the next tile's load.
-    """
-    base, extra = divmod(n, parts)
-    out: list[tuple[int, int]] = []
-    r = 0
-    for k in range(parts):
-        size = base + (1 if k < extra else 0)
-        out.append((r, r + size))
-        r += size
-    return out
-
-
-def split_channels(cout: int, toc: int, n_oc: int, unit: int) -> list[tuple[int, int]]:
-    """``n_oc`` output-channel tiles of at most ``toc`` channels, balanced in whole multiples
-    of ``unit`` (the array's output channels per pass) when ``toc`` is such a multiple, so
-    that no tile wastes more of the array than the model's ``ceil(cout / unit)`` passes."""
-    if unit > 1 and toc % unit == 0:
-        units = math.ceil(cout / unit)
-        return [(a * unit, min(cout, b * unit)) for a, b in split_rows(units, n_oc)]
-    return [(j * toc, min(cout, (j + 1) * toc)) for j in range(n_oc)]
 
 
 # ---- DRAM layout --------------------------------------------------------------------------
@@ -180,7 +154,7 @@ class _Slots:
 class _Stage:
     loads: tuple[Load, ...]
     exe: Compute | Post
-    store: Store
+    store: Store | None  # None: the tile stays in its out slot (a later STORE drains it)
 
 
 def _post_tags(layer: Layer) -> tuple[str, ...]:
@@ -197,11 +171,15 @@ def _oc_unit(mapping: Mapping) -> int:
     return max(int(unit), 1) if float(unit).is_integer() else 1
 
 
-def _mac_stages(layer: Layer, tiling: Tiling, mapping: Mapping, per_load: int, db: int) -> list[_Stage]:
+def _mac_stages(
+    layer: Layer, tiling: Tiling, mapping: Mapping, per_load: int, db: int, store_once: bool = False
+) -> list[_Stage]:
     """Stages of a conv / pointwise / grouped / FC / depthwise layer.
 
     One LOAD fetches the weights of ``per_load`` channel tiles (the plan's
     ``w_tiles_per_load``: depthwise weights are small, so several channel tiles share one).
+    ``store_once`` (an FC under ``fc_store_once``, the plan's single STORE): every tile goes into
+    ``out`` slot 0 after the previous one (``append``) and the last stage stores them all.
     """
     _, cin, _, win = layer.in_shape
     _, cout, hout, wout = layer.out_shape
@@ -242,11 +220,16 @@ def _mac_stages(layer: Layer, tiling: Tiling, mapping: Mapping, per_load: int, d
             loads.append(Load("in", xs, 0, layer.inputs[0], c0, c1, i0, i1,
                               (c1 - c0) * (i1 - i0) * width_in * db, x0, x1))
         macs = (o1 - o0) * (r1 - r0) * width_out * cin_g * kk
-        out = n % 2
+        out = 0 if store_once else n % 2
+        if store_once:
+            last = n == len(order) - 1
+            store = Store(out, layer.name, 0, cout, r0, r1, cout * (r1 - r0) * width_out * db) if last else None
+        else:
+            store = Store(out, layer.name, o0, o1, r0, r1, (o1 - o0) * (r1 - r0) * width_out * db, q0, q1)
         stages.append(_Stage(
             tuple(loads),
-            Compute(xs, ws, out, o0, o1, r0, r1, macs, tags, q0, q1),
-            Store(out, layer.name, o0, o1, r0, r1, (o1 - o0) * (r1 - r0) * width_out * db, q0, q1),
+            Compute(xs, ws, out, o0, o1, r0, r1, macs, tags, q0, q1, int(store_once and n > 0)),
+            store,
         ))
     return stages
 
@@ -318,7 +301,8 @@ def _pipeline(stages: Sequence[_Stage]) -> tuple[Instr, ...]:
         if i + 1 < len(stages):
             out.extend(stages[i + 1].loads)
         out.append(st.exe)
-        out.append(st.store)
+        if st.store is not None:
+            out.append(st.store)
     return tuple(out)
 
 
@@ -352,7 +336,8 @@ def compile_layer(
         instrs: tuple[Instr, ...] = ()
     elif layer.kind in MAC_KINDS:
         per_load = int(plan.w_tiles_per_load[0, column])
-        instrs = _pipeline(_mac_stages(layer, tiling, mapping, per_load, hw.data_bytes))
+        store_once = int(plan.store_instrs[0, column]) < tiling.stages  # fc_store_once: one STORE
+        instrs = _pipeline(_mac_stages(layer, tiling, mapping, per_load, hw.data_bytes, store_once))
     elif layer.kind is LayerKind.SHUFFLE:
         instrs = _pipeline(_copy_stages(layer, tiling, hw.data_bytes))
     else:

@@ -13,7 +13,9 @@ LOAD       DMA DRAM -> ``buf`` (``in`` or ``w``) slot ``slot``. ``in``: channels
 COMPUTE    PE array: output channels ``[c0, c1)`` x output rows ``[r0, r1)`` of a MAC layer
            from ``in`` slot ``in_slot`` and ``w`` slot ``w_slot`` into ``out`` slot
            ``out_slot``; the post-processing unit finishes the tile in line (``post``: bias,
-           requantize, activation clip or table).
+           requantize, activation clip or table). ``append`` = 1: the tile goes into the slot
+           after the channels it already holds (same rows and columns, the next channels; an
+           FC layer under ``fc_store_once``), and one STORE later drains them all.
 POST       Post-processing unit: an element-wise layer (pool, add, mul, activation) on the
            tile(s) in ``in`` slot ``in_slot`` into ``out`` slot ``out_slot`` (``w`` slot
            ``w_slot`` holds the activation table of a layer that has one).
@@ -74,12 +76,14 @@ class Compute:
     post: tuple[str, ...] = ()
     q0: int = 0  # output columns [q0, q1); q1 = 0: all columns
     q1: int = 0
+    append: int = 0  # 1: written after the channels the out slot already holds (no STORE in between)
 
     op = "COMPUTE"
 
     def text(self) -> str:
-        return (f"COMPUTE out[{self.out_slot}] <- in[{self.in_slot}] * w[{self.w_slot}]  oc[{self.c0}:{self.c1}] "
-                f"r[{self.r0}:{self.r1}]{_cols_text(self)}  {self.work} MAC  post={'+'.join(self.post) or '-'}")
+        return (f"COMPUTE out[{self.out_slot}]{'+' if self.append else ''} <- in[{self.in_slot}] * w[{self.w_slot}]  "
+                f"oc[{self.c0}:{self.c1}] r[{self.r0}:{self.r1}]{_cols_text(self)}  {self.work} MAC  "
+                f"post={'+'.join(self.post) or '-'}")
 
 
 @dataclass(frozen=True)
@@ -133,12 +137,15 @@ def columns(ins: Instr, width: int) -> tuple[int, int]:
 
 _FIELDS: dict[str, tuple[type, tuple[str, ...]]] = {
     "LOAD": (Load, ("buf", "slot", "port", "src", "c0", "c1", "r0", "r1", "bytes", "q0", "q1")),
-    "COMPUTE": (Compute, ("in_slot", "w_slot", "out_slot", "c0", "c1", "r0", "r1", "work", "post", "q0", "q1")),
+    "COMPUTE": (
+        Compute,
+        ("in_slot", "w_slot", "out_slot", "c0", "c1", "r0", "r1", "work", "post", "q0", "q1", "append"),
+    ),
     "POST": (Post, ("in_slot", "w_slot", "out_slot", "c0", "c1", "r0", "r1", "work")),
     "STORE": (Store, ("slot", "dst", "c0", "c1", "r0", "r1", "bytes", "q0", "q1")),
 }
-#: Fields a serialized instruction may omit (column tiles; older programs have none).
-_OPTIONAL = ("q0", "q1")
+#: Fields a serialized instruction may omit (column tiles, appending COMPUTEs; older programs have none).
+_OPTIONAL = ("q0", "q1", "append")
 
 
 def instr_to_dict(ins: Instr) -> dict[str, Any]:
@@ -147,8 +154,8 @@ def instr_to_dict(ins: Instr) -> dict[str, Any]:
     d: dict[str, Any] = {"op": ins.op}
     for n in names:
         v = getattr(ins, n)
-        if n in _OPTIONAL and not getattr(ins, "q1", 0):
-            continue  # row bands: no column fields
+        if n in _OPTIONAL and not (getattr(ins, "q1", 0) if n in ("q0", "q1") else v):
+            continue  # row bands: no column fields; a plain COMPUTE: no append
         d[n] = list(v) if isinstance(v, tuple) else v
     return d
 
@@ -194,6 +201,8 @@ def instr_from_dict(d: Any, where: str) -> Instr:
     for n in ("slot", "in_slot", "w_slot", "out_slot"):
         if n in kw and kw[n] > 1:
             raise ProgramError(f"{where}: field '{n}' must be 0 or 1 (double buffer), got {kw[n]}")
+    if kw.get("append", 0) > 1:
+        raise ProgramError(f"{where}: field 'append' must be 0 or 1, got {kw['append']}")
     if "port" in kw and kw["port"] > 1:
         raise ProgramError(f"{where}: field 'port' must be 0 or 1, got {kw['port']}")
     if kw.get("q1", 0) and kw["q1"] <= kw.get("q0", 0):

@@ -557,6 +557,8 @@ def _check_layer_plan(lp: LayerProgram, core: Core, plan: TilePlan, j: int, db: 
     if len(loads) > col["load_instrs"] + 1e-9 or (not fewer_ok and not _close(len(loads), col["load_instrs"])):
         raise ProgramError(f"{where}: {len(loads)} LOAD instructions, the plan has {col['load_instrs']:.0f}")
     stores = [i for i in lp.instrs if isinstance(i, Store)]
+    if not _close(len(stores), col["store_instrs"]):
+        raise ProgramError(f"{where}: {len(stores)} STORE instructions, the plan has {col['store_instrs']:.0f}")
     s_total = sum(i.bytes for i in stores)
     if not _close(s_total, col["store_bytes"]) or any(i.bytes > col["out_tile_bytes"] + 1e-9 for i in stores):
         raise ProgramError(f"{where}: STOREs move {s_total} B (largest {max((i.bytes for i in stores), default=0)}"

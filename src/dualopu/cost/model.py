@@ -144,17 +144,6 @@ def _compute_cycles(t: LayerTable, p: CoreParams, plan: TilePlan) -> np.ndarray:
     return out
 
 
-def _broadcast_loads(t: LayerTable, plan: TilePlan) -> np.ndarray:
-    """LOADs of broadcast ``(1, C, 1, 1)`` operands: one per tile of an element-wise layer."""
-    out = np.zeros(plan.shape)
-    if plan.planned("elementwise"):
-        c = families(t)["elementwise"]
-        out[:, c.idx] = c.n_bcast * np.asarray(plan.family("elementwise", "n_oc")) * np.asarray(
-            plan.family("elementwise", "n_rows")
-        )
-    return out
-
-
 def price(
     t: LayerTable,
     p: CoreParams,
@@ -169,7 +158,7 @@ def price(
     load = plan.load_bytes
     store = plan.store_bytes
     stages = plan.stages
-    store_port = store_drain_bytes(store, data_bytes, p.store_elems_per_cycle, bw)
+    store_port = store_drain_bytes(store, plan.store_lanes, p.store_elems_per_cycle, bw)
     load_port = load
     if dram is not None and dram.mode == "burst":  # fixed latency per burst row, as port-equivalent bytes
         lat = burst_latency_cycles(
@@ -177,19 +166,20 @@ def price(
             # one burst row per tile row: square tiles by their mean tile (balanced, smaller than full)
             np.where(plan.n_cols > 1, plan.in_cols_mean, t.win.astype(np.float64)),
             np.where(plan.n_cols > 1, plan.in_rows_mean, plan.in_rows),
-            plan.in_ch,
+            np.where(plan.in_ch_mean > 0, plan.in_ch_mean, plan.in_ch),
             plan.load_instrs,
-            stages,
+            plan.store_instrs,
             data_bytes,
             dram.word_bytes,
             dram.row_latency_cycles,
-            _broadcast_loads(t, plan),
+            t.hin * t.win == 1,
         )
         load_port = load + lat * bw
     pe_layer = np.isin(plan.mode, (MODE["conv"], MODE["dw"], MODE["sa"], MODE["sa_dw"]))  # COMPUTE, not POST
     compute_ovh = np.where(pe_layer, p.compute_overhead_cycles, 0.0)
     cycles = pipeline_cycles(
-        stages, compute, load_port, store_port, bw, p.instr_overhead_cycles, plan.load_instrs, compute_ovh
+        stages, compute, load_port, store_port, bw, p.instr_overhead_cycles, plan.load_instrs, compute_ovh,
+        plan.store_instrs,
     )
     free = plan.mode == MODE["free"]
     cycles = np.where(free, 0.0, cycles)

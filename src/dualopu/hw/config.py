@@ -122,6 +122,12 @@ class Core(_Strict):
         "(opu-sim: 30 per COMPUTE, with no other issue cost)",
     )
 
+    fc_store_once: bool = Field(
+        default=False,
+        description="an FC layer's output-channel tiles stay in the output (partial-sum) buffer and one STORE "
+        "writes them all, when they fit one output slot (opu-sim RunComputeFC: each COMPUTE writes the next "
+        "partial-sum address, accelerator.cc:557, :650-654); off: one STORE per tile",
+    )
     spatial_tiling: Literal["rows", "opu"] = Field(
         default="rows",
         description="spatial tiles of conv/depthwise layers: 'rows' (full-width row bands as tall as the "
@@ -153,6 +159,8 @@ class Core(_Strict):
                 )
         if self.spatial_tiling == "opu" and self.dataflow != "opu":
             raise ValueError("spatial_tiling 'opu' needs the opu dataflow (the opu-compiler's tile search)")
+        if self.fc_store_once and self.type is CoreType.DEPTHWISE:
+            raise ValueError("fc_store_once applies to cores that run FC layers (regular or unified)")
         if self.dw_channel_group and self.type is CoreType.REGULAR:
             raise ValueError("dw_channel_group applies to depthwise-capable cores only")
         return self

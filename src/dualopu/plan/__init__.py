@@ -21,7 +21,9 @@ from dualopu.plan.rules import LIMITS, MODES, ORDERS, TilePlan, plan_tiles
 #: 2: one plan (dilated kernel extent, element-wise tiles as compiled).
 #: 3: OPU rules read by the plan (per-tile widening, COMPUTE overhead, shuffle copies on opu64).
 #: 4: the opu-compiler's square spatial tiles (``spatial_tiling: opu``), column ranges in the ISA.
-MODEL_VERSION = 4
+#: 5: opu64 stores drain whole 64-channel words; grouped depthwise tiles on word boundaries;
+#:    FC outputs stored once (`fc_store_once`); a one-pixel input is one DRAM burst row.
+MODEL_VERSION = 5
 
 __all__ = [
     "LIMITS",

@@ -26,18 +26,26 @@ def depthwise_pes_per_channel(tc: np.ndarray, pe_count: np.ndarray, channel_grou
 
 
 def store_drain_bytes(
-    store_bytes: np.ndarray, data_bytes: float, elems_per_cycle: np.ndarray, bw: float
+    store_bytes: np.ndarray, lanes: np.ndarray, elems_per_cycle: np.ndarray, bw: float
 ) -> np.ndarray:
     """Port-equivalent bytes of a store drained through the post-processing unit at
     ``elems_per_cycle`` (opu-sim RunPostProcess: one output word per cycle): the store holds
-    the DRAM port ``max(bytes / bw, elements / rate)`` cycles. ``elems_per_cycle = 0``: off."""
-    drain_cycles = np.where(elems_per_cycle > 0, store_bytes / data_bytes / np.maximum(elems_per_cycle, 1e-12), 0.0)
+    the DRAM port ``max(bytes / bw, lanes / rate)`` cycles, ``lanes`` being the elements it
+    drains (whole 64-channel words on an ``opu64`` core: `plan.rules.store_lanes`,
+    `plan.split.word_groups`). ``elems_per_cycle = 0``: off."""
+    drain_cycles = np.where(elems_per_cycle > 0, lanes / np.maximum(elems_per_cycle, 1e-12), 0.0)
     return np.maximum(store_bytes, drain_cycles * bw)
 
 
-def burst_rows_of_load(rows: float, channels: float, data_bytes: float, word_bytes: float) -> float:
+def burst_rows_of_load(
+    rows: float, channels: float, data_bytes: float, word_bytes: float, plane_pixels: float = 2.0
+) -> float:
     """DRAM burst rows of one input LOAD in the 64-channel-word layout: each tile row of each
-    word-wide channel group is one burst row (opu-sim charges every row its fixed latency)."""
+    word-wide channel group is one burst row (opu-sim charges every row its fixed latency),
+    except a one-pixel plane (a vector: an FC input, a ``(1, C, 1, 1)`` operand), whose word
+    groups are consecutive words (group ``g`` at ``g * H * W``, Allocator.cpp:98-99): one row."""
+    if plane_pixels <= 1:
+        return 1.0
     return rows * math.ceil(channels * data_bytes / word_bytes)
 
 
@@ -47,28 +55,25 @@ def burst_latency_cycles(
     in_rows: np.ndarray,
     in_ch: np.ndarray,
     load_instrs: np.ndarray,
-    stages: np.ndarray,
+    store_instrs: np.ndarray,
     data_bytes: float,
     word_bytes: float,
     row_latency_cycles: float,
-    broadcast_loads: np.ndarray | float = 0.0,
+    vector: np.ndarray | bool = False,
 ) -> np.ndarray:
     """Fixed DRAM latency of a layer under the burst model: every burst row of an input load,
     every weight load and every store pays ``row_latency_cycles`` (opu-sim RunLoad / RunStore).
     Input rows are counted from the bytes loaded (halo re-reads and every input included):
-    ``bytes / (W * channels)`` rows, each ``ceil(channels / word)`` burst rows. The other LOADs
-    are one burst row each (weights, tables), except ``broadcast_loads`` (an element-wise
-    layer's ``(1, C, 1, 1)`` operand, re-read by every tile): one pixel of ``ceil(channels /
-    word)`` burst rows each."""
-    groups = np.ceil(in_ch * data_bytes / word_bytes)
+    ``bytes / (W * channels)`` rows, each ``ceil(channels / word)`` burst rows, or one where the
+    input is a one-pixel plane (``vector``, `burst_rows_of_load`). The other LOADs (weights,
+    tables, broadcast ``(1, C, 1, 1)`` operands) are one burst row each."""
+    groups = np.where(vector, 1.0, np.ceil(in_ch * data_bytes / word_bytes))
     row_bytes = np.maximum(win * in_ch * data_bytes, 1.0)
     in_rows_total = in_load_bytes / row_bytes
     in_burst_rows = in_rows_total * groups
     n_in_loads = np.ceil(in_rows_total / np.maximum(in_rows, 1.0) - 1e-9)
-    other_loads = np.maximum(load_instrs - n_in_loads, 0.0)
-    bcast = np.minimum(broadcast_loads, other_loads)
-    other_rows = other_loads + bcast * (groups - 1.0)
-    return row_latency_cycles * (in_burst_rows + other_rows + np.maximum(stages, 1.0))
+    other_rows = np.maximum(load_instrs - n_in_loads, 0.0)
+    return row_latency_cycles * (in_burst_rows + other_rows + np.maximum(store_instrs, 1.0))
 
 
 def channel_enhanced(cin_g: np.ndarray, kk: np.ndarray, ic_parallel: np.ndarray, enabled: np.ndarray) -> np.ndarray:

@@ -47,6 +47,7 @@ from dualopu.plan.opu_rules import (
     square_spatial_tile,
     widen_factor,
 )
+from dualopu.plan.split import OPU64_WORD_BYTES, channel_tile_words
 
 #: Mapping modes: how a layer's arithmetic is laid onto a core (``none``: the core cannot run it).
 MODES = ("conv", "dw", "sa", "sa_dw", "post", "free", "none")
@@ -69,6 +70,7 @@ DEPTHWISE_CODES = (_K[LayerKind.DEPTHWISE],)
 ELEMENTWISE_CODES = (_K[LayerKind.POOL], _K[LayerKind.ADD], _K[LayerKind.MUL], _K[LayerKind.ACTIVATION])
 FREE_CODES = (_K[LayerKind.CONCAT], _K[LayerKind.SHUFFLE])
 _POOL = _K[LayerKind.POOL]
+_FC = _K[LayerKind.FC]
 
 
 #: Every TilePlan field: dtype and value for layers no rule sets (kinds the core cannot run).
@@ -96,13 +98,16 @@ PLAN_FIELDS: dict[str, tuple[type, float]] = {
     "in_cols": (np.float64, 0.0),
     "in_rows_mean": (np.float64, 0.0),
     "in_cols_mean": (np.float64, 0.0),
+    "in_ch_mean": (np.float64, 0.0),
     "w_tile_bytes": (np.float64, 0.0),
     "in_tile_bytes": (np.float64, 0.0),
     "out_tile_bytes": (np.float64, 0.0),
     "w_load_bytes": (np.float64, 0.0),
     "in_load_bytes": (np.float64, 0.0),
     "store_bytes": (np.float64, 0.0),
+    "store_lanes": (np.float64, 0.0),
     "load_instrs": (np.float64, 0.0),
+    "store_instrs": (np.float64, 0.0),
 }
 
 
@@ -138,13 +143,16 @@ class TilePlan:
     in_cols: np.ndarray  # input columns a full tile reads (halo included)
     in_rows_mean: np.ndarray  # square tiles: mean input rows / columns of a tile (balanced tiles are
     in_cols_mean: np.ndarray  # smaller than full ones; DRAM burst rows follow these); 0 for row bands
+    in_ch_mean: np.ndarray  # depthwise: mean input channels of a tile (a remainder tile is narrower); else 0
     w_tile_bytes: np.ndarray  # DRAM bytes of one full weight tile (weights + parameters)
     in_tile_bytes: np.ndarray  # DRAM bytes of one full input tile (all inputs)
     out_tile_bytes: np.ndarray  # DRAM bytes of one full output tile
     w_load_bytes: np.ndarray  # total weight, parameter and table bytes loaded
     in_load_bytes: np.ndarray  # total input bytes loaded (halo re-reads included)
     store_bytes: np.ndarray  # total output bytes stored
+    store_lanes: np.ndarray  # output elements the stores drain, in whole DRAM words on opu64 (`store_lanes`)
     load_instrs: np.ndarray  # LOAD instructions in all
+    store_instrs: np.ndarray  # STORE instructions in all (one per stage, or one for an FC under fc_store_once)
 
     def __init__(self, shape: tuple[int, int]) -> None:
         self.shape = shape
@@ -386,6 +394,37 @@ def square_pass(
     )
 
 
+def fc_stored_once(
+    is_fc: np.ndarray, enabled: np.ndarray, n_oc: np.ndarray, out_bytes: np.ndarray, half_out: np.ndarray
+) -> np.ndarray:
+    """Whether an FC layer's output-channel tiles accumulate in one output slot and one STORE
+    writes them all (``fc_store_once``; opu-sim RunComputeFC writes each COMPUTE's outputs to the
+    next partial-sum address and a store drains them, accelerator.cc:557, :650-654): an FC with
+    more than one tile whose whole output fits half the output buffer."""
+    return is_fc & (enabled > 0) & (n_oc > 1) & (out_bytes <= half_out)
+
+
+def store_lanes(
+    p: CoreParams,
+    out_elems: np.ndarray,
+    cout: np.ndarray,
+    toc: np.ndarray,
+    n_oc: np.ndarray,
+    unit: np.ndarray | float,
+    db: float,
+    balanced: bool = False,
+) -> np.ndarray:
+    """Output elements a layer's STOREs drain through the post-processing unit: on an
+    ``opu64`` core whole DRAM words (opu-sim RunPostProcess writes one 64-channel word of one
+    pixel per cycle, however few of its channels the tile holds), i.e. pixels x the words the
+    channel tiles touch (`channel_tile_words`) x channels per word; planar: the elements."""
+    if p.layout != "opu64":
+        return out_elems + 0.0 * toc
+    per_word = OPU64_WORD_BYTES / db
+    pixels = out_elems / np.maximum(cout, 1.0)
+    return pixels * channel_tile_words(cout, toc, n_oc, unit, int(per_word), balanced) * per_word
+
+
 # ---- regular layers (conv, pointwise, grouped, FC) -----------------------------------------
 
 
@@ -420,13 +459,21 @@ def weights_outer(w_bytes: np.ndarray, in_pass: np.ndarray, n_w: np.ndarray, n_i
 
 
 def depthwise_channel_tile(
-    cout: np.ndarray, lanes: np.ndarray, cap_w: np.ndarray, cap_out: np.ndarray, cap_in: np.ndarray
+    cout: np.ndarray,
+    lanes: np.ndarray,
+    cap_w: np.ndarray,
+    cap_out: np.ndarray,
+    cap_in: np.ndarray,
+    channel_group: np.ndarray | float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Channels per tile: ``lanes`` (one per PE) capped by what the buffers hold, at least
-    one, then spread evenly, ``tc = ceil(C / ceil(C / tc))``; and the number of tiles."""
+    one, then spread evenly, ``tc = ceil(C / ceil(C / tc))``; and the number of tiles. A
+    grouped engine (``channel_group > 0``, opu-sim's depthwise engine works on one 64-channel
+    word per COMPUTE) keeps whole tiles from channel 0 and a remainder tile, so the tiles stay
+    on word boundaries."""
     tc = np.maximum(np.minimum(np.minimum(lanes, cap_w), np.minimum(cap_out, cap_in)), 1.0)
     n_ct = _cdiv(cout, tc)
-    return _cdiv(cout, n_ct), n_ct
+    return np.where(channel_group > 0, tc, _cdiv(cout, n_ct)), n_ct
 
 
 def depthwise_weight_tiles_per_load(half_w: np.ndarray, w_group_bytes: np.ndarray) -> np.ndarray:
@@ -557,6 +604,13 @@ def _regular(b: TilePlan, c: LayerColumns, p: CoreParams, db: float) -> None:
     )
     in_rows = np.minimum(input_rows_per_tile(tr, kh, sh), hin)
     mode = MODE["sa"] if p.dataflow == "systolic" else MODE["conv"]
+    once = fc_stored_once(c.kind == _FC, p.fc_store_once, n_w, cout * db, half_out)
+    unit = p.pe_count if p.dataflow == "systolic" else poc
+    lanes = np.where(
+        once,
+        store_lanes(p, c.out_elems, cout, cout, 1.0, unit, db),
+        store_lanes(p, c.out_elems, cout, toc, n_w, unit, db),
+    )
     b.put(
         "regular",
         cols,
@@ -583,11 +637,13 @@ def _regular(b: TilePlan, c: LayerColumns, p: CoreParams, db: float) -> None:
         in_cols_mean=cols_mean,
         w_tile_bytes=toc * (w_per_oc + param_bytes_per_oc(has_bias)),
         in_tile_bytes=in_rows * in_cols * cin * db,
-        out_tile_bytes=toc * tr * tw * db,
+        out_tile_bytes=np.where(once, cout * db, toc * tr * tw * db),
         w_load_bytes=w_load,
         in_load_bytes=in_load,
         store_bytes=c.out_elems * db,
+        store_lanes=lanes,
         load_instrs=instrs,
+        store_instrs=np.where(once, 1.0, n_w * n_sp),
     )
 
 
@@ -617,7 +673,10 @@ def _depthwise(b: TilePlan, c: LayerColumns, p: CoreParams, db: float) -> None:
     cap_out = np.floor(half_out / np.maximum(tw * db, 1.0))
     group = p.dw_channel_group
     lanes = cout if systolic else depthwise_lanes(cout, P, group)  # systolic: one column works at a time
-    tc, n_ct = depthwise_channel_tile(cout, lanes, cap_w, cap_out, cap_in)
+    # word-aligned tiles on a grouped engine (channel multiplier 1; a multiplier > 1 keeps the spread,
+    # whose tiles line up with their input channels)
+    aligned = np.where(mult == 1.0, group, 0.0) if not systolic else 0.0
+    tc, n_ct = depthwise_channel_tile(cout, lanes, cap_w, cap_out, cap_in, aligned)
     tc_in = np.maximum(np.floor(tc / mult), 1.0)
     tr, ok_in, ok_out = rows_per_tile(half_in, in_cols * tc_in * db, kh, sh, half_out, tw * tc * db, hout)
     tr = np.minimum(tr, tr_cap)
@@ -654,13 +713,16 @@ def _depthwise(b: TilePlan, c: LayerColumns, p: CoreParams, db: float) -> None:
         in_cols=in_cols,
         in_rows_mean=rows_mean,
         in_cols_mean=cols_mean,
+        in_ch_mean=np.where(mult == 1.0, cin / n_ct, in_ch),
         w_tile_bytes=tc * (kk * db + param_bytes_per_oc(has_bias)),
         in_tile_bytes=in_rows * in_cols * in_ch * db,
         out_tile_bytes=tc * tr * tw * db,
         w_load_bytes=w_full + table,
         in_load_bytes=in_pass,
         store_bytes=c.out_elems * db,
+        store_lanes=store_lanes(p, c.out_elems, cout, tc, n_ct, 1.0, db),
         load_instrs=n_ct * n_rt * n_cols + _cdiv(n_ct, per_load),
+        store_instrs=n_ct * n_rt * n_cols,
     )
 
 
@@ -734,7 +796,9 @@ def _elementwise(b: TilePlan, c: LayerColumns, p: CoreParams, db: float) -> None
         w_load_bytes=table,
         in_load_bytes=in_load,
         store_bytes=c.out_elems * db,
+        store_lanes=store_lanes(p, c.out_elems, cout, tc, n_oc, 1.0, db, balanced=True),
         load_instrs=n_oc * n_rows * n_in + (table > 0),
+        store_instrs=n_oc * n_rows,
     )
 
 
@@ -784,7 +848,9 @@ def _copy(b: TilePlan, c: LayerColumns, p: CoreParams, db: float) -> None:
         w_load_bytes=0.0,
         in_load_bytes=c.in_elems * db,
         store_bytes=c.out_elems * db,
+        store_lanes=store_lanes(p, c.out_elems, cout, cout, 1.0, 1.0, db),
         load_instrs=n_rows,
+        store_instrs=n_rows,
     )
 
 

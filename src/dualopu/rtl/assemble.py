@@ -191,6 +191,9 @@ def assemble_layer(
     the stream's start, and an instruction without a dependency on the other unit waits for
     all of that unit's earlier layers (the drain between layers)."""
     lp = program.layers[layer]
+    if any(isinstance(ins, Compute) and ins.append for ins in lp.instrs):
+        raise RtlError(f"layer {lp.name!r}: appending COMPUTEs (fc_store_once) are not in the RTL, whose output "
+                       "slot holds one tile; use fc_store_once: false")
     _check_layer(lp, p)
     if lp.tiling is not None and lp.tiling.n_cols > 1:
         raise RtlError(f"layer {lp.name!r}: column tiles (spatial_tiling: opu) are not in the RTL, which moves "

@@ -300,7 +300,19 @@ def _execute(program: Program, qnet: QuantizedNetwork, x: np.ndarray) -> np.ndar
                     raise ProgramError(f"{where}: the activation table is not loaded")
                 ql = _loaded_params(lp, ins, wt, q, where)
                 y = _compute(lp, ins, tile, ql if table is None else replace(ql, table=table), where)
-                slots[(lp.core, "out", ins.out_slot, 0)] = _Tile(y, ins.c0, ins.r0, ins.q0)
+                key = (lp.core, "out", ins.out_slot, 0)
+                if ins.append:  # after the channels the slot holds (same rows and columns)
+                    held = slots.get(key)
+                    if held is None or held.c0 + held.data.shape[0] != ins.c0 or (held.r0, held.q0) != (
+                        ins.r0,
+                        ins.q0,
+                    ) or held.data.shape[1:] != y.shape[1:]:
+                        raise ProgramError(f"{where}: append to out[{ins.out_slot}], which does not end at "
+                                           f"channel {ins.c0} of the same rows and columns")
+                    y = np.concatenate([held.data, y])
+                    slots[key] = _Tile(y, held.c0, ins.r0, ins.q0)
+                else:
+                    slots[key] = _Tile(y, ins.c0, ins.r0, ins.q0)
             elif isinstance(ins, Post):
                 tiles = []
                 for port in range(len(lp.layer.inputs)):

@@ -48,6 +48,7 @@ from dualopu.hw.config import Core, DramModel
 from dualopu.ir.network import MAC_KINDS, LayerKind, kernel_extent
 from dualopu.plan.bytes import half_buffers, weights_per_oc_bytes
 from dualopu.plan.opu_rules import burst_rows_of_load, regular_passes, store_drain_bytes
+from dualopu.plan.split import OPU64_WORD_BYTES, word_groups
 
 DMA = 0
 EXEC = 1
@@ -137,6 +138,17 @@ def post_cycles(lp: LayerProgram, ins: Post, core: Core) -> float:
     return float(math.ceil(ops / core.post_ops_per_cycle))
 
 
+def _store_lanes(lp: LayerProgram, ins: Store, core: Core, data_bytes: int) -> np.ndarray:
+    """Elements a STORE drains: its elements, or on an ``opu64`` core its pixels times the
+    whole words its channels touch (`dualopu.plan.rules.store_lanes` counts the same per layer)."""
+    elems = ins.bytes / data_bytes
+    if core.layout != "opu64":
+        return np.asarray(elems, dtype=np.float64)
+    per_word = OPU64_WORD_BYTES // data_bytes
+    pixels = elems / (ins.c1 - ins.c0)
+    return np.asarray(pixels * word_groups(ins.c0, ins.c1, per_word) * per_word, dtype=np.float64)
+
+
 def _weight_bytes(lp: LayerProgram, ins: Load, db: int) -> int:
     """Weight-buffer bytes a weight LOAD fills (its parameters go to the post-processing unit);
     an element-wise layer's only weight LOAD is its activation table, which fills the slot whole."""
@@ -170,6 +182,7 @@ def time_layer(
     readers: dict[tuple[str, int], list[int]] = {}
     prev_readers: dict[tuple[str, int], list[int]] = {}
     fill: dict[tuple[str, int], float] = {}
+    out_fill: dict[int, int] = {}  # bytes an out slot holds (appending COMPUTEs add up)
 
     def write(key: tuple[str, int], i: int, new_generation: bool) -> list[int]:
         if new_generation or readers.get(key):
@@ -199,7 +212,8 @@ def time_layer(
             work.append(float(ins.bytes))
             deps.append(tuple(d))
             if burst:  # fixed latency per burst row (input rows x word-wide channel groups; weights: one)
-                rows = burst_rows_of_load(ins.r1 - ins.r0, ins.c1 - ins.c0, data_bytes, word) if ins.buf != "w" else 1.0
+                plane = math.prod(lp.layer.in_shapes[ins.port][2:]) if ins.buf != "w" else 1
+                rows = burst_rows_of_load(ins.r1 - ins.r0, ins.c1 - ins.c0, data_bytes, word, plane) if ins.buf != "w" else 1.0
                 fixed.append(ovh + lat * rows)
                 continue
         elif isinstance(ins, Store):
@@ -210,16 +224,20 @@ def time_layer(
             if core.store_elems_per_cycle > 0 and dram_bytes_per_cycle:
                 bw = float(dram_bytes_per_cycle)
                 elems = np.asarray(core.store_elems_per_cycle, dtype=np.float64)
-                port = store_drain_bytes(np.asarray(ins.bytes, dtype=np.float64), data_bytes, elems, bw)
+                lanes = _store_lanes(lp, ins, core, data_bytes)
+                port = store_drain_bytes(np.asarray(ins.bytes, dtype=np.float64), lanes, elems, bw)
                 extra += (float(port) - ins.bytes) / bw
             if extra:
                 fixed.append(ovh + extra)
                 continue
         else:
+            append = isinstance(ins, Compute) and ins.append  # fc_store_once: next channels of the slot
             d = read(("in", ins.in_slot), i) + read(("w", ins.w_slot), i)
-            d += write(("out", ins.out_slot), i, new_generation=True)
+            d += write(("out", ins.out_slot), i, new_generation=not append)
             q0, q1 = columns(ins, lp.layer.out_shape[3])
             out_bytes = (ins.c1 - ins.c0) * (ins.r1 - ins.r0) * (q1 - q0) * data_bytes
+            out_bytes += out_fill.get(ins.out_slot, 0) if append else 0
+            out_fill[ins.out_slot] = out_bytes
             if out_bytes > half["out"] + 1e-9:
                 raise ProgramError(f"layer {lp.name!r}: instruction {i} writes a {out_bytes} B tile, more than "
                                    f"half the output buffer ({half['out']:.0f} B)")
