@@ -126,6 +126,24 @@ def _area(template: Hardware, core: Core, values: np.ndarray) -> np.ndarray:
     )
 
 
+def unique_rows(table: LayerTable) -> tuple[LayerTable, np.ndarray]:
+    """The distinct rows of ``table`` (every field equal), and per row of ``table`` its row in
+    them. The cost model prices each row from that row's fields alone (every layer's plan and
+    price is elementwise over the table: `tests/test_tune_search_speed.py` checks it bitwise on
+    the zoo), so pricing the distinct rows and indexing back gives the same figures; repeated
+    blocks make many rows equal (ShuffleNetV2: 117 rows, 28 distinct)."""
+    cols = [np.asarray(getattr(table, f.name)) for f in fields(LayerTable)]
+    if len(table.kind) < 2:
+        return table, np.arange(len(table.kind))
+    key = np.stack([c.astype(np.float64) for c in cols], axis=1)
+    _, first, inv = np.unique(key, axis=0, return_index=True, return_inverse=True)
+    order = np.argsort(first)  # distinct rows kept in table order
+    renum = np.empty(len(first), dtype=np.int64)
+    renum[order] = np.arange(len(first))
+    first, inv = first[order], renum[np.ravel(inv)]
+    return LayerTable(**{f.name: c[first] for f, c in zip(fields(LayerTable), cols)}), inv
+
+
 def price_rows(
     table: LayerTable,
     template: Hardware,
@@ -140,6 +158,10 @@ def price_rows(
     ``price_energy`` False: energy left at zero, for callers that never read it)."""
     core: Core = template.cores[k]
     n, L = len(values), len(table.kind)
+    table, inv = unique_rows(table)
+    if len(table.kind) < L:  # price each distinct layer once (a row's price is its own: see `unique_rows`)
+        c, d, e = price_rows(table, template, k, values, dram_bpc, price_energy)
+        return c[:, inv], d[:, inv], e[:, inv]
     cyc, dram, energy = np.empty((n, L)), np.empty((n, L)), np.empty((n, L))
     for lo in range(0, n, PRICE_CHUNK):  # chunks: temporaries stay small (no page-fault storm)
         v = values[lo : lo + PRICE_CHUNK]

@@ -1,0 +1,71 @@
+"""The tuner's speed-ups change no figure: distinct layers priced once give the full table's
+prices bitwise, and the vectorized candidate grid is the product in its old order."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import fields
+
+import numpy as np
+import pytest
+
+from dualopu.ir.network import LayerTable
+from dualopu.ir.zoo import build
+from dualopu.tune.search import price_rows, unique_rows
+from dualopu.tune.space import COLUMNS, ICP, ISZ, PE, candidates, core_kind, load_space
+from dualopu.tune.tuner import template_for
+
+FAMILIES = ["regular,depthwise", "unified", "unified:systolic"]
+
+
+def _row_by_row(table: LayerTable, template, k: int, values: np.ndarray, bw: float):
+    """Every row priced alone (no deduplication possible): the oracle of row independence."""
+    parts = []
+    for i in range(len(table.kind)):
+        one = LayerTable(
+            **{f.name: np.asarray(getattr(table, f.name))[i : i + 1] for f in fields(LayerTable)}
+        )
+        parts.append(price_rows(one, template, k, values, bw))
+    return [np.concatenate([p[j] for p in parts], axis=1) for j in range(3)]
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("net", ["mobilenet_v2", "shufflenet_v2_x1_0", "mobilenet_v3_small"])
+def test_distinct_rows_priced_once_give_every_rows_price(family: str, net: str) -> None:
+    table = build(net).table
+    sub, inv = unique_rows(table)
+    assert len(sub.kind) < len(table.kind)  # these networks repeat layers
+    for f in fields(LayerTable):  # every row maps to an equal row
+        assert np.array_equal(np.asarray(getattr(sub, f.name))[inv], np.asarray(getattr(table, f.name)))
+    template = template_for(family)
+    space = load_space(None)
+    rng = np.random.default_rng(1)
+    for k, core in enumerate(template.cores):
+        grid = candidates(core, space.ranges(core_kind(core)))
+        values = grid[rng.choice(len(grid), 40, replace=False)]
+        for bw in (16.0, 64.0):
+            fast = price_rows(table, template, k, values, bw)
+            alone = _row_by_row(table, template, k, values, bw)
+            for a, b in zip(fast, alone):
+                assert np.array_equal(a, b)
+
+
+def _old_candidates(core, r) -> np.ndarray:
+    """The grid as itertools.product built it before (the order the ranking's ties depend on)."""
+    lists = [sorted(set(r.pe_values()))] + [sorted(set(getattr(r, c))) for c in COLUMNS[1:]]
+    grid = np.array(list(itertools.product(*lists)), dtype=float).reshape(-1, len(COLUMNS))
+    if core.type.value == "depthwise" or core.dataflow == "systolic":
+        return grid[grid[:, ICP] == core.ic_parallel]
+    if core.dataflow == "opu":
+        isz, icp = grid[:, ISZ], grid[:, ICP]
+        pic = np.minimum(icp, grid[:, PE] * isz)
+        return grid[(isz <= icp) & ((pic % isz == 0) | (isz % pic == 0))]
+    return grid
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_candidate_grid_keeps_its_order(family: str) -> None:
+    space = load_space(None)
+    for core in template_for(family).cores:
+        r = space.ranges(core_kind(core))
+        assert np.array_equal(candidates(core, r), _old_candidates(core, r))
