@@ -1,5 +1,6 @@
 """The tuner's speed-ups change no figure: distinct layers priced once give the full table's
-prices bitwise, and the vectorized candidate grid is the product in its old order."""
+prices bitwise, the vectorized candidate grid is the product in its old order, and the
+prefiltered Pareto front is the sorted one (same indices, same order)."""
 
 from __future__ import annotations
 
@@ -8,10 +9,12 @@ from dataclasses import fields
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from dualopu.ir.network import LayerTable
 from dualopu.ir.zoo import build
-from dualopu.tune.search import price_rows, unique_rows
+from dualopu.tune.search import PARETO_PREFILTER_MIN, pareto_indices, price_rows, unique_rows
 from dualopu.tune.space import COLUMNS, ICP, ISZ, PE, candidates, core_kind, load_space
 from dualopu.tune.tuner import template_for
 
@@ -69,3 +72,31 @@ def test_candidate_grid_keeps_its_order(family: str) -> None:
     for core in template_for(family).cores:
         r = space.ranges(core_kind(core))
         assert np.array_equal(candidates(core, r), _old_candidates(core, r))
+
+
+def _front_by_sort(area: np.ndarray, score: np.ndarray) -> np.ndarray:
+    """The front as a sort and a running max over every point (the rule before the prefilter)."""
+    order = np.lexsort((-score, area))
+    s = score[order]
+    before = np.concatenate([[-np.inf], np.maximum.accumulate(s)[:-1]])
+    return order[(s > before) & np.isfinite(s)]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.integers(min_value=0, max_value=2**31 - 1),
+    st.integers(min_value=PARETO_PREFILTER_MIN, max_value=4 * PARETO_PREFILTER_MIN),
+    st.sampled_from(["continuous", "ties", "infinite"]),
+)
+def test_prefiltered_front_is_the_sorted_front(seed: int, n: int, kind: str) -> None:
+    rng = np.random.default_rng(seed)
+    if kind == "continuous":
+        area = rng.random(n) * 1e3
+        score = np.sqrt(area) * rng.uniform(0.5, 1.5, n)
+    elif kind == "ties":  # equal areas and equal scores: the order's tie rules matter
+        area = rng.integers(0, 40, n).astype(float)
+        score = rng.integers(0, 12, n).astype(float)
+    else:  # infeasible points (inf area, -inf score) as the tuner passes them
+        area = np.where(rng.random(n) < 0.2, np.inf, rng.random(n))
+        score = np.where(rng.random(n) < 0.2, -np.inf, rng.random(n) + np.where(area < np.inf, area, 0.0))
+    assert np.array_equal(pareto_indices(area, score), _front_by_sort(area, score))
