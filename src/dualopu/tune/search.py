@@ -494,7 +494,9 @@ def _pareto_candidates(area: np.ndarray, score: np.ndarray) -> np.ndarray | None
     if not hi > lo:
         return None
     # linear buckets: a monotone (rounded) map of the area, so a lower bucket means a smaller area
-    b = np.where(fin, np.minimum((area - lo) * (PARETO_BUCKETS / (hi - lo)), PARETO_BUCKETS), PARETO_BUCKETS + 1.0)
+    b = np.where(
+        fin, np.minimum((area - lo) * (PARETO_BUCKETS / (hi - lo)), PARETO_BUCKETS), PARETO_BUCKETS + 1.0
+    )
     b = np.where(area == -np.inf, 0.0, b).astype(np.int64)
     best = np.full(PARETO_BUCKETS + 2, -np.inf)
     np.maximum.at(best, b, score)
