@@ -12,8 +12,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from dualopu.hw import load_hardware, total_area
 from dualopu.ir.network import LayerTable
 from dualopu.ir.zoo import build
+from dualopu.tune import search as S
 from dualopu.tune.search import PARETO_PREFILTER_MIN, pareto_indices, price_rows, unique_rows
 from dualopu.tune.space import COLUMNS, ICP, ISZ, PE, candidates, core_kind, load_space
 from dualopu.tune.tuner import template_for
@@ -100,3 +102,41 @@ def test_prefiltered_front_is_the_sorted_front(seed: int, n: int, kind: str) -> 
         area = np.where(rng.random(n) < 0.2, np.inf, rng.random(n))
         score = np.where(rng.random(n) < 0.2, -np.inf, rng.random(n) + np.where(area < np.inf, area, 0.0))
     assert np.array_equal(pareto_indices(area, score), _front_by_sort(area, score))
+
+
+def _combine_plain(pricing, template, idx, dram_bpc):  # type: ignore[no-untyped-def]
+    """`combine` as written before its speed-up (the oracle: every figure bitwise equal)."""
+    groups = S._group_of(template)
+    K = len(pricing)
+    busy = [pricing[k].busy_cycles[idx[:, k]] for k in range(K)]
+    area = np.sum([pricing[k].area[idx[:, k]] for k in range(K)], axis=0)
+    period, dram, dyn = np.zeros(len(idx)), np.zeros(len(idx)), np.zeros(len(idx))
+    share = [np.ones(len(idx)) for _ in range(K)]
+    for g in sorted(set(groups)):
+        members = [k for k in range(K) if groups[k] == g]
+        gb = [busy[k] for k in members]
+        period = np.maximum(period, S.spread_period_cycles(gb))
+        for k, f in zip(members, S.spread_fractions(gb)):
+            share[k] = f
+            dram += f * pricing[k].dram_bytes[idx[:, k]]
+            if len(pricing[k].energy_pj):
+                dyn += f * pricing[k].energy_pj[idx[:, k]]
+    period = np.maximum(period, dram / dram_bpc)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        frac = np.nan_to_num(np.stack([share[k] * busy[k] for k in range(K)], axis=1) / period[:, None])
+    return period, area, frac, dyn
+
+
+@pytest.mark.parametrize(
+    "family", ["regular,depthwise", "unified", "regular,regular,depthwise", "regular,depthwise,unified"]
+)
+def test_combine_is_the_plain_combine(family: str) -> None:
+    net = build("mobilenet_v2")
+    template = template_for(family)
+    budget = 2.0 * total_area(load_hardware("dual-opu"))
+    for bw, energy in ((64.0, True), (8.0, False)):
+        pricing = S.price_and_prune([net], [1.0], template, load_space(None), budget, bw, price_energy=energy)
+        rng = np.random.default_rng(5)
+        idx = np.stack([rng.integers(0, len(p.values), 20000) for p in pricing], axis=1)
+        for a, b in zip(S.combine(pricing, template, idx, bw), _combine_plain(pricing, template, idx, bw)):
+            assert np.array_equal(a, b)

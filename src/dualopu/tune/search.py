@@ -356,35 +356,63 @@ def price_and_prune(
 
 def combined_usage(pricing: Sequence[CorePricing], idx: np.ndarray) -> np.ndarray:
     """``(m, R)``: every budgeted resource of combinations ``idx`` (sum over cores)."""
-    return np.sum([pricing[k].resources[idx[:, k]] for k in range(len(pricing))], axis=0)
+    return _sum([pricing[k].resources[idx[:, k]] for k in range(len(pricing))])
+
+
+def _sum(parts: Sequence[np.ndarray]) -> np.ndarray:
+    """``np.sum(parts, axis=0)`` without stacking: the same left-to-right additions."""
+    out = parts[0]
+    for p in parts[1:]:
+        out = out + p
+    return out
 
 
 def combine(
     pricing: Sequence[CorePricing], template: Hardware, idx: np.ndarray, dram_bpc: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Estimated period, area, per-core busy fraction and dynamic energy (pJ per round) of
-    combinations ``idx`` ``(m, K)`` (groups spread by `spread_period_cycles`)."""
+    combinations ``idx`` ``(m, K)`` (groups spread by `spread_period_cycles`).
+
+    Written for speed on million-row blocks, every figure by the same floating-point
+    operations as the plain form (`tests/test_tune_search_speed.py` keeps that form as its
+    oracle): a group's period computed once, a lone core's share of 1 never multiplied."""
     groups = _group_of(template)
-    K = len(pricing)
-    busy = [pricing[k].busy_cycles[idx[:, k]] for k in range(K)]
-    area = np.sum([pricing[k].area[idx[:, k]] for k in range(K)], axis=0)
-    period = np.zeros(len(idx))
-    dram = np.zeros(len(idx))
-    dyn = np.zeros(len(idx))
-    share = [np.ones(len(idx)) for _ in range(K)]
+    K, m = len(pricing), len(idx)
+    col = [idx[:, k] for k in range(K)]
+    busy = [pricing[k].busy_cycles[col[k]] for k in range(K)]
+    area = _sum([pricing[k].area[col[k]] for k in range(K)])
+    period = np.zeros(m)
+    dram = np.zeros(m)
+    dyn = np.zeros(m)
+    share: list[np.ndarray | None] = [None] * K  # None: the whole group's work (a share of 1)
     for g in sorted(set(groups)):
         members = [k for k in range(K) if groups[k] == g]
-        gb = [busy[k] for k in members]
-        period = np.maximum(period, spread_period_cycles(gb))
-        for k, f in zip(members, spread_fractions(gb)):
-            share[k] = f
-            dram += f * pricing[k].dram_bytes[idx[:, k]]
+        if len(members) == 1:
+            (k,) = members
+            np.maximum(period, busy[k], out=period)
+            dram += pricing[k].dram_bytes[col[k]]
             if len(pricing[k].energy_pj):
-                dyn += f * pricing[k].energy_pj[idx[:, k]]
+                dyn += pricing[k].energy_pj[col[k]]
+            continue
+        gb = [busy[k] for k in members]
+        with np.errstate(divide="ignore"):
+            gp = 1.0 / _sum([1.0 / b for b in gb])  # `spread_period_cycles`
+        np.maximum(period, gp, out=period)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            for k in members:  # `spread_fractions`
+                f = np.where(busy[k] > 0, gp / busy[k], 0.0)
+                share[k] = f
+                dram += f * pricing[k].dram_bytes[col[k]]
+                if len(pricing[k].energy_pj):
+                    dyn += f * pricing[k].energy_pj[col[k]]
     period = np.maximum(period, dram / dram_bpc)
+    frac = np.empty((m, K))
     with np.errstate(divide="ignore", invalid="ignore"):
-        busy_frac = np.nan_to_num(np.stack([share[k] * busy[k] for k in range(K)], axis=1) / period[:, None])
-    return period, area, busy_frac, dyn
+        for k in range(K):
+            f = share[k]
+            np.divide(busy[k] if f is None else f * busy[k], period, out=frac[:, k])
+    np.nan_to_num(frac, copy=False)
+    return period, area, frac, dyn
 
 
 @dataclass(frozen=True)
@@ -555,10 +583,12 @@ def rank(
     trials: int = 300,
     seed: int = 0,
     price_energy: bool = True,
+    fronts: bool = True,
 ) -> Ranked:
     """Best ``top`` feasible combinations by ``objective`` (lower is better): shortlisted by
     the estimate (`combine`), then placed (`place_combinations` over ``rows``; without
-    ``rows``, the estimate ranks them, for tests of the estimate alone)."""
+    ``rows``, the estimate ranks them, for tests of the estimate alone). ``fronts`` False:
+    the two fronts are not built (left empty), for callers that read only the ranking."""
     sizes = [len(p.values) for p in pricing]
     total = int(np.prod(sizes))
     if method == "auto":
@@ -593,9 +623,10 @@ def rank(
         period, area, frac, dyn = combine(pricing, template, idx, dram_bpc)
         energy = scale.energy_uj(dyn, area, period)
         ok = feasible(idx)
-        thr = np.where(np.isfinite(period), 1.0 / period, -np.inf)
-        add_front(fr, idx, period, area, energy, pareto_indices(area, thr))
-        add_front(efr, idx, period, area, energy, pareto_indices(np.where(ok, energy, np.inf), thr))
+        if fronts:
+            thr = np.where(np.isfinite(period), 1.0 / period, -np.inf)
+            add_front(fr, idx, period, area, energy, pareto_indices(area, thr))
+            add_front(efr, idx, period, area, energy, pareto_indices(np.where(ok, energy, np.inf), thr))
         score = score_of(period, area, frac, energy, ok)
         m = min(short, len(score))
         part = np.argpartition(score, m - 1)[:m]
