@@ -574,7 +574,7 @@ def _search(
     pre: Hardware | None,
     memo: PricingMemo | None = None,
     price_energy: bool = True,
-    fronts: bool = True,
+    build_fronts: bool = True,
 ) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray], dict[str, Any]]:
     """Ranked candidates (rows: `_table`), preset flags, the fronts (throughput vs area, vs
     energy) and info."""
@@ -602,7 +602,7 @@ def _search(
         for clk in clocks:
             scale = Scale(clk, n_img, template)
             r = rank(
-                pricing, template, budget, d, top, obj, scale, rows_of, method, trials, seed, price_energy, fronts
+                pricing, template, budget, d, top, obj, scale, rows_of, method, trials, seed, price_energy, build_fronts
             )
             evaluated += r.evaluated
             used = r.method
