@@ -63,13 +63,15 @@ def tuned_hardware(
     every side, the family's preset always a candidate; ``budget``: MAC-equivalents or limits per
     FPGA resource, `dualopu.tune.budget`); ``pe_counts`` / ``input_sizes`` pin a
     core type's candidates (ablations). The report reads only the design (its energy comes
-    from the schedules), so the tuner skips energy pricing (same design: the objective is throughput). ``cache``: designs tuned ahead (`prefetch`); ``shared``:
-    prices and confirmations shared with other tunes of the same workload (results unchanged)."""
+    from the schedules), so the tuner skips energy pricing and the fronts (same design: the
+    objective is throughput; the fronts are not read). ``cache``: designs tuned ahead
+    (`prefetch`); ``shared``: prices and confirmations shared with other tunes of the same workload (results unchanged)."""
     key = request_key(nets, budget, cores, pe_counts, input_sizes, dram)
     if cache is not None and key in cache:
         return cache[key].model_copy(update={"name": name})
     return tune(nets, budget, cores, pe_counts=pe_counts, input_sizes=input_sizes, dram=dram, name=name,
-                confirm_top=REPORT_CONFIRM_TOP, workers=1, cache=shared, price_energy=False).best
+                confirm_top=REPORT_CONFIRM_TOP, workers=1, cache=shared, price_energy=False,
+                fronts=False).best
 
 
 def _tune_job(nets: Sequence[Network], budget: float | Budget, cores: str, pe_counts: dict[str, list[int]] | None,

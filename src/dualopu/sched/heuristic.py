@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from dualopu.errors import ScheduleError
+from dualopu.sched import native
 from dualopu.sched.bound import Split
 from dualopu.sched.fluid import N_PHASES, fair_speeds, natural_rates, phases
 from dualopu.sched.graph import TaskGraph
@@ -88,7 +89,7 @@ def list_schedule(
     return start, end
 
 
-def _phase_links(pd_a: np.ndarray) -> tuple[list[int], list[int]]:
+def _phase_links(pd_a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Flat phase indices (``task * N_PHASES + phase``): each task's first phase (the last one
     when all are empty) and, for every phase, the next non-empty phase of its task (-1: none)."""
     n = pd_a.shape[0]
@@ -102,7 +103,7 @@ def _phase_links(pd_a: np.ndarray) -> tuple[list[int], list[int]]:
     for j in range(N_PHASES - 1, -1, -1):
         nxt[:, j] = after
         after = np.where(pos[:, j], base + j, after)
-    return (base + first).tolist(), nxt.ravel().tolist()
+    return base + first, nxt.ravel()
 
 
 def run_list(
@@ -142,18 +143,51 @@ def run_list(
             g.end_bytes[rows, core],
             bw,
         )
-        pdf, prf = pd_a.ravel().tolist(), pr_a.ravel().tolist()
-        first, nextp = _phase_links(pd_a)
+        first_a, nextp_a = _phase_links(pd_a)
     else:
-        pdf, prf, first, nextp = [], [], [], []
+        pd_a = pr_a = np.zeros(0)
+        first_a = nextp_a = np.zeros(0, dtype=np.int64)
     pos_a = np.empty(n, dtype=np.int64)
     pos_a[order] = rows
+    lo = np.ones(K) if load is None else np.asarray(load, dtype=float) / max(float(np.max(load)), 1e-12)
+    if native.usable(K, opts.lookahead):  # the same loop compiled (bitwise the same schedule)
+        status, start_a, end_a, held_c = native.run_loop(
+            n,
+            K,
+            bw,
+            contention,
+            {
+                "dur": dur_a,
+                "rate": rate_a,
+                "core": core,
+                "pos": pos_a,
+                "order": order,
+                "succ_ptr": g.succ_ptr,
+                "succ_idx": g.succ_idx,
+                "indeg": np.diff(g.pred_ptr),
+                "pdf": pd_a.ravel(),
+                "prf": pr_a.ravel(),
+                "first": first_a,
+                "nextp": nextp_a,
+                "crit": lo,
+                "slack": lo < opts.slack,
+            },
+            opts.lookahead,
+            opts.hold,
+            cutoff,
+        )
+        if status == 1:
+            return None, None, held_c
+        if status == 0:
+            return start_a, end_a, held_c
+        # stalled: the Python loop below stalls alike and says where
+    pdf, prf = pd_a.ravel().tolist(), pr_a.ravel().tolist()
+    first, nextp = first_a.tolist(), nextp_a.tolist()
     dur, rate, co = dur_a.tolist(), rate_a.tolist(), core.tolist()
     pos, order_l = pos_a.tolist(), order.tolist()
     sp, si = g.succ_ptr.tolist(), g.succ_idx.tolist()
     indeg = np.diff(g.pred_ptr).tolist()
     start, end = [0.0] * n, [0.0] * n
-    lo = np.ones(K) if load is None else np.asarray(load, dtype=float) / max(float(np.max(load)), 1e-12)
     crit = lo.tolist()
     slack = [c < opts.slack for c in crit]
     heaps: list[list[int]] = [[] for _ in range(K)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 from dataclasses import dataclass
@@ -134,23 +135,56 @@ def _title(sched: Schedule, workload: Workload, hw: Hardware) -> str:
     )
 
 
-def gantt_html(
-    sched: Schedule, workload: Workload, hw: Hardware, path: str | Path, max_bars: int = 20000
-) -> Path:
-    """Interactive Gantt chart (plotly, self-contained HTML): one row per core, bars coloured by
-    image, hover shows the layer; below, per-core utilization, PE efficiency and DRAM use."""
-    import plotly.graph_objects as go
+_SUBPLOT_TITLES = ("tasks per core (colour: image)", "utilization, PE efficiency, DRAM")
+
+
+@functools.cache
+def _gantt_layout() -> str:
+    """The two-row layout plotly's `make_subplots` builds for the Gantt chart (with plotly's
+    default template), as JSON: built and validated once per process, not per chart."""
     from plotly.subplots import make_subplots
 
-    rows, cut = _bars(sched, workload, max_bars)
     fig = make_subplots(
         rows=2,
         cols=1,
         shared_xaxes=True,
         row_heights=[0.6, 0.4],
         vertical_spacing=0.08,
-        subplot_titles=("tasks per core (colour: image)", "utilization, PE efficiency, DRAM"),
+        subplot_titles=_SUBPLOT_TITLES,
     )
+    return json.dumps(fig.to_plotly_json()["layout"])
+
+
+def _line(x: np.ndarray, y: np.ndarray, name: str, line: dict[str, str] | None = None) -> dict[str, object]:
+    """A row-2 line trace as plotly's validated `go.Scatter` serializes it (same keys, same order)."""
+    from _plotly_utils.utils import to_typed_array_spec  # numeric arrays as plotly encodes them
+
+    head: dict[str, object] = {"line": line} if line is not None else {}
+    return {
+        **head,
+        "mode": "lines",
+        "name": name,
+        "x": to_typed_array_spec(x),
+        "y": to_typed_array_spec(y),
+        "type": "scatter",
+        "xaxis": "x2",
+        "yaxis": "y2",
+    }
+
+
+def gantt_html(
+    sched: Schedule, workload: Workload, hw: Hardware, path: str | Path, max_bars: int = 20000
+) -> Path:
+    """Interactive Gantt chart (plotly, self-contained HTML): one row per core, bars coloured by
+    image, hover shows the layer; below, per-core utilization, PE efficiency and DRAM use.
+
+    The figure is written as the plain JSON a validated plotly figure of these traces gives
+    (`tests/test_sched_outputs_gantt.py` compares them), without plotly's per-trace
+    validation, which cost more than the schedule."""
+    import plotly.io as pio
+
+    rows, cut = _bars(sched, workload, max_bars)
+    data: list[dict[str, object]] = []
     for ni, net in enumerate(workload.networks):
         sel = rows[sched.net[rows] == ni]
         if not len(sel):
@@ -162,50 +196,42 @@ def gantt_html(
                 f"{net.name} image {int(sched.image[t])}<br>{lname} ({kind})<br>"
                 f"{sched.start[t]:,.0f} - {sched.end[t]:,.0f} cycles"
             )
-        fig.add_trace(
-            go.Bar(
-                y=[sched.core_names[int(c)] for c in sched.core[sel]],
-                x=(sched.end[sel] - sched.start[sel]).tolist(),
-                base=sched.start[sel].tolist(),
-                orientation="h",
-                name=net.name,
-                hovertext=text,
-                hoverinfo="text",
-                marker={
+        data.append(
+            {
+                "base": sched.start[sel].tolist(),
+                "hoverinfo": "text",
+                "hovertext": text,
+                "marker": {
                     "color": [_PALETTE[(int(i) + 3 * ni) % len(_PALETTE)] for i in sched.image[sel]],
                     "line": {"width": 0},
                 },
-            ),
-            row=1,
-            col=1,
+                "name": net.name,
+                "orientation": "h",
+                "x": (sched.end[sel] - sched.start[sel]).tolist(),
+                "y": [sched.core_names[int(c)] for c in sched.core[sel]],
+                "type": "bar",
+                "xaxis": "x",
+                "yaxis": "y",
+            }
         )
     tl = timeline(sched, workload, hw)
     mid = (tl.edges[:-1] + tl.edges[1:]) / 2
     for k, name in enumerate(tl.core_names):
-        fig.add_trace(
-            go.Scatter(x=mid, y=tl.utilization[k], name=f"{name} utilization", mode="lines"), row=2, col=1
-        )
-        fig.add_trace(
-            go.Scatter(
-                x=mid, y=tl.pe_efficiency[k], name=f"{name} PE efficiency", mode="lines", line={"dash": "dot"}
-            ),
-            row=2,
-            col=1,
-        )
-    fig.add_trace(
-        go.Scatter(x=mid, y=tl.dram, name="DRAM / bandwidth", mode="lines", line={"color": "black"}),
-        row=2,
-        col=1,
-    )
+        data.append(_line(mid, tl.utilization[k], f"{name} utilization"))
+        data.append(_line(mid, tl.pe_efficiency[k], f"{name} PE efficiency", {"dash": "dot"}))
+    data.append(_line(mid, tl.dram, "DRAM / bandwidth", {"color": "black"}))
     title = _title(sched, workload, hw) + (f" (first {max_bars:,} tasks shown)" if cut else "")
-    fig.update_layout(
-        barmode="overlay",
-        title={"text": title, "font": {"size": 13}},
-        height=420 + 50 * len(hw.cores),
-        bargap=0.15,
+    layout = json.loads(_gantt_layout())
+    layout["xaxis2"]["title"] = {"text": "cycles"}
+    layout["yaxis2"]["range"] = [0, 1.05]
+    layout.update(
+        {
+            "title": {"font": {"size": 13}, "text": title},
+            "barmode": "overlay",
+            "height": 420 + 50 * len(hw.cores),
+            "bargap": 0.15,
+        }
     )
-    fig.update_xaxes(title_text="cycles", row=2, col=1)
-    fig.update_yaxes(range=[0, 1.05], row=2, col=1)
     # plotly.js (~4.7 MB) is written once beside the HTML files and referenced, not embedded in each
     # (offline: no CDN); a folder of Gantt charts shares one copy.
     js = Path(path).with_name(PLOTLY_JS)
@@ -213,7 +239,8 @@ def gantt_html(
         from plotly.offline import get_plotlyjs
 
         write_atomic(js, get_plotlyjs())
-    return write_atomic(path, fig.to_html(include_plotlyjs=PLOTLY_JS, full_html=True))
+    figure = {"data": data, "layout": layout}
+    return write_atomic(path, pio.to_html(figure, include_plotlyjs=PLOTLY_JS, full_html=True, validate=False))
 
 
 #: File name of the shared plotly.js beside Gantt HTML files.

@@ -57,6 +57,9 @@ SHORTLIST_FACTOR = 16
 #: default MobileNetV2 run is the same as over every survivor, `tests/test_tune_placement.py`).
 SHORTLIST_MIN = 1024
 _MAC_CODES = [KIND_CODES[k] for k in MAC_KINDS]
+#: Points `dominance_mask` compares at once with each other (any size gives the same mask: a
+#: point is dominated iff some earlier point beats it; 128 measured fastest on the default space).
+DOMINANCE_BLOCK = 128
 
 
 def spread_period_cycles(busy: Sequence[np.ndarray]) -> np.ndarray:
@@ -126,6 +129,24 @@ def _area(template: Hardware, core: Core, values: np.ndarray) -> np.ndarray:
     )
 
 
+def unique_rows(table: LayerTable) -> tuple[LayerTable, np.ndarray]:
+    """The distinct rows of ``table`` (every field equal), and per row of ``table`` its row in
+    them. The cost model prices each row from that row's fields alone (every layer's plan and
+    price is elementwise over the table: `tests/test_tune_search_speed.py` checks it bitwise on
+    the zoo), so pricing the distinct rows and indexing back gives the same figures; repeated
+    blocks make many rows equal (ShuffleNetV2: 117 rows, 28 distinct)."""
+    cols = [np.asarray(getattr(table, f.name)) for f in fields(LayerTable)]
+    if len(table.kind) < 2:
+        return table, np.arange(len(table.kind))
+    key = np.stack([c.astype(np.float64) for c in cols], axis=1)
+    _, first, inv = np.unique(key, axis=0, return_index=True, return_inverse=True)
+    order = np.argsort(first)  # distinct rows kept in table order
+    renum = np.empty(len(first), dtype=np.int64)
+    renum[order] = np.arange(len(first))
+    first, inv = first[order], renum[np.ravel(inv)]
+    return LayerTable(**{f.name: c[first] for f, c in zip(fields(LayerTable), cols)}), inv
+
+
 def price_rows(
     table: LayerTable,
     template: Hardware,
@@ -140,6 +161,10 @@ def price_rows(
     ``price_energy`` False: energy left at zero, for callers that never read it)."""
     core: Core = template.cores[k]
     n, L = len(values), len(table.kind)
+    table, inv = unique_rows(table)
+    if len(table.kind) < L:  # price each distinct layer once (a row's price is its own: see `unique_rows`)
+        c, d, e = price_rows(table, template, k, values, dram_bpc, price_energy)
+        return c[:, inv], d[:, inv], e[:, inv]
     cyc, dram, energy = np.empty((n, L)), np.empty((n, L)), np.empty((n, L))
     for lo in range(0, n, PRICE_CHUNK):  # chunks: temporaries stay small (no page-fault storm)
         v = values[lo : lo + PRICE_CHUNK]
@@ -185,9 +210,16 @@ def price_core(
 
 
 #: Per-candidate prices kept across the tunes of one caller: key (workload, template, core,
-#: DRAM) -> candidate row bytes -> (busy cycles, DRAM bytes, dynamic energy pJ). A plain dict
-#: the caller creates and drops (`tune.tuner.TuneCache`); the prices are pure functions of the key.
-PricingMemo = dict[tuple[object, ...], dict[bytes, tuple[float, float, float]]]
+#: DRAM) -> the candidates priced so far (rows as 48-byte keys, sorted) and their (busy cycles,
+#: DRAM bytes, dynamic energy pJ). A plain dict the caller creates and drops
+#: (`tune.tuner.TuneCache`); the prices are pure functions of the key and the candidate row.
+PricingMemo = dict[tuple[object, ...], tuple[np.ndarray, np.ndarray]]
+
+
+def _row_keys(values: np.ndarray) -> np.ndarray:
+    """One opaque, comparable key per candidate row (its bytes: equal rows, equal keys)."""
+    v = np.ascontiguousarray(values, dtype=np.float64)
+    return v.view(np.dtype((np.void, v.shape[1] * 8))).ravel()
 
 
 def _price_core_memo(
@@ -204,7 +236,7 @@ def _price_core_memo(
     """`price_core`, pricing only the candidates ``memo`` has not priced for this workload,
     template and DRAM (every candidate is priced on its own: a row's price does not depend
     on the other rows of its call)."""
-    if memo is None:
+    if memo is None or len(values) == 0:
         return price_core(nets, weights, template, k, values, layer_groups, dram_bpc, price_energy)
     key = (
         tuple((n.name, tuple(n.input_shape), len(n)) for n in nets),
@@ -214,21 +246,30 @@ def _price_core_memo(
         float(dram_bpc),
         price_energy,
     )
-    seen = memo.setdefault(key, {})
-    rows = [r.tobytes() for r in np.ascontiguousarray(values, dtype=float)]
-    miss = [i for i, b in enumerate(rows) if b not in seen]
-    if miss:
+    rows = _row_keys(values)
+    known, prices = memo.get(key, (rows[:0], np.zeros((0, 3))))
+    at = np.minimum(np.searchsorted(known, rows), max(len(known) - 1, 0))
+    hit = (known[at] == rows) if len(known) else np.zeros(len(rows), dtype=bool)
+    got = np.empty((len(rows), 3))
+    got[hit] = prices[at[hit]]
+    miss = np.flatnonzero(~hit)
+    if len(miss):
+        first = miss[np.unique(rows[miss], return_index=True)[1]]  # each new row priced once
         busy, dram, _, dyn = price_core(
-            nets, weights, template, k, values[miss], layer_groups, dram_bpc, price_energy
+            nets, weights, template, k, values[first], layer_groups, dram_bpc, price_energy
         )
-        for j, i in enumerate(miss):
-            seen[rows[i]] = (float(busy[j]), float(dram[j]), float(dyn[j]))
-    got = np.array([seen[b] for b in rows], dtype=float).reshape(len(rows), 3)
+        new = np.stack([busy, dram, dyn], axis=1)
+        keys = np.concatenate([known, rows[first]])
+        order = np.argsort(keys, kind="stable")
+        known, prices = keys[order], np.concatenate([prices, new])[order]
+        memo[key] = (known, prices)
+        at = np.searchsorted(known, rows[miss])
+        got[miss] = prices[at]
     area = _area(template, template.cores[k], values)
     return got[:, 0], got[:, 1], area, got[:, 2]
 
 
-def dominance_mask(area: np.ndarray, *dims: np.ndarray, block: int = 1024) -> np.ndarray:
+def dominance_mask(area: np.ndarray, *dims: np.ndarray, block: int = DOMINANCE_BLOCK) -> np.ndarray:
     """True for points no other point beats on all of (area, *dims) (ties: the first kept).
 
     Typically ``dims = (busy, dram)`` or ``(busy, dram, energy)``; lower is better in each."""
@@ -315,35 +356,63 @@ def price_and_prune(
 
 def combined_usage(pricing: Sequence[CorePricing], idx: np.ndarray) -> np.ndarray:
     """``(m, R)``: every budgeted resource of combinations ``idx`` (sum over cores)."""
-    return np.sum([pricing[k].resources[idx[:, k]] for k in range(len(pricing))], axis=0)
+    return _sum([pricing[k].resources[idx[:, k]] for k in range(len(pricing))])
+
+
+def _sum(parts: Sequence[np.ndarray]) -> np.ndarray:
+    """``np.sum(parts, axis=0)`` without stacking: the same left-to-right additions."""
+    out = parts[0]
+    for p in parts[1:]:
+        out = out + p
+    return out
 
 
 def combine(
     pricing: Sequence[CorePricing], template: Hardware, idx: np.ndarray, dram_bpc: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Estimated period, area, per-core busy fraction and dynamic energy (pJ per round) of
-    combinations ``idx`` ``(m, K)`` (groups spread by `spread_period_cycles`)."""
+    combinations ``idx`` ``(m, K)`` (groups spread by `spread_period_cycles`).
+
+    Written for speed on million-row blocks, every figure by the same floating-point
+    operations as the plain form (`tests/test_tune_search_speed.py` keeps that form as its
+    oracle): a group's period computed once, a lone core's share of 1 never multiplied."""
     groups = _group_of(template)
-    K = len(pricing)
-    busy = [pricing[k].busy_cycles[idx[:, k]] for k in range(K)]
-    area = np.sum([pricing[k].area[idx[:, k]] for k in range(K)], axis=0)
-    period = np.zeros(len(idx))
-    dram = np.zeros(len(idx))
-    dyn = np.zeros(len(idx))
-    share = [np.ones(len(idx)) for _ in range(K)]
+    K, m = len(pricing), len(idx)
+    col = [idx[:, k] for k in range(K)]
+    busy = [pricing[k].busy_cycles[col[k]] for k in range(K)]
+    area = _sum([pricing[k].area[col[k]] for k in range(K)])
+    period = np.zeros(m)
+    dram = np.zeros(m)
+    dyn = np.zeros(m)
+    share: list[np.ndarray | None] = [None] * K  # None: the whole group's work (a share of 1)
     for g in sorted(set(groups)):
         members = [k for k in range(K) if groups[k] == g]
-        gb = [busy[k] for k in members]
-        period = np.maximum(period, spread_period_cycles(gb))
-        for k, f in zip(members, spread_fractions(gb)):
-            share[k] = f
-            dram += f * pricing[k].dram_bytes[idx[:, k]]
+        if len(members) == 1:
+            (k,) = members
+            np.maximum(period, busy[k], out=period)
+            dram += pricing[k].dram_bytes[col[k]]
             if len(pricing[k].energy_pj):
-                dyn += f * pricing[k].energy_pj[idx[:, k]]
+                dyn += pricing[k].energy_pj[col[k]]
+            continue
+        gb = [busy[k] for k in members]
+        with np.errstate(divide="ignore"):
+            gp = 1.0 / _sum([1.0 / b for b in gb])  # `spread_period_cycles`
+        np.maximum(period, gp, out=period)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            for k in members:  # `spread_fractions`
+                f = np.where(busy[k] > 0, gp / busy[k], 0.0)
+                share[k] = f
+                dram += f * pricing[k].dram_bytes[col[k]]
+                if len(pricing[k].energy_pj):
+                    dyn += f * pricing[k].energy_pj[col[k]]
     period = np.maximum(period, dram / dram_bpc)
+    frac = np.empty((m, K))
     with np.errstate(divide="ignore", invalid="ignore"):
-        busy_frac = np.nan_to_num(np.stack([share[k] * busy[k] for k in range(K)], axis=1) / period[:, None])
-    return period, area, busy_frac, dyn
+        for k in range(K):
+            f = share[k]
+            np.divide(busy[k] if f is None else f * busy[k], period, out=frac[:, k])
+    np.nan_to_num(frac, copy=False)
+    return period, area, frac, dyn
 
 
 @dataclass(frozen=True)
@@ -432,8 +501,47 @@ class Ranked:
     busy_cycles: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))  # placed, (m, K)
 
 
+#: Points from which `pareto_indices` first drops those a smaller-area bucket's best beats.
+PARETO_PREFILTER_MIN = 4096
+#: Area buckets of that prefilter.
+PARETO_BUCKETS = 256
+
+
+def _pareto_candidates(area: np.ndarray, score: np.ndarray) -> np.ndarray | None:
+    """Indices that may be on the front (None: all): a point is dropped when a point of strictly
+    smaller area (a lower area bucket: equal areas share a bucket) has at least its score, as
+    the running max of `pareto_indices` would drop it (that point precedes it in the order and
+    is itself kept by this filter, so the front of the rest is the front of all)."""
+    n = len(area)
+    if n < PARETO_PREFILTER_MIN or np.isnan(area).any() or np.isnan(score).any():
+        return None
+    fin = np.isfinite(area)
+    if not fin.any():
+        return None
+    lo, hi = float(area[fin].min()), float(area[fin].max())
+    if not hi > lo:
+        return None
+    # linear buckets: a monotone (rounded) map of the area, so a lower bucket means a smaller area
+    b = np.where(
+        fin, np.minimum((area - lo) * (PARETO_BUCKETS / (hi - lo)), PARETO_BUCKETS), PARETO_BUCKETS + 1.0
+    )
+    b = np.where(area == -np.inf, 0.0, b).astype(np.int64)
+    best = np.full(PARETO_BUCKETS + 2, -np.inf)
+    np.maximum.at(best, b, score)
+    before = np.concatenate([[-np.inf], np.maximum.accumulate(best)[:-1]])  # best of lower buckets
+    return np.flatnonzero(score > before[b])
+
+
 def pareto_indices(area: np.ndarray, score: np.ndarray) -> np.ndarray:
-    """Indices of points not dominated in (smaller area, larger score): a sort and a running max."""
+    """Indices of points not dominated in (smaller area, larger score): a sort and a running max
+    (over the points a bucketed prefilter keeps, the same indices in the same order)."""
+    sub = _pareto_candidates(area, score)
+    if sub is not None:
+        return sub[_pareto_sorted(area[sub], score[sub])]
+    return _pareto_sorted(area, score)
+
+
+def _pareto_sorted(area: np.ndarray, score: np.ndarray) -> np.ndarray:
     order = np.lexsort((-score, area))
     s = score[order]
     best_before = np.concatenate([[-np.inf], np.maximum.accumulate(s)[:-1]])
@@ -475,10 +583,12 @@ def rank(
     trials: int = 300,
     seed: int = 0,
     price_energy: bool = True,
+    fronts: bool = True,
 ) -> Ranked:
     """Best ``top`` feasible combinations by ``objective`` (lower is better): shortlisted by
     the estimate (`combine`), then placed (`place_combinations` over ``rows``; without
-    ``rows``, the estimate ranks them, for tests of the estimate alone)."""
+    ``rows``, the estimate ranks them, for tests of the estimate alone). ``fronts`` False:
+    the two fronts are not built (left empty), for callers that read only the ranking."""
     sizes = [len(p.values) for p in pricing]
     total = int(np.prod(sizes))
     if method == "auto":
@@ -513,9 +623,10 @@ def rank(
         period, area, frac, dyn = combine(pricing, template, idx, dram_bpc)
         energy = scale.energy_uj(dyn, area, period)
         ok = feasible(idx)
-        thr = np.where(np.isfinite(period), 1.0 / period, -np.inf)
-        add_front(fr, idx, period, area, energy, pareto_indices(area, thr))
-        add_front(efr, idx, period, area, energy, pareto_indices(np.where(ok, energy, np.inf), thr))
+        if fronts:
+            thr = np.where(np.isfinite(period), 1.0 / period, -np.inf)
+            add_front(fr, idx, period, area, energy, pareto_indices(area, thr))
+            add_front(efr, idx, period, area, energy, pareto_indices(np.where(ok, energy, np.inf), thr))
         score = score_of(period, area, frac, energy, ok)
         m = min(short, len(score))
         part = np.argpartition(score, m - 1)[:m]

@@ -9,7 +9,6 @@ tuner never turns them into strings.
 
 from __future__ import annotations
 
-import itertools
 from pathlib import Path
 
 import numpy as np
@@ -176,7 +175,9 @@ def candidates(core: Core, r: CoreRanges) -> np.ndarray:
         sorted(set(r.weight_buffer_kib)),
         sorted(set(r.output_buffer_kib)),
     ]
-    grid = np.array(list(itertools.product(*lists)), dtype=float).reshape(-1, len(COLUMNS))
+    # the product in itertools.product's order (last column fastest), built by numpy
+    mesh = np.meshgrid(*[np.asarray(v, dtype=float) for v in lists], indexing="ij")
+    grid = np.stack([m.ravel() for m in mesh], axis=1).reshape(-1, len(COLUMNS))
     if core.type is CoreType.DEPTHWISE or core.dataflow == "systolic":  # ic_parallel unused: keep the core's
         grid = grid[grid[:, ICP] == core.ic_parallel]
     elif core.dataflow == "opu":

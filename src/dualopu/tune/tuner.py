@@ -287,6 +287,7 @@ def tune(
     simulate: Simulate | None = None,
     cache: TuneCache | None = None,
     price_energy: bool = True,
+    fronts: bool = True,
 ) -> TuneResult:
     """Tune ``cores`` for the workload ``nets`` (one image of each per round) under ``budget``.
 
@@ -299,7 +300,9 @@ def tune(
     and confirmations shared with the caller's other tunes (`TuneCache`; results unchanged);
     ``price_energy`` False: the candidates' dynamic energy is not priced (a caller that reads
     only the design, e.g. the report; the result's energy figures are then leakage only; not
-    allowed with an energy objective)."""
+    allowed with an energy objective); ``fronts`` False: the throughput-area and
+    throughput-energy fronts are not built (empty; same design and ranking), for a caller
+    that reads only the design."""
     t0 = time.perf_counter()
     say = progress or (lambda msg: None)
     if objective not in OBJECTIVES:
@@ -349,6 +352,8 @@ def tune(
         "images": confirm_images,
         "preset": pre.model_dump(mode="json") if pre is not None else None,
     }
+    if not fronts:  # (only then: stores written before the option keep their signature)
+        signature["fronts"] = False
     out_dir = Path(out) if out is not None else None
     store = ResultStore(out_dir / "tune.db", signature, K, resume, overwrite) if out_dir else None
     ncol = len(ROW_COLUMNS) + 2
@@ -375,6 +380,7 @@ def tune(
                 pre,
                 None if cache is None else cache.pricing,
                 price_energy,
+                fronts,
             )
             timings["search_s"] = time.perf_counter() - t1
             timings["search_cpu_s"] = _cpu_s() - c1
@@ -581,6 +587,7 @@ def _search(
     pre: Hardware | None,
     memo: PricingMemo | None = None,
     price_energy: bool = True,
+    build_fronts: bool = True,
 ) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray], dict[str, Any]]:
     """Ranked candidates (rows: `_table`), preset flags, the fronts (throughput vs area, vs
     energy) and info."""
@@ -608,7 +615,7 @@ def _search(
         for clk in clocks:
             scale = Scale(clk, n_img, template)
             r = rank(
-                pricing, template, budget, d, top, obj, scale, rows_of, method, trials, seed, price_energy
+                pricing, template, budget, d, top, obj, scale, rows_of, method, trials, seed, price_energy, build_fronts
             )
             evaluated += r.evaluated
             used = r.method
