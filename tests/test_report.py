@@ -10,6 +10,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from dualopu.cost.evaluate import evaluate
+from dualopu.hw.rules import ALL_RULES, rules_on
+from dualopu.ir.zoo import build
 from dualopu.report.reproduce import SEED_CLAIMS
 
 
@@ -67,6 +70,16 @@ def test_reproduce_quick(tmp_path: Path) -> None:
     assert abs(both[gains[1]].iloc[:-1].mean() - both[gains[1]].iloc[-1]) < 1e-12
     assert summary["headline_by_area_model"]["fpga-xc7"] == both[gains[1]].iloc[-1]
     assert "## Headline under the FPGA area model" in md and "extrapolated" in md
+    # why the headline moved, rule by rule (quick: the preset table only; the tuned before/after is the full run's)
+    rules = pd.read_csv(out / "rule_by_rule.csv")
+    on = rules[rules["case"] == "all rules on (after)"].set_index("network")
+    for name in per["network"]:
+        net = build(name)
+        dual, single = (evaluate(net, load_hardware(p)).throughput_ips() for p in ("dual-opu", "single-opu"))
+        assert on.loc[name, "gain"] == pytest.approx(dual / single - 1, rel=1e-12)
+    assert len(rules) == len(per) * (2 + len(ALL_RULES)) and set(rules["rule"].dropna()) == set(ALL_RULES)
+    assert "## Headline before and after the OPU machine-model rules" in md and "full run" in md
+    assert not (out / "headline_before_after.csv").exists()
     fpga_designs = []
     for d in stored:  # each fpga-xc7 winner, its resources recomputed from the stored design
         request_budget = json.loads(d["request"])[1]
@@ -184,3 +197,37 @@ def test_simulated_gain_states_both_clocks() -> None:
     assert "+15.0% by the scheduler" in line  # (20% + 10%) / 2
     assert "+20.0% on the cycle simulator" in line  # (10% + 30%) / 2
     assert _simulated_gain(table[table["design"] == "dual"]) == []
+
+
+def test_headline_before_and_after_the_opu_rules(tmp_path: Path) -> None:
+    """The full run's before/after: every design tuned again with the OPU rules off, the claims
+    computed from those designs' schedules beside this run's (rules on)."""
+    from dualopu.hw import load_hardware, total_area
+    from dualopu.report.experiments import Bench
+    from dualopu.report.reproduce import Plan, _rules_section, before_after_rules, multi_network, per_network
+
+    names = ["mobilenet_v3_small", "squeezenet1_1"]
+    plan = Plan(names[:1], [("pair", names)], images=2, mix_images=1, bandwidths=[], area_scales=[],
+                sweep_networks=[], before_after=True)
+    nets = {n: build(n) for n in names}
+    budget = total_area(load_hardware("dual-opu"))
+    bench = Bench()
+    single, _ = per_network(plan, budget, nets, tmp_path, lambda _m: None, bench)
+    mixes = multi_network(plan, budget, nets, lambda _m: None, bench)
+    claims, per_net, per_mix = before_after_rules(plan, budget, nets, single, mixes, lambda _m: None, bench)
+    row = per_net.iloc[0]
+    assert row["throughput_gain_before"] == pytest.approx(row["dual_ips_before"] / row["single_ips_before"] - 1)
+    assert row["throughput_gain_after"] == single["throughput_gain"].iloc[0]
+    assert per_mix["gain_vs_best_baseline_after"].iloc[0] == mixes["gain_vs_best_baseline"].iloc[0]
+    before_designs = [r for r in bench.runs.values() if r.hardware.name.endswith("-before")]
+    assert len(before_designs) == 5 and all(rules_on(r.hardware) == () for r in before_designs)
+    assert all(rules_on(r.hardware) == ALL_RULES for r in bench.runs.values() if not r.hardware.name.endswith("-before")
+               and r.hardware.cores[0].dataflow == "opu")
+    assert list(claims["before_opu_rules"]) == [f"{row['pe_eff_gain_before']:+.1%}",
+                                               f"{row['throughput_gain_before']:+.1%}",
+                                               f"{per_mix['gain_vs_best_baseline_before'].iloc[0]:+.1%}"]
+    section = _rules_section(claims, per_net, per_mix, pd.DataFrame({
+        "network": ["n"] * 2 + ["n"] * len(ALL_RULES), "case": ["all rules on (after)", "all rules off (before)",
+                                                              *ALL_RULES],
+        "rule": [None, None, *ALL_RULES], "gain": [0.2, 0.1, *[0.1] * len(ALL_RULES)]}))
+    assert len(section.blocks) == 4 and all("+10.0 points" in p for p in section.paragraphs[2:])

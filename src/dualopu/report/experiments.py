@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from dualopu.hw.config import CoreType, Hardware
+from dualopu.hw.rules import check_rules
 from dualopu.ir.network import Network
 from dualopu.tune import tune
 from dualopu.tune.budget import Budget
@@ -43,20 +44,25 @@ def _budget_key(budget: float | Budget) -> float | list[tuple[str, float]]:
 
 
 def request_key(nets: Sequence[Network], budget: float | Budget, cores: str, pe_counts: dict[str, list[int]] | None,
-                input_sizes: dict[str, list[int]] | None, dram: float | None) -> str:
+                input_sizes: dict[str, list[int]] | None, dram: float | None, rules_off: Sequence[str] = ()) -> str:
     """What a tuned design depends on (its name aside). A DRAM bandwidth equal to the one the
     tuner uses by default is the same request as none (the sweep's 64 B/cycle point is the
-    headline design)."""
+    headline design); OPU rules taken off (`dualopu.hw.rules`) enter the key only when there are
+    any (the keys of every other request are those of before)."""
     if dram is not None and float(dram) == _default_dram(cores):
         dram = None
-    return json.dumps([[(n.name, list(n.input_shape)) for n in nets], _budget_key(budget), cores, pe_counts,
-                       input_sizes, dram], sort_keys=True)
+    key: list[Any] = [[(n.name, list(n.input_shape)) for n in nets], _budget_key(budget), cores, pe_counts,
+                      input_sizes, dram]
+    if rules_off:
+        key.append({"rules_off": list(check_rules(rules_off))})
+    return json.dumps(key, sort_keys=True)
 
 
 def tuned_hardware(
     nets: Sequence[Network], budget: float | Budget, cores: str, *, name: str = "tuned",
     pe_counts: dict[str, list[int]] | None = None, input_sizes: dict[str, list[int]] | None = None,
     dram: float | None = None, cache: Mapping[str, Hardware] | None = None, shared: TuneCache | None = None,
+    rules_off: Sequence[str] = (),
 ) -> Hardware:
     """Best design of a family (``regular,depthwise``, ``unified``, ``unified:systolic``) under
     ``budget``, by the project's tuner (the same procedure for every family, buffers tuned on
@@ -65,29 +71,31 @@ def tuned_hardware(
     core type's candidates (ablations). The report reads only the design (its energy comes
     from the schedules), so the tuner skips energy pricing and the fronts (same design: the
     objective is throughput; the fronts are not read). ``cache``: designs tuned ahead
-    (`prefetch`); ``shared``: prices and confirmations shared with other tunes of the same workload (results unchanged)."""
-    key = request_key(nets, budget, cores, pe_counts, input_sizes, dram)
+    (`prefetch`); ``shared``: prices and confirmations shared with other tunes of the same workload (results
+    unchanged); ``rules_off``: OPU machine-model rules taken off the family (`dualopu.hw.rules`)."""
+    key = request_key(nets, budget, cores, pe_counts, input_sizes, dram, rules_off)
     if cache is not None and key in cache:
         return cache[key].model_copy(update={"name": name})
     return tune(nets, budget, cores, pe_counts=pe_counts, input_sizes=input_sizes, dram=dram, name=name,
                 confirm_top=REPORT_CONFIRM_TOP, workers=1, cache=shared, price_energy=False,
-                fronts=False).best
+                fronts=False, rules_off=rules_off).best
 
 
 def _tune_job(nets: Sequence[Network], budget: float | Budget, cores: str, pe_counts: dict[str, list[int]] | None,
-              input_sizes: dict[str, list[int]] | None, dram: float | None,
+              input_sizes: dict[str, list[int]] | None, dram: float | None, rules_off: Sequence[str] = (),
               shared: dict[str, Any] | None = None) -> dict[str, Any]:
     """One tuned design as a sweep point's JSON row (``shared``: the group's dict, `run_points`)."""
     tc = None if shared is None else shared.setdefault("tune", TuneCache())
-    hw = tuned_hardware(nets, budget, cores, pe_counts=pe_counts, input_sizes=input_sizes, dram=dram, shared=tc)
-    return {"request": request_key(nets, budget, cores, pe_counts, input_sizes, dram),
+    hw = tuned_hardware(nets, budget, cores, pe_counts=pe_counts, input_sizes=input_sizes, dram=dram, shared=tc,
+                        rules_off=rules_off)
+    return {"request": request_key(nets, budget, cores, pe_counts, input_sizes, dram, rules_off),
             "hardware": hw.model_dump(mode="json")}
 
 
-def prefetch(requests: Sequence[tuple[Sequence[Network], float | Budget, str, dict[str, list[int]] | None,
-                                      dict[str, list[int]] | None, float | None]],
+def prefetch(requests: Sequence[tuple[Any, ...]],
              executor: str = "local", store: Path | None = None) -> dict[str, Hardware]:
-    """Tune every distinct request at once, as sweep points through the sweep's runner
+    """Tune every distinct request at once (each ``(nets, budget, cores, pe_counts, input_sizes,
+    dram[, rules_off])``, as `request_key` reads them), as sweep points through the sweep's runner
     (`dualopu.tune.sweep.run_points`: local processes on all cores, or Dask); ``store``: a folder
     keeping one JSON per tuned design (a killed run resumes without re-tuning; designs of another
     model version are never read: the version is part of each point's id)."""
@@ -183,9 +191,9 @@ class Bench:
 
     def tuned(self, nets: Sequence[Network], budget: float | Budget, cores: str, *, name: str = "tuned",
               pe_counts: dict[str, list[int]] | None = None, input_sizes: dict[str, list[int]] | None = None,
-              dram: float | None = None) -> Hardware:
+              dram: float | None = None, rules_off: Sequence[str] = ()) -> Hardware:
         return tuned_hardware(nets, budget, cores, name=name, pe_counts=pe_counts, input_sizes=input_sizes,
-                              dram=dram, cache=self.designs)
+                              dram=dram, cache=self.designs, rules_off=rules_off)
 
     def run(self, nets: Sequence[Network], hw: Hardware, images: int, method: str = "heuristic",
             gantt: Path | None = None, simulate: bool = False) -> Run:

@@ -19,6 +19,7 @@ import pandas as pd
 
 from dualopu.hw import load_hardware, total_area
 from dualopu.hw.area_fpga import fpga_totals
+from dualopu.hw.rules import ALL_RULES, OPU_RULES, without_rules
 from dualopu.ir.network import Network
 from dualopu.ir.zoo import LIGHTWEIGHT, build
 from dualopu.report import figures
@@ -62,6 +63,9 @@ class Plan:
     sweep_networks: list[str]
     beyond: list[tuple[str, list[str]]] = field(default_factory=list)  # workloads of "beyond the seed"
     beyond_families: list[str] = field(default_factory=list)
+    #: tune every design again with the OPU rules off (`before_after_rules`; the full run only:
+    #: it doubles the per-network and mix tunes, and --quick keeps the work it always measured)
+    before_after: bool = False
 
     @staticmethod
     def make(quick: bool) -> Plan:
@@ -74,7 +78,7 @@ class Plan:
                     area_scales=[0.5, 0.75, 1.0, 1.5, 2.0], sweep_networks=["mobilenet_v2", "shufflenet_v2_x1_0",
                                                                              "efficientnet_b0"],
                     beyond=[(n, [n]) for n in LIGHTWEIGHT] + MIXES_FULL,
-                    beyond_families=BEYOND_FAMILIES)
+                    beyond_families=BEYOND_FAMILIES, before_after=True)
 
 
 Progress = Callable[[str], None]
@@ -219,6 +223,119 @@ def sensitivity(plan: Plan, budget: float, nets: dict[str, Network], progress: P
     return pd.DataFrame(bw_rows), pd.DataFrame(area_rows)
 
 
+#: The three claims as (summary key, per-network or mix column, label).
+CLAIM_COLUMNS = (
+    ("pe_efficiency_gain_single_net", "pe_eff_gain", "runtime PE efficiency, dual vs single core (mean over networks)"),
+    ("throughput_gain_single_net", "throughput_gain", "throughput, dual vs single core (mean over networks)"),
+    ("throughput_gain_multi_net", "gain_vs_best_baseline",
+     "throughput on multi-network mixes vs best same-area baseline"),
+)
+
+
+def before_after_rules(plan: Plan, budget: float, nets: dict[str, Network], single: pd.DataFrame,
+                       mixes: pd.DataFrame, progress: Progress, bench: Bench | None = None
+                       ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The headline before the OPU machine-model rules (issue 12; every rule of `dualopu.hw.rules`
+    off, every design tuned again by the same tuner and scheduled alike) beside the headline of
+    this run (rules on): per network, per mix and the three claims."""
+    bench = bench or Bench()
+    tuned, scheduled = bench.tuned, bench.run
+    rows = []
+    for name in plan.networks:
+        progress(f"before the OPU rules: {name}")
+        net = [nets[name]]
+        d = scheduled(net, tuned(net, budget, "regular,depthwise", name=f"dual-{name}-before", rules_off=ALL_RULES),
+                      plan.images)
+        s = scheduled(net, tuned(net, budget, "unified", name=f"single-{name}-before", rules_off=ALL_RULES),
+                      plan.images)
+        after = single.loc[single["network"] == name].iloc[0]
+        rows.append({
+            "network": name, "dual_hw_before": d.hardware_summary, "single_hw_before": s.hardware_summary,
+            "dual_ips_before": d.throughput_ips, "single_ips_before": s.throughput_ips,
+            "throughput_gain_before": d.throughput_ips / s.throughput_ips - 1,
+            "pe_eff_gain_before": d.pe_efficiency / s.pe_efficiency - 1,
+            "dual_ips_after": after["dual_ips"], "single_ips_after": after["single_ips"],
+            "throughput_gain_after": after["throughput_gain"], "pe_eff_gain_after": after["pe_eff_gain"],
+        })
+    mix_rows = []
+    for label, names in plan.mixes:
+        progress(f"before the OPU rules: {label}")
+        mix = [nets[n] for n in names]
+        ips = {c: scheduled(mix, tuned(mix, budget, c, name=f"{c}-{label}-before", rules_off=ALL_RULES),
+                            plan.mix_images).throughput_ips
+               for c in ("regular,depthwise", "unified", "unified:systolic")}
+        after = mixes.loc[mixes["mix"] == label].iloc[0]
+        mix_rows.append({
+            "mix": label, "dual_ips_before": ips["regular,depthwise"], "single_opu_ips_before": ips["unified"],
+            "tpu_like_ips_before": ips["unified:systolic"],
+            "gain_vs_best_baseline_before": ips["regular,depthwise"] / max(ips["unified"], ips["unified:systolic"]) - 1,
+            "gain_vs_best_baseline_after": after["gain_vs_best_baseline"],
+        })
+    per_net, per_mix = pd.DataFrame(rows), pd.DataFrame(mix_rows)
+    claims = []
+    for key, column, label in CLAIM_COLUMNS:
+        frame = per_mix if key.endswith("multi_net") else per_net
+        before, after_ = float(frame[f"{column}_before"].mean()), float(frame[f"{column}_after"].mean())
+        claims.append({"claim": label, "seed": _pct(SEED_CLAIMS[key]), "before_opu_rules": _pct(before),
+                       "after_opu_rules": _pct(after_), "move_points": round(100 * (after_ - before), 1)})
+    return pd.DataFrame(claims), per_net, per_mix
+
+
+#: Designs of the rule-by-rule table: the seed's comparison on the untuned presets.
+RULE_DESIGNS = ("dual-opu", "single-opu")
+
+
+def rule_by_rule(networks: list[str], nets: dict[str, Network]) -> pd.DataFrame:
+    """Why the headline moved, rule by rule: the untuned `dual-opu` vs `single-opu` presets'
+    throughput bounds (`evaluate`, images interleaved; no tuning, no schedule, so each rule's
+    effect is not mixed with a retuned design) with every rule on, every rule off, and each rule
+    of `dualopu.hw.rules` off alone. ``gain`` = dual / single - 1."""
+    from dualopu.cost.evaluate import evaluate
+
+    presets = {p: load_hardware(p) for p in RULE_DESIGNS}
+    cases: list[tuple[str, str, tuple[str, ...]]] = [("all rules on (after)", "", ()),
+                                                     ("all rules off (before)", "", ALL_RULES)]
+    cases += [(f"{r.title} off", r.name, (r.name,)) for r in OPU_RULES]
+    rows = []
+    for name in networks:
+        net = nets[name]
+        for label, rule, off in cases:
+            dual, single = (evaluate(net, without_rules(presets[p], off)).throughput_ips() for p in RULE_DESIGNS)
+            rows.append({"network": name, "case": label, "rule": rule, "dual_bound_ips": dual,
+                         "single_bound_ips": single, "gain": dual / single - 1})
+    return pd.DataFrame(rows)
+
+
+def _rules_section(claims: pd.DataFrame | None, per_net: pd.DataFrame | None, per_mix: pd.DataFrame | None,
+                   rules: pd.DataFrame) -> Section:
+    """The report's before/after section: the claims, the tuned designs (full runs) and each rule's move."""
+    pivot = rules.pivot_table(index="case", columns="network", values="gain", sort=False).reset_index()
+    on = rules[rules["case"] == "all rules on (after)"].set_index("network")["gain"]
+    reasons = []
+    for rule in OPU_RULES:
+        one = rules[rules["rule"] == rule.name].set_index("network")["gain"]
+        move = (on - one.reindex(on.index)) * 100  # points the rule adds to the gain
+        top = move.abs().idxmax()
+        reasons.append(f"**{rule.title}** ({rule.name}): {rule.mechanism}. With it the preset gain moves "
+                       f"{move.mean():+.1f} points on average ({top}: {move[top]:+.1f}).")
+    tuned = [] if claims is None or per_net is None or per_mix is None else [
+        Table("The claims before and after the rules", claims, "headline_before_after.csv"),
+        Table("Per network, tuned designs", per_net, "before_after_per_network.csv"),
+        Table("Mixes vs best baseline, tuned designs", per_mix, "before_after_mixes.csv")]
+    return Section("Headline before and after the OPU machine-model rules", [
+        "Before: every design tuned again by the same tuner, space and scheduler, with every rule of the authors' "
+        "machine model (issue 12, `dualopu.hw.rules`; sources in docs/assumptions.md \"OPU fidelity\") off, i.e. "
+        "the original mapping: DRAM as bandwidth only, planar layout, no channel enhancement, 16 cycles per "
+        "instruction. After: this run's designs. No rule value was chosen for its effect on the headline."
+        + ("" if tuned else " The tuned before/after designs are made by the full run (`dualopu reproduce`); "
+           "--quick shows the rule-by-rule table only."),
+        "Why, rule by rule: the untuned `dual-opu` vs `single-opu` presets' throughput bounds (images interleaved) "
+        "with every rule on, every rule off and each rule off alone; 'moves' is the gain with the rule on minus "
+        "the gain with only that rule off, in percentage points (rules interact, so the moves need not add up).",
+        *reasons,
+    ], [*tuned, Table("Rule by rule: preset gain dual / single - 1", pivot, "rule_by_rule.csv")])
+
+
 def fpga_budget() -> dict[str, float]:
     """The FPGA budget of the headline: the `dual-opu` preset's resources under ``fpga-xc7``
     (`dualopu area dual-opu --area-model fpga-xc7`), so "same area" reads "fits the same FPGA"."""
@@ -245,6 +362,12 @@ def _requests(plan: Plan, budget: float, nets: dict[str, Network], fpga: dict[st
     for _, names in plan.mixes:
         mix = [nets[n] for n in names]
         req += [(mix, budget, c, None, None, None) for c in ("regular,depthwise", "unified", "unified:systolic")]
+    if plan.before_after:  # the same designs with the OPU rules off (`before_after_rules`)
+        for name in plan.networks:
+            req += [([nets[name]], budget, c, None, None, None, ALL_RULES) for c in ("regular,depthwise", "unified")]
+        for _, names in plan.mixes:
+            req += [([nets[n] for n in names], budget, c, None, None, None, ALL_RULES)
+                    for c in ("regular,depthwise", "unified", "unified:systolic")]
     for name in plan.sweep_networks:
         net = [nets[name]]
         req += [(net, budget, c, None, None, bw) for bw in plan.bandwidths for c in ("regular,depthwise", "unified")]
@@ -364,6 +487,9 @@ def reproduce(out: str | Path, quick: bool = False, progress: Progress | None = 
     beyond = beyond_seed(plan, budget, nets, say, bench)
     by_model = fpga_headline(plan, fpga, nets, single, say, bench)
     gains = headline_by_model(by_model)
+    rule_claims, rule_nets, rule_mixes = (before_after_rules(plan, budget, nets, single, mixes, say, bench)
+                                          if plan.before_after else (None, None, None))
+    rules = rule_by_rule(plan.networks, nets)
     simulated = simulated_table(runs) if bench.simulate is not None else None
     say("writing report")
 
@@ -410,8 +536,11 @@ def reproduce(out: str | Path, quick: bool = False, progress: Progress | None = 
     tables = {
         "claims.csv": claims, "per_network.csv": single, "multi_network.csv": mixes, "ablations.csv": abl,
         "sensitivity_bandwidth.csv": bw, "sensitivity_area.csv": area, "beyond_seed.csv": beyond,
-        "energy.csv": energy, "headline_area_models.csv": by_model,
+        "energy.csv": energy, "headline_area_models.csv": by_model, "rule_by_rule.csv": rules,
     }
+    if rule_claims is not None and rule_nets is not None and rule_mixes is not None:
+        tables.update({"headline_before_after.csv": rule_claims, "before_after_per_network.csv": rule_nets,
+                       "before_after_mixes.csv": rule_mixes})
     if simulated is not None:
         tables["simulated.csv"] = simulated
     for fname, frame in tables.items():
@@ -422,7 +551,14 @@ def reproduce(out: str | Path, quick: bool = False, progress: Progress | None = 
         f"Headline throughput gain, dual vs single core (mean over networks): {_pct(gains[MAC_EQ])} with the same "
         f"area in MAC-equivalents, {_pct(gains[FPGA_MODEL])} with the same FPGA resources under fpga-xc7 "
         "(an extrapolated fit; section \"Headline under the FPGA area model\").")
-    report.sections.insert(2, _fpga_section(fpga, by_model))
+    if rule_claims is not None:
+        before = rule_claims.set_index("claim")["before_opu_rules"]
+        report.sections[0].paragraphs.append(
+            "Before the OPU machine-model rules (issue 12; every design tuned again with them off): "
+            + "; ".join(f"{c} {before[c]}" for c in before.index) + " (section \"Headline before and after the "
+            "OPU machine-model rules\").")
+    report.sections.insert(2, _rules_section(rule_claims, rule_nets, rule_mixes, rules))
+    report.sections.insert(3, _fpga_section(fpga, by_model))
     report.sections.insert(len(report.sections) - 1, Section("Beyond the seed: 1, 2 and 3 cores at the same area", [
         "Each family tuned by the same tuner under the same area (PE counts, input sizes, ic_parallel and buffers "
         "of every core; several cores of one type share their work), then scheduled. `vs_best`: against the best "

@@ -30,6 +30,7 @@ import numpy as np
 from dualopu.errors import TuneError
 from dualopu.hw.area import total_area
 from dualopu.hw.config import Core, Hardware, load_hardware
+from dualopu.hw.rules import check_rules, without_rules
 from dualopu.ir.network import Network
 from dualopu.tune.budget import AREA, Budget, as_budget, describe, design_usage, fits
 from dualopu.tune.executor import dask_address, run_jobs
@@ -82,13 +83,15 @@ CONFIRM_TOP = 32
 CONFIRM_IMAGES = 8
 
 
-def template_for(cores: str, dram: float | None = None) -> Hardware:
-    """A processor template from a `--cores` list such as ``regular,depthwise`` or ``unified``."""
-    return _template(cores, None if dram is None else float(dram))
+def template_for(cores: str, dram: float | None = None, rules_off: Sequence[str] = ()) -> Hardware:
+    """A processor template from a `--cores` list such as ``regular,depthwise`` or ``unified``;
+    ``rules_off``: OPU machine-model rules taken off (`dualopu.hw.rules`; every candidate inherits
+    the template's rule fields)."""
+    return _template(cores, None if dram is None else float(dram), check_rules(rules_off))
 
 
 @functools.lru_cache(maxsize=64)
-def _template(cores: str, dram: float | None) -> Hardware:
+def _template(cores: str, dram: float | None, rules_off: tuple[str, ...] = ()) -> Hardware:
     """`template_for`, built once per process (presets are package files; `Hardware` is frozen):
     a report tunes dozens of designs, each parsing three preset YAMLs otherwise."""
     kinds = [c.strip() for c in cores.split(",") if c.strip()]
@@ -110,7 +113,7 @@ def _template(cores: str, dram: float | None) -> Hardware:
     }
     if dram is not None:
         data["dram_bytes_per_cycle"] = dram
-    return Hardware.model_validate(data)
+    return without_rules(Hardware.model_validate(data), rules_off)
 
 
 def _same_family(a: Hardware, b: Hardware) -> bool:
@@ -288,6 +291,7 @@ def tune(
     cache: TuneCache | None = None,
     price_energy: bool = True,
     fronts: bool = True,
+    rules_off: Sequence[str] = (),
 ) -> TuneResult:
     """Tune ``cores`` for the workload ``nets`` (one image of each per round) under ``budget``.
 
@@ -302,7 +306,8 @@ def tune(
     only the design, e.g. the report; the result's energy figures are then leakage only; not
     allowed with an energy objective); ``fronts`` False: the throughput-area and
     throughput-energy fronts are not built (empty; same design and ranking), for a caller
-    that reads only the design."""
+    that reads only the design; ``rules_off``: OPU machine-model rules taken off the family's
+    template (`dualopu.hw.rules`; the report's "before the rules" designs)."""
     t0 = time.perf_counter()
     say = progress or (lambda msg: None)
     if objective not in OBJECTIVES:
@@ -317,7 +322,7 @@ def tune(
     if confirm_top < 1 or confirm_images < 1:
         raise TuneError("--confirm-top and --images must be at least 1")
     dask_address(executor)  # refuse a bad --executor before any work
-    template = template_for(cores, dram)
+    template = template_for(cores, dram, rules_off)
     ds = space if isinstance(space, DesignSpace) else load_space(space)
     ds = _space_with(ds, pe_counts, input_sizes, [core_kind(c) for c in template.cores])
     drams = [dram] if dram is not None else (ds.dram_bytes_per_cycle or [template.dram_bytes_per_cycle])

@@ -1,0 +1,83 @@
+"""The OPU machine-model rules as data (`dualopu.hw.rules`): what each rule sets, that taking rules
+off gives the original mapping's fields, and that every rule changes some cost (no dead rule)."""
+
+from __future__ import annotations
+
+import pytest
+
+from dualopu.cost.evaluate import evaluate
+from dualopu.errors import DualOpuError
+from dualopu.hw import Core, Hardware, load_hardware
+from dualopu.hw.rules import ALL_RULES, OPU_RULES, UnknownRuleError, check_rules, rules_on, without_rules
+from dualopu.ir.zoo import build
+
+OPU_PRESETS = ("opu", "dual-opu", "single-opu")
+
+
+@pytest.mark.parametrize("preset", OPU_PRESETS)
+def test_opu_presets_use_every_rule_and_lose_them_one_by_one(preset: str) -> None:
+    hw = load_hardware(preset)
+    assert rules_on(hw) == ALL_RULES
+    assert rules_on(without_rules(hw, ALL_RULES)) == ()
+    for rule in ALL_RULES:
+        assert rules_on(without_rules(hw, [rule])) == tuple(r for r in ALL_RULES if r != rule)
+
+
+def test_rules_off_are_the_schema_defaults_and_nothing_else_changes() -> None:
+    hw = load_hardware("dual-opu")
+    off = without_rules(hw, ALL_RULES)
+    fields = {f for r in OPU_RULES for f in r.core_fields}
+    for before, after in zip(hw.cores, off.cores):
+        for name in Core.model_fields:
+            expected = Core.model_fields[name].get_default() if name in fields else getattr(before, name)
+            assert getattr(after, name) == expected, name
+    assert off.dram_model == Hardware.model_fields["dram_model"].get_default()
+    assert off.model_dump(exclude={"cores", "dram_model"}) == hw.model_dump(exclude={"cores", "dram_model"})
+    assert rules_on(load_hardware("tpu-like")) == ()  # a preset without the rules is its own "before"
+    assert without_rules(hw, []) is hw
+
+
+def test_unknown_rule_is_refused_in_one_line() -> None:
+    with pytest.raises(UnknownRuleError, match=r"unknown OPU rule.*no-such-rule.*known: dram-burst") as err:
+        check_rules(["no-such-rule", "dram-burst"])
+    assert isinstance(err.value, DualOpuError) and "\n" not in str(err.value)
+    assert check_rules(["square-tiles", "dram-burst", "dram-burst"]) == ("dram-burst", "square-tiles")
+
+
+def test_every_rule_moves_some_cost() -> None:
+    """A rule whose fields change no cost of any of these networks on the OPU presets would be
+    dead data: each must move the cycles or DRAM bytes of at least one layer."""
+    nets = [build(n) for n in ("mobilenet_v2", "shufflenet_v2_x1_0", "mobilenet_v3_small")]
+    for preset in ("dual-opu", "single-opu"):
+        hw = load_hardware(preset)
+        base = [evaluate(n, hw) for n in nets]
+        for rule in ALL_RULES:
+            off = without_rules(hw, [rule])
+            moved = any(
+                (evaluate(n, off).matrix.cycles != b.matrix.cycles).any()
+                or (evaluate(n, off).matrix.dram_bytes != b.matrix.dram_bytes).any()
+                for n, b in zip(nets, base)
+            )
+            assert moved, (preset, rule)
+
+
+def test_tune_with_rules_off_tunes_the_original_mapping() -> None:
+    from dualopu.tune import template_for, tune
+
+    net = build("mobilenet_v3_small")
+    assert rules_on(template_for("regular,depthwise", rules_off=ALL_RULES)) == ()
+    assert rules_on(template_for("regular,depthwise")) == ALL_RULES
+    budget = 2000.0
+    best = tune(
+        [net],
+        budget,
+        "regular,depthwise",
+        rules_off=ALL_RULES,
+        confirm_top=2,
+        workers=1,
+        fronts=False,
+        price_energy=False,
+    ).best
+    assert rules_on(best) == ()
+    with pytest.raises(DualOpuError, match="unknown OPU rule"):
+        tune([net], budget, "unified", rules_off=["bogus"], confirm_top=1, workers=1)
