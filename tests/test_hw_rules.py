@@ -81,3 +81,59 @@ def test_tune_with_rules_off_tunes_the_original_mapping() -> None:
     assert rules_on(best) == ()
     with pytest.raises(DualOpuError, match="unknown OPU rule"):
         tune([net], budget, "unified", rules_off=["bogus"], confirm_top=1, workers=1)
+
+
+def test_parse_rules_reads_all_and_lists() -> None:
+    from dualopu.hw.rules import parse_rules
+
+    assert parse_rules("all") == ALL_RULES and parse_rules(None) == () and parse_rules(" ") == ()
+    assert parse_rules("overheads, dram-burst") == ("dram-burst", "overheads")
+
+
+def test_tune_cli_rules_off(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import subprocess
+    import sys
+
+    from dualopu.hw import load_hardware as load
+
+    bad = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "dualopu.cli",
+            "tune",
+            "mobilenet_v3_small",
+            "--rules-off",
+            "bogus",
+            "--out",
+            str(tmp_path / "bad"),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert bad.returncode == 2 and bad.stderr.strip().count("\n") == 0 and "unknown OPU rule" in bad.stderr
+    assert not (tmp_path / "bad").exists()
+    out = tmp_path / "t"
+    ok = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "dualopu.cli",
+            "tune",
+            "mobilenet_v3_small",
+            "--rules-off",
+            "all",
+            "--like",
+            "dual-opu",
+            "--no-simulate",
+            "--quiet",
+            "--confirm-top",
+            "2",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert ok.returncode == 0, ok.stderr
+    assert rules_on(load(str(out / "best.yaml"))) == ()  # the --like preset candidate lost its rules too

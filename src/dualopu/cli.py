@@ -634,6 +634,13 @@ def tune_cmd(
         "--simulate/--no-simulate",
         help="replay the winner's schedule on the multi-core cycle simulator (simulated_makespan_cycles)",
     ),
+    rules_off: str = typer.Option(
+        None,
+        "--rules-off",
+        help="OPU machine-model rules to take off every candidate, comma-separated or 'all' (the mapping "
+        "before issue 12): dram-burst, channel-enhance, opu64-layout, widen-per-tile, dw-groups, "
+        "store-drain, overheads, fc-store-once, square-tiles (docs/assumptions.md)",
+    ),
     as_json: bool = typer.Option(False, "--json", help="print JSON"),
     quiet: bool = typer.Option(False, "--quiet", help="no progress lines"),
 ) -> None:
@@ -647,8 +654,10 @@ def tune_cmd(
     hook = None
     if simulate:
         from dualopu.flows.schedule_sim import tune_confirmation as hook
+    from dualopu.hw.rules import parse_rules
     from dualopu.tune.budget import parse_budget
 
+    rules = parse_rules(rules_off)  # refuse an unknown rule before any work
     if area is not None and like is not None:
         raise DualOpuError("give --area or --like, not both")
     if area is not None and budget_text is not None:
@@ -687,6 +696,7 @@ def tune_cmd(
             progress=progress,
             plot=plot,
             simulate=hook,
+            rules_off=rules,
         )
     result.files = {k: published(v, stage, out) for k, v in result.files.items()}
     if as_json:

@@ -117,6 +117,12 @@ def check_rules(names: Iterable[str]) -> tuple[str, ...]:
     return tuple(n for n in ALL_RULES if n in wanted)
 
 
+def parse_rules(text: str | None) -> tuple[str, ...]:
+    """A ``--rules-off`` value: rule names comma-separated, or ``all``; empty or None: none."""
+    names = [t.strip() for t in (text or "").split(",") if t.strip()]
+    return ALL_RULES if names == ["all"] else check_rules(names)
+
+
 def _default(model: type[Core] | type[Hardware], field: str) -> object:
     return model.model_fields[field].get_default(call_default_factory=True)
 

@@ -328,6 +328,8 @@ def tune(
     drams = [dram] if dram is not None else (ds.dram_bytes_per_cycle or [template.dram_bytes_per_cycle])
     clocks = ds.clock_mhz or [template.clock_mhz]
     pre = load_hardware(preset) if isinstance(preset, str) else preset
+    if pre is not None and rules_off:  # the preset candidate follows the template's rules
+        pre = without_rules(pre, rules_off)
     if pre is None and fits(template, budget):
         pre = template
     if pre is not None and not _same_family(pre, template):
