@@ -96,44 +96,25 @@ def test_tune_cli_rules_off(tmp_path) -> None:  # type: ignore[no-untyped-def]
 
     from dualopu.hw import load_hardware as load
 
-    bad = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "dualopu.cli",
-            "tune",
-            "mobilenet_v3_small",
-            "--rules-off",
-            "bogus",
-            "--out",
-            str(tmp_path / "bad"),
-        ],
-        capture_output=True,
-        text=True,
-    )
+    def tune_cli(*args: str) -> subprocess.CompletedProcess[str]:
+        cmd = [sys.executable, "-m", "dualopu.cli", "tune", "mobilenet_v3_small", *args]
+        return subprocess.run(cmd, capture_output=True, text=True)
+
+    bad = tune_cli("--rules-off", "bogus", "--out", str(tmp_path / "bad"))
     assert bad.returncode == 2 and bad.stderr.strip().count("\n") == 0 and "unknown OPU rule" in bad.stderr
     assert not (tmp_path / "bad").exists()
     out = tmp_path / "t"
-    ok = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "dualopu.cli",
-            "tune",
-            "mobilenet_v3_small",
-            "--rules-off",
-            "all",
-            "--like",
-            "dual-opu",
-            "--no-simulate",
-            "--quiet",
-            "--confirm-top",
-            "2",
-            "--out",
-            str(out),
-        ],
-        capture_output=True,
-        text=True,
+    ok = tune_cli(
+        "--rules-off",
+        "all",
+        "--like",
+        "dual-opu",
+        "--no-simulate",
+        "--quiet",
+        "--confirm-top",
+        "2",
+        "--out",
+        str(out),
     )
     assert ok.returncode == 0, ok.stderr
     assert rules_on(load(str(out / "best.yaml"))) == ()  # the --like preset candidate lost its rules too
