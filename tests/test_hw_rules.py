@@ -118,3 +118,28 @@ def test_tune_cli_rules_off(tmp_path) -> None:  # type: ignore[no-untyped-def]
     )
     assert ok.returncode == 0, ok.stderr
     assert rules_on(load(str(out / "best.yaml"))) == ()  # the --like preset candidate lost its rules too
+
+
+def test_evaluate_and_schedule_cli_rules_off() -> None:
+    """`--rules-off` means the same on evaluate and schedule as on tune: the hardware without the rules."""
+    import json
+    import subprocess
+    import sys
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "dualopu.cli", *args], capture_output=True, text=True)
+
+    res = cli(
+        "evaluate", "mobilenet_v3_small", "--hw", "dual-opu", "--rules-off", "dram-burst,overheads", "--json"
+    )
+    assert res.returncode == 0, res.stderr
+    want = evaluate(
+        build("mobilenet_v3_small"), without_rules(load_hardware("dual-opu"), ["dram-burst", "overheads"])
+    )
+    assert json.loads(res.stdout)["throughput_bound_ips"] == pytest.approx(want.throughput_ips(), rel=1e-12)
+    bad = cli("schedule", "mobilenet_v3_small", "--rules-off", "nope")
+    assert (
+        bad.returncode == 2
+        and bad.stderr.strip().startswith("error: unknown OPU rule")
+        and "\n" not in bad.stderr.strip()
+    )

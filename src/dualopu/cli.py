@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
@@ -19,6 +19,9 @@ from rich.console import Console
 from dualopu.clikit.app import DualOpuGroup, handle_errors, print_error
 from dualopu.errors import DualOpuError
 from dualopu.util import json_default
+
+if TYPE_CHECKING:
+    from dualopu.hw import Hardware
 
 __all__ = ["DualOpuError", "app", "console", "err_console", "fail", "handle_errors", "main", "print_json"]
 
@@ -305,6 +308,22 @@ def area_cmd(
     console.print(table)
 
 
+#: `--rules-off` of evaluate, schedule and tune (one help text: the same flag means the same thing).
+RULES_OFF_HELP = (
+    "OPU machine-model rules to take off the hardware, comma-separated or 'all' (the mapping before "
+    "issue 12): dram-burst, channel-enhance, opu64-layout, widen-per-tile, dw-groups, store-drain, "
+    "overheads, fc-store-once, square-tiles (docs/assumptions.md)"
+)
+
+
+def _hardware(hw: str, rules_off: str | None) -> Hardware:
+    """``--hw`` loaded, with the ``--rules-off`` rules taken off."""
+    from dualopu.hw import load_hardware
+    from dualopu.hw.rules import parse_rules, without_rules
+
+    return without_rules(load_hardware(hw), parse_rules(rules_off))
+
+
 @app.command("evaluate")
 @handle_errors
 def evaluate_cmd(
@@ -314,17 +333,18 @@ def evaluate_cmd(
     as_json: bool = typer.Option(False, "--json", help="print JSON: summary and per-layer rows"),
     csv: str = typer.Option(None, "--csv", help="write the per-layer table to this CSV file"),
     plot: str = typer.Option(None, "--plot", help="write a roofline plot (PNG) of every layer"),
+    rules_off: str = typer.Option(None, "--rules-off", help=RULES_OFF_HELP),
 ) -> None:
     """Analytical per-layer cost of one image: core, cycles, bound, PE efficiency, roofline position."""
     from rich.table import Table
 
     from dualopu.cost import evaluate
-    from dualopu.hw import load_hardware
     from dualopu.ir.loader import load_network
     from dualopu.util import write_atomic
 
+    hardware = _hardware(hw, rules_off)
     net = load_network(model, input_shape)
-    result = evaluate(net, load_hardware(hw))
+    result = evaluate(net, hardware)
     summary = result.summary()
     if csv:
         write_atomic(csv, result.to_dataframe().to_csv(index=False))
@@ -486,6 +506,7 @@ def schedule_cmd(
     no_simulate: bool = typer.Option(
         False, "--no-simulate", help="skip re-timing the schedule on the multi-core cycle simulator"
     ),
+    rules_off: str = typer.Option(None, "--rules-off", help=RULES_OFF_HELP),
     as_json: bool = typer.Option(False, "--json", help="print JSON"),
 ) -> None:
     """Schedule layers of many images (and networks) concurrently on the cores, with a lower bound.
@@ -494,10 +515,9 @@ def schedule_cmd(
     placement and order, compiled programs, shared DRAM): `simulated_makespan_cycles`."""
     from dualopu import sched as S
     from dualopu.cost.energy import scheduled_energy
-    from dualopu.hw import load_hardware
     from dualopu.util import write_atomic
 
-    hardware = load_hardware(hw)
+    hardware = _hardware(hw, rules_off)
     workload = _workload(models, images, input_shape)
     result = S.schedule(workload, hardware, method, contention=not no_contention, time_limit_s=time_limit)
     S.validate(result, workload, hardware)
@@ -634,13 +654,7 @@ def tune_cmd(
         "--simulate/--no-simulate",
         help="replay the winner's schedule on the multi-core cycle simulator (simulated_makespan_cycles)",
     ),
-    rules_off: str = typer.Option(
-        None,
-        "--rules-off",
-        help="OPU machine-model rules to take off every candidate, comma-separated or 'all' (the mapping "
-        "before issue 12): dram-burst, channel-enhance, opu64-layout, widen-per-tile, dw-groups, "
-        "store-drain, overheads, fc-store-once, square-tiles (docs/assumptions.md)",
-    ),
+    rules_off: str = typer.Option(None, "--rules-off", help=RULES_OFF_HELP),
     as_json: bool = typer.Option(False, "--json", help="print JSON"),
     quiet: bool = typer.Option(False, "--quiet", help="no progress lines"),
 ) -> None:
