@@ -395,6 +395,26 @@ def test_channel_tile_words_is_the_compiled_tiles(cout: int, toc_frac: float, un
     assert float(channel_tile_words(cout, toc, n, unit, 64, balanced)) == want
 
 
+@settings(max_examples=50, deadline=None)
+@given(
+    rows=st.lists(st.tuples(st.integers(1, 1024), st.integers(1, 1024), st.sampled_from([1, 3, 16, 64])),
+                  min_size=1, max_size=20),
+    balanced=st.booleans(),
+)
+def test_channel_tile_words_batched_is_per_element(rows: list[tuple[int, int, int]], balanced: bool) -> None:
+    """The batched count (single-tile elements on the fast path, the others through the closed
+    form) is, element by element, the count of each layer alone."""
+    from dualopu.plan.split import channel_tile_words
+
+    cout = np.array([r[0] for r in rows], dtype=float)
+    toc = np.minimum(np.array([r[1] for r in rows], dtype=float), cout)
+    unit = np.array([r[2] for r in rows], dtype=float)
+    n = np.ceil(cout / toc)
+    got = channel_tile_words(cout, toc, n, unit, 64, balanced)
+    want = [float(channel_tile_words(c, t, k, u, 64, balanced)) for c, t, k, u in zip(cout, toc, n, unit)]
+    assert got.tolist() == want
+
+
 @pytest.mark.parametrize("cout,words", [(16, 1), (64, 1), (96, 2), (160, 3)])
 def test_store_drains_whole_words_on_opu64(cout: int, words: int) -> None:
     """On an opu64 core a STORE drains one 64-channel word of one pixel per cycle however few of

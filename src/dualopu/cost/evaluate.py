@@ -12,7 +12,7 @@ from dualopu.cost.energy import NetworkEnergy, network_energy
 from dualopu.cost.model import CoreCosts, CoreParams, core_costs
 from dualopu.cost.placement import BALANCED, FASTEST, place
 from dualopu.errors import HardwareError
-from dualopu.hw.config import CORE_RUNS, Hardware
+from dualopu.hw.config import CORE_RUNS, Core, Hardware
 from dualopu.ir.network import MAC_KINDS, Layer, LayerKind, Network
 from dualopu.plan import TilePlan
 from dualopu.plan.refusal import refusal_message
@@ -42,12 +42,38 @@ class CostMatrix:
         return self.load_bytes + self.store_bytes
 
 
+#: Priced cores kept per layer table (a tuner confirms candidates that share a core, and
+#: evaluate, placement and the scheduler price the same design several times); read-only.
+MEMO_COSTS_PER_TABLE = 64
+
+
+def _priced_core(net: Network, hw: Hardware, core: Core) -> CoreCosts:
+    """`core_costs` of one core of ``hw``, memoized on the network's table by everything the
+    price reads: the core's every field but its name, and the processor's DRAM and data width."""
+    key = (
+        core.model_dump_json(exclude={"name"}),
+        float(hw.dram_bytes_per_cycle),
+        hw.data_bytes,
+        hw.dram_model.model_dump_json(),
+    )
+    t = net.table
+    memo: dict[tuple[object, ...], CoreCosts] | None = t.__dict__.get("_cost_memo")
+    if memo is None:
+        memo = {}
+        object.__setattr__(t, "_cost_memo", memo)
+    hit = memo.get(key)
+    if hit is None:
+        if len(memo) >= MEMO_COSTS_PER_TABLE:
+            memo.clear()
+        hit = memo[key] = core_costs(
+            t, CoreParams.of(core), hw.dram_bytes_per_cycle, hw.data_bytes, hw.dram_model
+        )
+    return hit
+
+
 def cost_matrix(net: Network, hw: Hardware) -> CostMatrix:
     """Price every layer on every core of ``hw`` (vectorized per core)."""
-    per_core: list[CoreCosts] = [
-        core_costs(net.table, CoreParams.of(c), hw.dram_bytes_per_cycle, hw.data_bytes, hw.dram_model)
-        for c in hw.cores
-    ]
+    per_core: list[CoreCosts] = [_priced_core(net, hw, c) for c in hw.cores]
 
     def stack(field: str) -> np.ndarray:
         return np.stack([getattr(c, field)[0] for c in per_core], axis=1)

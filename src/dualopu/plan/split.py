@@ -73,12 +73,27 @@ def channel_tile_words(
     plus one for every inner tile boundary that is not on a word boundary (a word split between
     two tiles is written by both). The tiles are `split_channels` ``(cout, toc, n_oc, unit)``, or
     with ``balanced`` `split_rows` ``(cout, n_oc)`` (the element-wise layers' channel tiles).
-    Closed form, vectorized over broadcast plan arrays."""
+    Closed form, vectorized over broadcast plan arrays; a layer in one channel tile (most of a
+    tuner's candidates) has no inner boundary, so only the others pay for `_split_words`."""
     cout, toc, n_oc, unit = (np.asarray(x, dtype=np.float64) for x in (cout, toc, n_oc, unit))
     cout, toc, n_oc, unit = np.broadcast_arrays(cout, toc, n_oc, unit)
     if word_elems < 1 or word_elems & (word_elems - 1):
         raise ValueError(f"channels per word must be a power of two, got {word_elems}")
     e = float(word_elems)
+    words = np.ceil(cout / e)
+    split = n_oc > 1.0
+    if split.all():
+        return words + _split_words(cout, toc, n_oc, unit, e, balanced)
+    if split.any():
+        words[split] += _split_words(cout[split], toc[split], n_oc[split], unit[split], e, balanced)
+    return words
+
+
+def _split_words(
+    cout: np.ndarray, toc: np.ndarray, n_oc: np.ndarray, unit: np.ndarray, e: float, balanced: bool
+) -> np.ndarray:
+    """The extra words of `channel_tile_words` from inner tile boundaries off word boundaries
+    (``e`` channels per word; every element has ``n_oc`` > 1)."""
     n = np.maximum(n_oc, 1.0)
     inner = n - 1.0
     # split_channels balances in `unit`s when toc is a whole multiple of an integer unit > 1
@@ -110,4 +125,4 @@ def channel_tile_words(
         solvable, _count_residue(extra + 1.0, inner, k0.astype(np.float64), m_b.astype(np.float64)), 0.0
     )
     aligned = np.where(bal, count_a + count_b, aligned)
-    return np.ceil(cout / e) + inner - aligned
+    return inner - aligned

@@ -25,6 +25,7 @@ the bound in tests, not promised to exceed it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -80,6 +81,21 @@ def _classes(g: TaskGraph) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarr
     return cost, dram, m, head, after
 
 
+def _at_most_t(solver: Any, T: Any, terms: list[tuple[Any, float]], base: float) -> Any:
+    """The row ``sum(coef * var) + base <= T``, built as ortools' natural API builds
+    ``solver.Add(sum(terms) + base <= T)`` (same bounds, coefficients and their order, so GLOP
+    solves the same model), without its per-term Python expression objects."""
+    if not terms:  # a float <= T: ortools makes it T >= base
+        row = solver.RowConstraint(0.0 + base, solver.infinity(), "")
+        row.SetCoefficient(T, 1.0)
+        return row
+    row = solver.RowConstraint(-solver.infinity(), 0.0 - (0.0 + base), "")
+    for var, coef in terms:
+        row.SetCoefficient(var, coef)
+    row.SetCoefficient(T, -1.0)
+    return row
+
+
 def _lp(
     cost: np.ndarray, dram: np.ndarray, m: np.ndarray, bw: float, with_dram: bool
 ) -> tuple[np.ndarray, np.ndarray, float] | None:
@@ -103,21 +119,24 @@ def _lp(
         if capable[c, k]
     }
     for c in flex.tolist():
-        solver.Add(sum(x[c, k] for k in range(K) if capable[c, k]) == float(m[c]))
+        row = solver.RowConstraint(float(m[c]), float(m[c]), "")
+        for k in range(K):
+            if capable[c, k]:
+                row.SetCoefficient(x[c, k], 1.0)
     cons = []
     for k in range(K):
         base = float((np.where(fixed & capable[:, k], cost[:, k], 0.0) * m).sum()) / scale
-        terms = [x[c, k] * (float(cost[c, k]) / scale) for c in flex.tolist() if capable[c, k]]
-        cons.append(solver.Add(sum(terms) + base <= T))
+        terms = [(x[c, k], float(cost[c, k]) / scale) for c in flex.tolist() if capable[c, k]]
+        cons.append(_at_most_t(solver, T, terms, base))
     if with_dram:
         base = float((np.where(fixed[:, None] & capable, dram, 0.0).sum(axis=1) * m).sum()) / bw / scale
         terms = [
-            x[c, k] * (float(dram[c, k]) / bw / scale)
+            (x[c, k], float(dram[c, k]) / bw / scale)
             for c in flex.tolist()
             for k in range(K)
             if capable[c, k]
         ]
-        cons.append(solver.Add(sum(terms) + base <= T))
+        cons.append(_at_most_t(solver, T, terms, base))
     solver.Minimize(T)
     if solver.Solve() != pywraplp.Solver.OPTIMAL:
         return None
