@@ -665,9 +665,14 @@ def tune_cmd(
     from dualopu.ir.loader import load_network
     from dualopu.tune import tune
 
-    hook = None
-    if simulate:
-        from dualopu.flows.schedule_sim import tune_confirmation as hook
+    def replay(nets: Any, hardware: Any, images: int) -> Any:
+        """The winner's replay on the cycle simulator; the scheduler, compiler and simulator are
+        imported when it runs (after the confirmation), not at start-up."""
+        from dualopu.flows.schedule_sim import tune_confirmation
+
+        return tune_confirmation(nets, hardware, images)
+
+    hook = replay if simulate else None
     from dualopu.hw.rules import parse_rules
     from dualopu.tune.budget import parse_budget
 
