@@ -162,6 +162,8 @@ def run_points(
         members = list(by.values())
         tasks = [(fn, [jobs[k] for k in m]) for m in members]
         results = run_jobs(_run_group, tasks, executor, workers)
+    if todo and dask_address(executor) is None:
+        import dualopu.sched  # noqa: F401  (every point confirms by schedules: import once, before the fork)
     computed = 0
     for j, got in results:
         for k, row in zip(members[j], got):
