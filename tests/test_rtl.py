@@ -10,6 +10,7 @@ resolve; it cannot catch functional errors.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -55,7 +56,8 @@ def test_tiny_verilog_elaborates(tmp_path: Path) -> None:
     assert [p.name for p in paths] == ["opu_regular.v", "opu_dw.v"]
     text = paths[0].read_text()
     assert "module opu_regular" in text and "inbuf0" in text
-    assert (tmp_path / "rtl.json").is_file()
+    meta = json.loads((tmp_path / "rtl.json").read_text())
+    assert meta["rtl_dram_bytes_per_cycle"] == hw.dram_bytes_per_cycle == 8 and meta["dram_note"] is None
 
 
 def test_unified_core_elaborates(tmp_path: Path) -> None:
