@@ -134,7 +134,7 @@ def test_dual_opu_elaborates(tmp_path: Path) -> None:
 @pytest.mark.slow
 @pytest.mark.skipif(
     not os.environ.get("DUALOPU_RTL_PRESETS"),
-    reason="single-opu and opu take ~3 min CPU each to generate and elaborate "
+    reason="single-opu and opu take ~5 min CPU each to generate and elaborate "
     "(benchmarks/bench_rtl_elab.py records the times); set DUALOPU_RTL_PRESETS=1 to run",
 )
 @pytest.mark.parametrize(
