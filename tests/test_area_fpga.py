@@ -23,6 +23,7 @@ from dualopu.hw.area_fpga import (
     DW_WINDOW_TAPS,
     FEATURES,
     RESOURCES,
+    RTL_MAX_BEAT_BYTES,
     built_macs,
     core_features,
     core_resources,
@@ -84,12 +85,18 @@ def test_window_taps_match_the_generator() -> None:
     assert DW_KERNEL_MAX**2 == DW_WINDOW_TAPS
 
 
-def test_output_lanes_match_the_generator() -> None:
-    from dualopu.rtl.params import core_rtl
+def test_output_lanes_and_beat_match_the_generator() -> None:
+    from dualopu.rtl.params import MAX_BEAT_BYTES, core_rtl
 
+    assert MAX_BEAT_BYTES == RTL_MAX_BEAT_BYTES
     hws = [hardware_from_dict(g["hardware"]) for g in _grid()] + [load_hardware(p) for p in list_presets()]
     for hw in hws:
         for c in hw.cores:
+            if c.dataflow != "opu":
+                continue  # a systolic core has no RTL (the generator refuses it)
+            assert core_features(c, hw.dram_bytes_per_cycle)[FEATURES.index("beat_bytes")] == (
+                core_rtl(c, hw).beat_bytes
+            ), (hw.name, c.name)
             lanes = output_lanes(c.type, c.pe_count, c.input_size, c.ic_parallel)
             assert float(lanes[()] if lanes.ndim == 0 else lanes) == core_rtl(c, hw).out_banks, (
                 hw.name,

@@ -10,6 +10,7 @@ resolve; it cannot catch functional errors.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -20,8 +21,8 @@ import pytest
 
 from dualopu.hw.config import hardware_from_dict, list_presets, load_hardware
 from dualopu.rtl.cases import tiny_hw
-from dualopu.rtl.export import check_verilog, core_verilog, module_name, write_rtl
-from dualopu.rtl.params import core_rtl, pack
+from dualopu.rtl.export import RtlError, check_verilog, core_verilog, module_name, write_rtl
+from dualopu.rtl.params import MAX_BEAT_BYTES, core_rtl, pack, rtl_dram_note
 from dualopu.rtl.requant import encode_mult, requant_int
 
 
@@ -55,7 +56,8 @@ def test_tiny_verilog_elaborates(tmp_path: Path) -> None:
     assert [p.name for p in paths] == ["opu_regular.v", "opu_dw.v"]
     text = paths[0].read_text()
     assert "module opu_regular" in text and "inbuf0" in text
-    assert (tmp_path / "rtl.json").is_file()
+    meta = json.loads((tmp_path / "rtl.json").read_text())
+    assert meta["rtl_dram_bytes_per_cycle"] == hw.dram_bytes_per_cycle == 8 and meta["dram_note"] is None
 
 
 def test_unified_core_elaborates(tmp_path: Path) -> None:
@@ -91,6 +93,37 @@ def test_rtl_cli_bad_hardware_is_one_line(tmp_path: Path) -> None:
     assert res.returncode == 2 and len(res.stderr.strip().splitlines()) == 1
 
 
+def test_systolic_core_is_refused_in_one_line(tmp_path: Path) -> None:
+    """tpu-like's weight-stationary array has no RTL: one line, exit 2, nothing written."""
+    out = tmp_path / "tpu"
+    res = subprocess.run(
+        [sys.executable, "-m", "dualopu.cli", "rtl", "tpu-like", "--out", str(out)],
+        capture_output=True,
+        text=True,
+    )
+    lines = res.stderr.strip().splitlines()
+    assert res.returncode == 2 and len(lines) == 1 and "systolic" in lines[0], res.stderr
+    assert not out.exists()
+
+
+def test_fast_dram_gets_a_capped_beat() -> None:
+    """opu's 512 B/cycle DRAM: the RTL builds a 64 B beat (its banks are beat-wide) and says so."""
+    hw = load_hardware("opu")
+    p = core_rtl(hw.cores[0], hw)
+    assert p.beat_bytes == MAX_BEAT_BYTES < hw.dram_bytes_per_cycle
+    assert p.w_banks == p.word_bytes // MAX_BEAT_BYTES
+    note = rtl_dram_note(hw)
+    assert note is not None and "512 B/cycle" in note
+    assert rtl_dram_note(load_hardware("dual-opu")) is None
+
+
+def test_missing_native_yosys_is_an_rtl_error(tmp_path: Path) -> None:
+    path = tmp_path / "x.v"
+    path.write_text("module x(); endmodule\n")
+    with pytest.raises(RtlError, match="cannot run yosys"):
+        check_verilog(path, "x", yosys=str(tmp_path / "no-such-yosys"))
+
+
 @pytest.mark.slow
 def test_dual_opu_elaborates(tmp_path: Path) -> None:
     """The headline design: both cores' Verilog passes Yosys `hierarchy -check` (~1 min CPU)."""
@@ -101,9 +134,18 @@ def test_dual_opu_elaborates(tmp_path: Path) -> None:
 @pytest.mark.slow
 @pytest.mark.skipif(
     not os.environ.get("DUALOPU_RTL_PRESETS"),
-    reason="every preset takes ~10 min CPU to generate and elaborate (single-opu alone ~3 min, opu's "
-    "512-byte DRAM beat the most); set DUALOPU_RTL_PRESETS=1 to run",
+    reason="single-opu and opu take ~5 min CPU each to generate and elaborate "
+    "(benchmarks/bench_rtl_elab.py records the times); set DUALOPU_RTL_PRESETS=1 to run",
 )
-@pytest.mark.parametrize("preset", [p for p in list_presets() if p != "dual-opu"])
+@pytest.mark.parametrize(
+    "preset",
+    [
+        p
+        for p in list_presets()
+        if p != "dual-opu" and all(c.dataflow == "opu" for c in load_hardware(p).cores)
+    ],
+)
 def test_presets_elaborate(preset: str, tmp_path: Path) -> None:
-    write_rtl(load_hardware(preset), tmp_path)
+    hw = load_hardware(preset)
+    paths = write_rtl(hw, tmp_path)
+    assert [p.name for p in paths] == [f"{module_name(c.name)}.v" for c in hw.cores]

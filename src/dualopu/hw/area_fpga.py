@@ -34,6 +34,8 @@ TABLE_FILE = "fpga_xc7.json"
 MACS_PER_DSP = 1
 #: Window taps of a depthwise PE in the RTL (``rtl.params.DW_KERNEL_MAX`` squared; a test keeps them equal).
 DW_WINDOW_TAPS = 9
+#: Widest DRAM beat the RTL builds (``rtl.params.MAX_BEAT_BYTES``; a test keeps them equal).
+RTL_MAX_BEAT_BYTES = 64
 #: DSP48E1 per post-processing lane: the 24x24-bit requantization significand product.
 DSP_PER_POST_LANE = 2
 
@@ -68,9 +70,10 @@ def built_macs(core_type: CoreType, pe_count: ArrayLike, input_size: ArrayLike) 
 
 
 def _beat_bytes(dram_bytes_per_cycle: ArrayLike) -> np.ndarray:
-    """The RTL's DRAM beat: the largest power of two not above the port width."""
+    """The RTL's DRAM beat: the largest power of two not above the port width, at most
+    `RTL_MAX_BEAT_BYTES`."""
     d = np.maximum(np.asarray(dram_bytes_per_cycle, dtype=float), 1.0)
-    return 2.0 ** np.floor(np.log2(d))
+    return np.minimum(2.0 ** np.floor(np.log2(d)), RTL_MAX_BEAT_BYTES)
 
 
 def core_features(core: Core, dram_bytes_per_cycle: float) -> list[float]:

@@ -21,10 +21,11 @@ def run_rtl(
     line_width: int = 128,
     timeout_s: float | None = None,
     progress: Callable[[str], None] | None = None,
+    yosys: str | None = None,
 ) -> dict[str, Any]:
     hw = load_hardware(hw_name)
     folder = Path(out)
-    files = [str(p) for p in write_rtl(hw, folder, line_width=line_width, progress=progress)]
+    files = [str(p) for p in write_rtl(hw, folder, line_width=line_width, progress=progress, yosys=yosys)]
     files.append(str(folder / "rtl.json"))
     result: dict[str, Any] = {"hardware": hw.name, "files": files}
     if synth:
@@ -33,7 +34,7 @@ def run_rtl(
             p = core_rtl(c, hw, line_width)
             if progress:
                 progress(f"synth_xilinx core {p.name!r} ({p.macs} MACs) ...")
-            r = synth_core(p, timeout_s=timeout_s)
+            r = synth_core(p, timeout_s=timeout_s, yosys=yosys)
             if progress:
                 progress(
                     f"  {p.name}: {r.dsp} DSP, {r.bram:g} BRAM36, {r.lut} LUT, {r.ff} FF in {r.synth_seconds:.0f} s"
@@ -42,7 +43,7 @@ def run_rtl(
         res = {
             "hardware": hw.name,
             "family": "xc7",
-            "tool": yosys_version(),
+            "tool": yosys_version(yosys),
             "line_width": line_width,
             "cores": cores,
         }

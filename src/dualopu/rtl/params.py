@@ -23,6 +23,12 @@ from dualopu.hw.config import Core, CoreType, Hardware
 
 #: Smallest DRAM beat the generator accepts (one parameter entry per beat).
 MIN_BEAT_BYTES = 8
+#: Widest DRAM beat the generator builds (one opu64 word, 64 channels or pixels). A faster DRAM
+#: (the ``opu`` preset's 512 B/cycle burst rate) gets a 64 B port at one beat per cycle: the
+#: buffers are beat-wide banks and the window and lane selects grow with the beat, so a 512 B
+#: beat made 8.5 MB of Verilog that Yosys did not finish elaborating. Such a core's RTL moves
+#: 64 B/cycle where the cycle model charges ``dram_bytes_per_cycle`` (`rtl_dram_note`).
+MAX_BEAT_BYTES = 64
 #: Largest depthwise kernel side the window PEs take (3x3, MobileNet's depthwise kernel).
 DW_KERNEL_MAX = 3
 #: Default line-buffer width in pixels (padded input row of a depthwise layer).
@@ -166,9 +172,32 @@ def _pow2_floor(x: float) -> int:
     return 1 << max(math.floor(math.log2(max(x, 1.0))), 0)
 
 
+def rtl_beat_bytes(hw: Hardware) -> int:
+    """Bytes per DRAM beat (and per cycle) of the generated port: ``dram_bytes_per_cycle``
+    rounded down to a power of two, at most `MAX_BEAT_BYTES`."""
+    return min(_pow2_floor(hw.dram_bytes_per_cycle), MAX_BEAT_BYTES)
+
+
+def rtl_dram_note(hw: Hardware) -> str | None:
+    """One line when the RTL's DRAM port is narrower than the hardware's bytes per cycle."""
+    beat = rtl_beat_bytes(hw)
+    if beat >= hw.dram_bytes_per_cycle:
+        return None
+    return (
+        f"DRAM port: {beat} B per beat, one beat per cycle ({beat} B/cycle; the hardware says "
+        f"{hw.dram_bytes_per_cycle:g} B/cycle, the RTL caps its beat at {MAX_BEAT_BYTES} B): "
+        "its LOAD/STORE take longer than the cycle model's"
+    )
+
+
 def core_rtl(core: Core, hw: Hardware, line_width: int = DEFAULT_LINE_WIDTH) -> CoreRtl:
     """The generated structure of ``core`` (HardwareError when the RTL cannot build it)."""
-    beat = _pow2_floor(hw.dram_bytes_per_cycle)
+    if core.dataflow != "opu":
+        raise HardwareError(
+            f"core {core.name!r}: the RTL generator builds OPU-dataflow cores only; "
+            f"a {core.dataflow} array has no RTL"
+        )
+    beat = rtl_beat_bytes(hw)
     if beat < MIN_BEAT_BYTES:
         raise HardwareError(
             f"field 'dram_bytes_per_cycle': the RTL needs at least {MIN_BEAT_BYTES} B/cycle, "

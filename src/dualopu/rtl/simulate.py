@@ -4,7 +4,7 @@ Each layer runs on a fresh simulation of its core (`OpuCore` with the layer's
 micro-instructions preloaded, `dualopu.rtl.assemble`); a Python testbench serves the
 core's ready/valid DRAM port from a byte array: it accepts one read request per cycle
 and answers it the next cycle with one beat of ``beat_bytes`` (the hardware's
-``dram_bytes_per_cycle``, rounded down to a power of two), and accepts one write beat per
+``dram_bytes_per_cycle``, rounded down to a power of two, at most 64), and accepts one write beat per
 cycle (byte strobes). Layers run one after the other, the DRAM contents carried over, as
 the cycle simulator runs one image (`dualopu.sim.cycles.simulate_cycles`); outputs are
 read back from the DRAM array at the program's addresses.
