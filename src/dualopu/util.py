@@ -10,10 +10,13 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Callable, Hashable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from dualopu.errors import DualOpuError, ShapeError
+
+_T = TypeVar("_T")
 
 #: Largest hardware YAML we read (a preset is ~1 KiB); a bigger file is refused before parsing,
 #: because PyYAML takes minutes on tens of megabytes.
@@ -146,3 +149,18 @@ def keep_freed_memory(keep_bytes: int = KEEP_FREED_BYTES) -> bool:
         return False
     ok = mallopt(_M_MMAP_THRESHOLD, keep_bytes) and mallopt(_M_TRIM_THRESHOLD, 2 * keep_bytes)
     return bool(ok and mallopt(_M_TOP_PAD, 64 * 1024 * 1024))
+
+
+def memo_on(owner: object, slot: str, key: Hashable, make: Callable[[], _T], limit: int) -> _T:
+    """``make()`` memoized in a dict kept on ``owner`` (a frozen dataclass such as a layer table)
+    under ``slot``, cleared once it holds ``limit`` entries; values must be read-only."""
+    memo: dict[Hashable, Any] | None = owner.__dict__.get(slot)
+    if memo is None:
+        memo = {}
+        object.__setattr__(owner, slot, memo)
+    if key in memo:
+        return memo[key]
+    if len(memo) >= limit:
+        memo.clear()
+    value = memo[key] = make()
+    return value

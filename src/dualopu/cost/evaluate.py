@@ -16,6 +16,7 @@ from dualopu.hw.config import CORE_RUNS, Core, Hardware
 from dualopu.ir.network import MAC_KINDS, Layer, LayerKind, Network
 from dualopu.plan import TilePlan
 from dualopu.plan.refusal import refusal_message
+from dualopu.util import memo_on
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -57,18 +58,13 @@ def _priced_core(net: Network, hw: Hardware, core: Core) -> CoreCosts:
         hw.dram_model.model_dump_json(),
     )
     t = net.table
-    memo: dict[tuple[object, ...], CoreCosts] | None = t.__dict__.get("_cost_memo")
-    if memo is None:
-        memo = {}
-        object.__setattr__(t, "_cost_memo", memo)
-    hit = memo.get(key)
-    if hit is None:
-        if len(memo) >= MEMO_COSTS_PER_TABLE:
-            memo.clear()
-        hit = memo[key] = core_costs(
-            t, CoreParams.of(core), hw.dram_bytes_per_cycle, hw.data_bytes, hw.dram_model
-        )
-    return hit
+    return memo_on(
+        t,
+        "_cost_memo",
+        key,
+        lambda: core_costs(t, CoreParams.of(core), hw.dram_bytes_per_cycle, hw.data_bytes, hw.dram_model),
+        MEMO_COSTS_PER_TABLE,
+    )
 
 
 def cost_matrix(net: Network, hw: Hardware) -> CostMatrix:

@@ -48,6 +48,7 @@ from dualopu.plan.opu_rules import (
     widen_factor,
 )
 from dualopu.plan.split import OPU64_WORD_BYTES, channel_tile_words
+from dualopu.util import memo_on
 
 #: Mapping modes: how a layer's arithmetic is laid onto a core (``none``: the core cannot run it).
 MODES = ("conv", "dw", "sa", "sa_dw", "post", "free", "none")
@@ -875,16 +876,7 @@ def plan_tiles(t: LayerTable, p: CoreParams, data_bytes: int = 1) -> TilePlan:
         data_bytes,
         tuple(float(a[0, 0]) for a in p.arrays.values()),
     )
-    memo: dict[tuple[object, ...], TilePlan] | None = t.__dict__.get("_plan_memo")
-    if memo is None:
-        memo = {}
-        object.__setattr__(t, "_plan_memo", memo)
-    plan = memo.get(key)
-    if plan is None:
-        if len(memo) >= MEMO_PLANS_PER_TABLE:
-            memo.clear()
-        plan = memo[key] = plan_tiles_uncached(t, p, data_bytes)
-    return plan
+    return memo_on(t, "_plan_memo", key, lambda: plan_tiles_uncached(t, p, data_bytes), MEMO_PLANS_PER_TABLE)
 
 
 def plan_tiles_uncached(t: LayerTable, p: CoreParams, data_bytes: int = 1) -> TilePlan:
